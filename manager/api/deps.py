@@ -1,0 +1,76 @@
+"""Dependencies shared by the routers: the farm, worker credentials and the clock."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from sqlalchemy.orm import Session
+
+from manager.core.errors import Unauthorized
+from manager.core.farm import Farm, utcnow
+from manager.core.workers import authenticate
+from manager.db.models import Worker
+
+
+def get_farm(request: Request) -> Farm:
+    farm: Farm = request.app.state.farm
+    return farm
+
+
+FarmDep = Annotated[Farm, Depends(get_farm)]
+NowDep = Annotated[datetime, Depends(utcnow)]
+
+_basic = HTTPBasic(auto_error=False, realm="Farmhand workers")
+
+
+def worker_credentials(
+    credentials: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
+) -> HTTPBasicCredentials:
+    if credentials is None:
+        raise Unauthorized("worker credentials required (HTTP Basic: worker id and secret)")
+    return credentials
+
+
+CredentialsDep = Annotated[HTTPBasicCredentials, Depends(worker_credentials)]
+
+
+@contextmanager
+def worker_transaction(
+    farm: Farm, credentials: HTTPBasicCredentials, now: datetime
+) -> Iterator[tuple[Session, Worker]]:
+    """A write transaction on behalf of an authenticated worker, which is marked as seen."""
+    with farm.db.write() as session:
+        worker = authenticate(session, farm.secrets, credentials.username, credentials.password)
+        worker.last_seen = now
+        yield session, worker
+
+
+ACCESS_COOKIE = "farmhand_access"
+
+
+def require_access(request: Request) -> None:
+    """When the manager has an access token, users (API, add-on, dashboard) must present it,
+    as ``Authorization: Bearer <token>`` or in the dashboard's cookie."""
+    farm = get_farm(request)
+    expected = farm.settings.access_token
+    if not expected:
+        return
+    given = request.cookies.get(ACCESS_COOKIE)
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        given = header[7:].strip()
+    if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise Unauthorized("this manager needs its access token (Authorization: Bearer <token>)")
+
+
+AccessDep = Depends(require_access)
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else ""

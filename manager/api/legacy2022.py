@@ -1,0 +1,289 @@
+"""The 2022 Flamenco manager API (``/api/...``, ``nickname`` instead of ``name``), exactly per
+``openapi/flamenco-2022.yaml``, as a thin translation over the same core as ``/api/v3``."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import Field
+
+import manager
+from manager.api.deps import (
+    AccessDep,
+    CredentialsDep,
+    FarmDep,
+    NowDep,
+    client_address,
+    worker_transaction,
+)
+from manager.api.v3.schemas import Body
+from manager.core import jobs, scheduler, tasks, workers
+from manager.core.statuses import WorkerStatus
+from manager.db.models import Job, Task, Worker
+
+router = APIRouter(prefix="/api", tags=["flamenco-2022"])
+
+Status2022 = Literal["starting", "awake", "asleep", "error", "shutdown", "testing", "offline"]
+TaskStatus2022 = Literal[
+    "active",
+    "canceled",
+    "completed",
+    "failed",
+    "queued",
+    "soft-failed",
+    "cancel-requested",
+    "paused",
+]
+
+# Statuses the 2022 enums lack, mapped to their nearest 2022 meaning.
+_WORKER_STATUS_OUT = {"restart": "shutdown"}
+_WORKER_STATUS_IN = {"shutdown": "offline"}
+_JOB_STATUS_OUT = {"pause-requested": "active", "requeueing": "requeued"}
+_TASK_STATUS_IN = {"cancel-requested": "failed"}
+
+
+def _worker_status(status: str) -> str:
+    return _WORKER_STATUS_OUT.get(status, status)
+
+
+class WorkerRegistration(Body):
+    secret: str
+    platform: str
+    supported_task_types: list[str]
+    nickname: str = Field(max_length=200)
+
+
+class WorkerSignOn(Body):
+    nickname: str = Field(max_length=200)
+    supported_task_types: list[str]
+    software_version: str
+
+
+class WorkerStateChanged(Body):
+    status: Status2022
+
+
+class TaskUpdate(Body):
+    taskStatus: TaskStatus2022 | None = None
+    activity: str | None = None
+    log: str | None = None
+
+
+class SubmittedJob(Body):
+    name: str = Field(max_length=1000)
+    type: str
+    priority: int
+    settings: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+def _registered(worker: Worker) -> dict[str, Any]:
+    return {
+        "uuid": worker.id,
+        "nickname": worker.name,
+        "address": worker.address,
+        "status": _worker_status(worker.status),
+        "platform": worker.platform,
+        "current_task": "",
+        "last_activity": worker.updated.isoformat(),
+        "software": worker.software,
+        "supported_task_types": worker.supported_task_types,
+    }
+
+
+def _job(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "name": job.name,
+        "type": job.job_type,
+        "priority": job.priority,
+        "settings": job.settings,
+        "metadata": job.job_metadata,
+        "created": job.created.isoformat(),
+        "updated": job.updated.isoformat(),
+        "status": _JOB_STATUS_OUT.get(job.status, job.status),
+    }
+
+
+def _assigned(task: Task, job: Job) -> dict[str, Any]:
+    return {
+        "uuid": task.id,
+        "job": task.job_id,
+        "name": task.name,
+        "status": task.status,
+        "priority": task.priority,
+        "job_priority": job.priority,
+        "job_type": job.job_type,
+        "task_type": task.task_type,
+        "commands": [{"name": c["name"], "parameters": c["parameters"]} for c in task.commands],
+    }
+
+
+_SETTING_KEYS_2022 = (
+    "key",
+    "type",
+    "subtype",
+    "choices",
+    "propargs",
+    "description",
+    "default",
+    "eval",
+    "required",
+    "editable",
+)
+
+
+def _job_type(served: dict[str, Any]) -> dict[str, Any]:
+    settings = []
+    for setting in served["settings"]:
+        out = {k: setting[k] for k in _SETTING_KEYS_2022 if k in setting}
+        out["visible"] = setting.get("visible", "visible") in ("visible", "submission")
+        settings.append(out)
+    return {"name": served["name"], "label": served["label"], "settings": settings}
+
+
+@router.get("/version")
+def get_version() -> JSONResponse:
+    return JSONResponse({"version": manager.__version__, "name": manager.NAME})
+
+
+@router.post("/worker/register-worker")
+def register_worker(
+    body: WorkerRegistration, farm: FarmDep, now: NowDep, request: Request
+) -> JSONResponse:
+    if farm.settings.registration_token:
+        return JSONResponse(
+            {"code": 403, "message": "this manager needs a registration token; use /api/v3"}, 403
+        )
+    with farm.db.write() as session:
+        worker = workers.register_worker(
+            session,
+            name=body.nickname,
+            secret=body.secret,
+            platform=body.platform,
+            supported_task_types=body.supported_task_types,
+            address=client_address(request),
+            now=now,
+        )
+        session.flush()
+        out = _registered(worker)
+    farm.events.publish("worker", id=out["uuid"])
+    return JSONResponse(out)
+
+
+@router.post("/worker/sign-on")
+def sign_on(
+    body: WorkerSignOn, farm: FarmDep, credentials: CredentialsDep, now: NowDep, request: Request
+) -> JSONResponse:
+    with worker_transaction(farm, credentials, now) as (session, worker):
+        wanted = workers.sign_on(
+            session,
+            worker,
+            name=body.nickname,
+            supported_task_types=body.supported_task_types,
+            software=body.software_version,
+            can_restart=False,
+            address=client_address(request),
+            now=now,
+        )
+    return JSONResponse({"status_requested": _worker_status(wanted)})
+
+
+@router.post("/worker/sign-off", status_code=204)
+def sign_off(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
+    with worker_transaction(farm, credentials, now) as (session, worker):
+        workers.sign_off(session, worker, now)
+    return Response(status_code=204)
+
+
+@router.get("/worker/state")
+def worker_state(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
+    with worker_transaction(farm, credentials, now) as (session, worker):
+        wanted = workers.pending_state_change(
+            worker, scheduler.current_task_of(session, worker) is not None
+        )
+    if wanted is None:
+        return Response(status_code=204)
+    return JSONResponse({"status_requested": _worker_status(wanted)})
+
+
+@router.post("/worker/state-changed", status_code=204)
+def worker_state_changed(
+    body: WorkerStateChanged, farm: FarmDep, credentials: CredentialsDep, now: NowDep
+) -> Response:
+    with worker_transaction(farm, credentials, now) as (session, worker):
+        workers.state_changed(session, worker, _WORKER_STATUS_IN.get(body.status, body.status), now)
+    return Response(status_code=204)
+
+
+@router.post("/worker/task")
+def schedule_task(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
+    with worker_transaction(farm, credentials, now) as (session, worker):
+        current = scheduler.current_task_of(session, worker)
+        wanted = workers.pending_state_change(worker, current is not None)
+        if wanted is not None:
+            return JSONResponse({"status_requested": _worker_status(wanted)}, status_code=423)
+        if worker.status != WorkerStatus.AWAKE:
+            return Response(status_code=409)
+        task = current or scheduler.claim_next_task(session, worker, now)
+        if task is None:
+            return Response(status_code=204)
+        job = session.get(Job, task.job_id)
+        assert job is not None
+        out = _assigned(task, job)
+    farm.events.publish("task", id=out["uuid"], job_id=out["job"])
+    return JSONResponse(out)
+
+
+@router.post("/worker/task/{task_id}", status_code=204)
+def task_update(
+    task_id: str, body: TaskUpdate, farm: FarmDep, credentials: CredentialsDep, now: NowDep
+) -> Response:
+    status = _TASK_STATUS_IN.get(body.taskStatus, body.taskStatus) if body.taskStatus else None
+    with worker_transaction(farm, credentials, now) as (session, worker):
+        result = tasks.update_task_from_worker(
+            session,
+            farm.settings,
+            worker,
+            task_id,
+            now=now,
+            task_status=status,
+            activity=body.activity,
+        )
+        if body.log:
+            farm.logs.append(result.job_id, task_id, body.log)
+    farm.events.publish("task", id=task_id, job_id=result.job_id)
+    return Response(status_code=204)
+
+
+@router.get("/jobs/types", dependencies=[AccessDep])
+def get_job_types(farm: FarmDep) -> JSONResponse:
+    return JSONResponse({"job_types": [_job_type(t.to_api()) for t in farm.job_types.all()]})
+
+
+@router.post("/jobs", dependencies=[AccessDep])
+def submit_job(body: SubmittedJob, farm: FarmDep, now: NowDep) -> JSONResponse:
+    submission = jobs.JobSubmission(
+        name=body.name,
+        type=body.type,
+        priority=body.priority,
+        settings=body.settings,
+        metadata=body.metadata,
+    )
+    with farm.db.write() as session:
+        job = jobs.submit_job(session, farm.job_types, submission, now)
+        out = _job(job)
+    farm.events.publish("job", id=out["id"])
+    return JSONResponse(out)
+
+
+@router.get("/jobs/{job_id}", dependencies=[AccessDep])
+def fetch_job(job_id: str, farm: FarmDep) -> JSONResponse:
+    with farm.db.read() as session:
+        return JSONResponse(_job(jobs.get_job(session, job_id)))
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(router)

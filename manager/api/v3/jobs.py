@@ -1,0 +1,239 @@
+"""The v3 jobs API: job types, submission, listing, control, tasks and logs."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy import select
+
+from manager.api.deps import FarmDep, NowDep
+from manager.api.v3 import schemas, serialize
+from manager.core import jobs, tasks
+from manager.core.errors import NotFound
+from manager.core.farm import Farm
+from manager.db.models import Job, Task, TaskFailure, Worker
+
+router = APIRouter(prefix="/api/v3", tags=["jobs"])
+
+
+@router.get("/jobs/types")
+def get_job_types(farm: FarmDep) -> JSONResponse:
+    return JSONResponse({"job_types": [t.to_api() for t in farm.job_types.all()]})
+
+
+@router.get("/jobs/type/{type_name}")
+def get_job_type(type_name: str, farm: FarmDep) -> JSONResponse:
+    job_type = farm.job_types.get(type_name)
+    if job_type is None:
+        raise NotFound("job type", type_name)
+    return JSONResponse(job_type.to_api())
+
+
+def _submission(body: schemas.SubmittedJob) -> jobs.JobSubmission:
+    return jobs.JobSubmission(
+        name=body.name,
+        type=body.type,
+        priority=body.priority,
+        submitter_platform=body.submitter_platform,
+        settings=body.settings,
+        metadata=body.metadata,
+        type_etag=body.type_etag,
+        worker_tag=body.worker_tag,
+        initial_status=body.initial_status,
+        shaman_checkout_id=body.storage.shaman_checkout_id if body.storage else None,
+    )
+
+
+@router.post("/jobs")
+def submit_job(body: schemas.SubmittedJob, farm: FarmDep, now: NowDep) -> JSONResponse:
+    with farm.db.write() as session:
+        job = jobs.submit_job(session, farm.job_types, _submission(body), now)
+        out = serialize.job(job)
+    farm.events.publish("job", id=out["id"])
+    return JSONResponse(out)
+
+
+@router.post("/jobs/check", status_code=204)
+def submit_job_check(body: schemas.SubmittedJob, farm: FarmDep, now: NowDep) -> Response:
+    with farm.db.scratch() as session:
+        jobs.submit_job(session, farm.job_types, _submission(body), now)
+    return Response(status_code=204)
+
+
+@router.get("/jobs")
+def fetch_jobs(farm: FarmDep) -> JSONResponse:
+    with farm.db.read() as session:
+        rows = session.scalars(select(Job).order_by(Job.updated.desc())).all()
+        return JSONResponse({"jobs": [serialize.job(j) for j in rows]})
+
+
+@router.delete("/jobs/mass-delete", status_code=204)
+def delete_job_mass(body: schemas.JobMassDeletionSelection, farm: FarmDep) -> Response:
+    if body.last_updated_max is None:
+        return JSONResponse(
+            {"code": 400, "message": "last_updated_max: this field is required"}, 400
+        )
+    if body.last_updated_max.tzinfo is None:
+        return JSONResponse({"code": 400, "message": "last_updated_max: give a time zone"}, 400)
+    with farm.db.write() as session:
+        ids = jobs.jobs_updated_before(session, body.last_updated_max)
+        if not ids:
+            return JSONResponse({"code": 416, "message": "no jobs match"}, status_code=416)
+        for job_id in ids:
+            jobs.delete_job(session, job_id)
+    for job_id in ids:
+        _forget_job_files(farm, job_id)
+        farm.events.publish("job", id=job_id, was_deleted=True)
+    return Response(status_code=204)
+
+
+@router.get("/jobs/last-rendered")
+def fetch_global_last_rendered_info(farm: FarmDep) -> Response:
+    info = farm.last_rendered.global_info()
+    return Response(status_code=204) if info is None else JSONResponse(info)
+
+
+@router.get("/jobs/{job_id}")
+def fetch_job(job_id: str, farm: FarmDep) -> JSONResponse:
+    with farm.db.read() as session:
+        return JSONResponse(serialize.job(jobs.get_job(session, job_id)))
+
+
+@router.delete("/jobs/{job_id}", status_code=204)
+def delete_job(job_id: str, farm: FarmDep) -> Response:
+    with farm.db.write() as session:
+        jobs.delete_job(session, job_id)
+    _forget_job_files(farm, job_id)
+    farm.events.publish("job", id=job_id, was_deleted=True)
+    return Response(status_code=204)
+
+
+def _forget_job_files(farm: Farm, job_id: str) -> None:
+    farm.logs.delete_job(job_id)
+    farm.last_rendered.delete_job(job_id)
+
+
+@router.get("/jobs/{job_id}/what-would-delete-do")
+def delete_job_what_would_it_do(job_id: str, farm: FarmDep) -> JSONResponse:
+    with farm.db.read() as session:
+        job = jobs.get_job(session, job_id)
+        return JSONResponse({"shaman_checkout": bool(job.shaman_checkout_id)})
+
+
+@router.get("/jobs/{job_id}/last-rendered")
+def fetch_job_last_rendered_info(job_id: str, farm: FarmDep) -> Response:
+    with farm.db.read() as session:
+        jobs.get_job(session, job_id)
+    info = farm.last_rendered.job_info(job_id)
+    return Response(status_code=204) if info is None else JSONResponse(info)
+
+
+@router.post("/jobs/{job_id}/setstatus", status_code=204)
+def set_job_status(
+    job_id: str, body: schemas.JobStatusChange, farm: FarmDep, now: NowDep
+) -> Response:
+    with farm.db.write() as session:
+        jobs.set_job_status(session, job_id, body.status, body.reason, now)
+    farm.events.publish("job", id=job_id, refresh_tasks=True)
+    return Response(status_code=204)
+
+
+@router.post("/jobs/{job_id}/setpriority", status_code=204)
+def set_job_priority(
+    job_id: str, body: schemas.JobPriorityChange, farm: FarmDep, now: NowDep
+) -> Response:
+    with farm.db.write() as session:
+        jobs.set_job_priority(session, job_id, body.priority, now)
+    farm.events.publish("job", id=job_id)
+    return Response(status_code=204)
+
+
+@router.post("/jobs/{job_id}/settag", status_code=204)
+def set_job_tag(job_id: str, body: schemas.JobTagChange, farm: FarmDep, now: NowDep) -> Response:
+    with farm.db.write() as session:
+        jobs.set_job_tag(session, job_id, body.id, body.name, now)
+    farm.events.publish("job", id=job_id)
+    return Response(status_code=204)
+
+
+@router.get("/jobs/{job_id}/tasks")
+def fetch_job_tasks(job_id: str, farm: FarmDep) -> JSONResponse:
+    with farm.db.read() as session:
+        jobs.get_job(session, job_id)
+        rows = session.scalars(
+            select(Task).where(Task.job_id == job_id).order_by(Task.index_in_job)
+        ).all()
+        return JSONResponse({"tasks": [serialize.task_summary(t) for t in rows]})
+
+
+@router.get("/jobs/{job_id}/blocklist")
+def fetch_job_blocklist(job_id: str, farm: FarmDep) -> JSONResponse:
+    with farm.db.read() as session:
+        entries = jobs.fetch_blocklist(session, job_id)
+        names = {
+            w.id: w.name
+            for w in session.scalars(
+                select(Worker).where(Worker.id.in_([e.worker_id for e in entries]))
+            )
+        }
+        return JSONResponse([serialize.blocklist_entry(e, names.get(e.worker_id)) for e in entries])
+
+
+@router.delete("/jobs/{job_id}/blocklist", status_code=204)
+def remove_job_blocklist(
+    job_id: str, farm: FarmDep, body: list[schemas.JobBlocklistEntry] | None = None
+) -> Response:
+    with farm.db.write() as session:
+        jobs.remove_from_blocklist(
+            session, job_id, [(e.worker_id, e.task_type) for e in body or []]
+        )
+    farm.events.publish("job", id=job_id)
+    return Response(status_code=204)
+
+
+@router.get("/tasks/{task_id}")
+def fetch_task(task_id: str, farm: FarmDep) -> JSONResponse:
+    with farm.db.read() as session:
+        task = tasks.get_task(session, task_id)
+        failed_by = session.scalars(
+            select(Worker)
+            .join(TaskFailure, TaskFailure.worker_id == Worker.id)
+            .where(TaskFailure.task_id == task_id)
+        ).all()
+        return JSONResponse(serialize.task(task, list(failed_by)))
+
+
+@router.get("/tasks/{task_id}/logtail")
+def fetch_task_log_tail(task_id: str, farm: FarmDep) -> Response:
+    with farm.db.read() as session:
+        task = tasks.get_task(session, task_id)
+    tail = farm.logs.tail(task.job_id, task.id)
+    return PlainTextResponse(tail) if tail else Response(status_code=204)
+
+
+@router.get("/tasks/{task_id}/log")
+def fetch_task_log_info(task_id: str, farm: FarmDep) -> Response:
+    with farm.db.read() as session:
+        task = tasks.get_task(session, task_id)
+    size = farm.logs.size(task.job_id, task.id)
+    if not size:
+        return Response(status_code=204)
+    return JSONResponse(
+        {
+            "task_id": task.id,
+            "job_id": task.job_id,
+            "url": f"/job-files/task-logs/{task.job_id}/{task.id}.txt",
+            "size": size,
+        }
+    )
+
+
+@router.post("/tasks/{task_id}/setstatus", status_code=204)
+def set_task_status(
+    task_id: str, body: schemas.TaskStatusChange, farm: FarmDep, now: NowDep
+) -> Response:
+    with farm.db.write() as session:
+        job_id = tasks.set_task_status_by_user(session, task_id, body.status, body.reason, now)
+    farm.events.publish("task", id=task_id, job_id=job_id)
+    farm.events.publish("job", id=job_id)
+    return Response(status_code=204)

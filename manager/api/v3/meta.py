@@ -1,0 +1,98 @@
+"""The v3 meta API: version, configuration, variables, shared storage and farm status."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+import manager
+from manager.api.deps import FarmDep
+from manager.api.v3 import schemas
+from manager.core import variables
+from manager.core.farm_status import farm_status
+
+router = APIRouter(prefix="/api/v3", tags=["meta"])
+#: Reachable without the access token: workers and the add-on check the manager with it.
+public_router = APIRouter(prefix="/api/v3", tags=["meta"])
+
+Audience = Literal["workers", "users"]
+
+
+@public_router.get("/version")
+def get_version(farm: FarmDep) -> JSONResponse:
+    return JSONResponse(
+        {
+            "version": manager.__version__,
+            "shortversion": manager.__version__,
+            "name": farm.settings.manager_name,
+            "git": "",
+        }
+    )
+
+
+def _storage_location(farm: FarmDep) -> str:
+    return farm.settings.shared_storage or str(farm.settings.storage_dir.resolve())
+
+
+@router.get("/configuration")
+def get_configuration(farm: FarmDep) -> JSONResponse:
+    return JSONResponse(
+        {
+            "storageLocation": _storage_location(farm),
+            "shamanEnabled": not farm.settings.shared_storage,
+            "isFirstRun": False,
+        }
+    )
+
+
+@router.post("/configuration/check/shared-storage")
+def check_shared_storage_path(body: schemas.PathCheckInput) -> JSONResponse:
+    path = Path(body.path)
+
+    def result(usable: bool, cause: str) -> JSONResponse:
+        return JSONResponse({"path": body.path, "is_usable": usable, "cause": cause})
+
+    if not body.path.strip():
+        return result(False, "An empty path is not usable as shared storage.")
+    if not path.is_absolute():
+        return result(False, "Use an absolute path, so every machine means the same folder.")
+    if not path.exists():
+        return result(False, "The path does not exist on the manager.")
+    if not path.is_dir():
+        return result(False, "The path is not a folder.")
+    if not os.access(path, os.W_OK | os.X_OK):
+        return result(False, "The manager cannot write to this folder.")
+    return result(True, "The folder exists and the manager can write to it.")
+
+
+@router.get("/configuration/variables/{audience}/{platform}")
+def get_variables(audience: Audience, platform: str, farm: FarmDep) -> JSONResponse:
+    return JSONResponse(variables.variables_for(farm.settings.variables, platform.lower()))
+
+
+@router.get("/configuration/shared-storage/{audience}/{platform}")
+def get_shared_storage(audience: Audience, platform: str, farm: FarmDep) -> JSONResponse:
+    location = variables.to_platform(
+        _storage_location(farm),
+        farm.settings.variables,
+        variables.manager_platform(),
+        platform.lower(),
+    )
+    return JSONResponse(
+        {
+            "location": location,
+            "audience": audience,
+            "platform": platform,
+            "shamanEnabled": not farm.settings.shared_storage,
+        }
+    )
+
+
+@router.get("/status")
+def get_farm_status(farm: FarmDep) -> JSONResponse:
+    with farm.db.read() as session:
+        return JSONResponse({"status": farm_status(session)})

@@ -1,0 +1,219 @@
+"""The v3 worker API: registration, sign-on/off, state, task scheduling and updates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBasicCredentials
+
+from manager.api.deps import CredentialsDep, FarmDep, NowDep, client_address, worker_transaction
+from manager.api.v3 import schemas, serialize
+from manager.core import scheduler, tasks, workers
+from manager.core.errors import BadInput, Conflict, FarmError, Forbidden
+from manager.core.farm import Farm
+from manager.core.last_rendered import ACCEPTED_TYPES, MAX_IMAGE_BYTES
+from manager.core.statuses import WorkerStatus
+from manager.db.models import Job
+
+router = APIRouter(prefix="/api/v3/worker", tags=["worker"])
+
+
+class FarmError411(FarmError):
+    status = 411
+
+
+@router.post("/register-worker")
+def register_worker(
+    body: schemas.WorkerRegistration,
+    farm: FarmDep,
+    now: NowDep,
+    request: Request,
+    registration_token: Annotated[str | None, Header(alias="X-Farmhand-Registration-Token")] = None,
+) -> JSONResponse:
+    expected = farm.settings.registration_token
+    if expected and registration_token != expected:
+        raise Forbidden("this manager needs a registration token (X-Farmhand-Registration-Token)")
+    with farm.db.write() as session:
+        worker = workers.register_worker(
+            session,
+            name=body.name,
+            secret=body.secret,
+            platform=body.platform,
+            supported_task_types=body.supported_task_types,
+            address=client_address(request),
+            now=now,
+        )
+        session.flush()
+        out = serialize.registered_worker(worker)
+    farm.events.publish("worker", id=out["uuid"])
+    return JSONResponse(out)
+
+
+@router.post("/sign-on")
+def sign_on(
+    body: schemas.WorkerSignOn,
+    farm: FarmDep,
+    credentials: CredentialsDep,
+    now: NowDep,
+    request: Request,
+) -> JSONResponse:
+    with worker_transaction(farm, credentials, now) as (session, worker):
+        wanted = workers.sign_on(
+            session,
+            worker,
+            name=body.name,
+            supported_task_types=body.supported_task_types,
+            software=body.software_version,
+            can_restart=body.can_restart,
+            address=client_address(request),
+            now=now,
+        )
+        worker_id = worker.id
+    farm.events.publish("worker", id=worker_id)
+    return JSONResponse({"status_requested": wanted})
+
+
+@router.post("/sign-off", status_code=204)
+def sign_off(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
+    with worker_transaction(farm, credentials, now) as (session, worker):
+        workers.sign_off(session, worker, now)
+        worker_id = worker.id
+    farm.events.publish("worker", id=worker_id)
+    return Response(status_code=204)
+
+
+@router.get("/state")
+def worker_state(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
+    with worker_transaction(farm, credentials, now) as (session, worker):
+        has_task = scheduler.current_task_of(session, worker) is not None
+        wanted = workers.pending_state_change(worker, has_task)
+    if wanted is None:
+        return Response(status_code=204)
+    return JSONResponse({"status_requested": wanted})
+
+
+@router.post("/state-changed", status_code=204)
+def worker_state_changed(
+    body: schemas.WorkerStateChanged, farm: FarmDep, credentials: CredentialsDep, now: NowDep
+) -> Response:
+    with worker_transaction(farm, credentials, now) as (session, worker):
+        workers.state_changed(session, worker, body.status, now)
+        worker_id = worker.id
+    farm.events.publish("worker", id=worker_id)
+    return Response(status_code=204)
+
+
+@router.post("/task")
+def schedule_task(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
+    with worker_transaction(farm, credentials, now) as (session, worker):
+        current = scheduler.current_task_of(session, worker)
+        wanted = workers.pending_state_change(worker, current is not None)
+        if wanted is not None:
+            return JSONResponse({"status_requested": wanted}, status_code=423)
+        if worker.status != WorkerStatus.AWAKE:
+            return Response(status_code=409)
+        task = current or scheduler.claim_next_task(session, worker, now)
+        if task is None:
+            return Response(status_code=204)
+        job = session.get(Job, task.job_id)
+        assert job is not None
+        out = serialize.assigned_task(task, job)
+        worker_id = worker.id
+    farm.events.publish("task", id=out["uuid"], job_id=out["job"], worker_id=worker_id)
+    return JSONResponse(out)
+
+
+@router.post("/task/{task_id}", status_code=204)
+def task_update(
+    task_id: str,
+    body: schemas.TaskUpdate,
+    farm: FarmDep,
+    credentials: CredentialsDep,
+    now: NowDep,
+) -> Response:
+    with worker_transaction(farm, credentials, now) as (session, worker):
+        result = tasks.update_task_from_worker(
+            session,
+            farm.settings,
+            worker,
+            task_id,
+            now=now,
+            task_status=body.taskStatus,
+            activity=body.activity,
+            steps_completed=body.steps_completed,
+        )
+        if body.log:
+            farm.logs.append(result.job_id, task_id, body.log)
+    farm.events.publish("task", id=task_id, job_id=result.job_id)
+    if body.log:
+        farm.events.publish("tasklog", task_id=task_id, job_id=result.job_id, log=body.log)
+    return Response(status_code=204)
+
+
+@router.get("/task/{task_id}/may-i-run")
+def may_worker_run(
+    task_id: str, farm: FarmDep, credentials: CredentialsDep, now: NowDep
+) -> JSONResponse:
+    with worker_transaction(farm, credentials, now) as (session, worker):
+        has_task = scheduler.current_task_of(session, worker) is not None
+        wanted = workers.pending_state_change(worker, has_task)
+        if wanted is not None:
+            return JSONResponse(
+                {
+                    "mayKeepRunning": False,
+                    "reason": f"worker is asked to go {wanted}",
+                    "statusChangeRequested": True,
+                }
+            )
+        may_run, reason = tasks.may_worker_run(session, worker, task_id)
+    return JSONResponse(
+        {"mayKeepRunning": may_run, "reason": reason, "statusChangeRequested": False}
+    )
+
+
+@router.post("/task/{task_id}/output-produced", status_code=202)
+async def task_output_produced(
+    task_id: str,
+    request: Request,
+    farm: FarmDep,
+    credentials: CredentialsDep,
+    now: NowDep,
+    content_type: Annotated[str | None, Header()] = None,
+    content_length: Annotated[str | None, Header()] = None,
+) -> Response:
+    if content_length is None:
+        raise FarmError411("send a Content-Length header")
+    if not content_length.isdigit():
+        raise BadInput("Content-Length: not a number")
+    if int(content_length) > MAX_IMAGE_BYTES:
+        return JSONResponse(
+            {"code": 413, "message": f"images up to {MAX_IMAGE_BYTES} bytes are accepted"}, 413
+        )
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media not in ACCEPTED_TYPES:
+        return JSONResponse(
+            {
+                "code": 415,
+                "message": f"Content-Type {media or 'missing'}: send image/jpeg or image/png",
+            },
+            415,
+        )
+    data = await request.body()
+    job_id = await run_in_threadpool(_task_job_for_worker, farm, credentials, task_id, now)
+    await run_in_threadpool(farm.last_rendered.store, job_id, data)
+    farm.events.publish("last-rendered", job_id=job_id)
+    return Response(status_code=202)
+
+
+def _task_job_for_worker(
+    farm: Farm, credentials: HTTPBasicCredentials, task_id: str, now: datetime
+) -> str:
+    with worker_transaction(farm, credentials, now) as (session, worker):
+        task = tasks.get_task(session, task_id)
+        if task.worker_id != worker.id:
+            raise Conflict(f"task {task_id} is not assigned to worker {worker.name!r}")
+        return task.job_id

@@ -1,0 +1,122 @@
+"""The v3 worker management API: workers, their status requests, tags and sleep schedules."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+
+from manager.api.deps import FarmDep, NowDep
+from manager.api.v3 import schemas, serialize
+from manager.core import scheduler, workers
+from manager.db.models import SleepSchedule, Worker, WorkerTag
+
+router = APIRouter(prefix="/api/v3/worker-mgt", tags=["worker-mgt"])
+
+
+@router.get("/workers")
+def fetch_workers(farm: FarmDep) -> JSONResponse:
+    with farm.db.read() as session:
+        rows = session.scalars(select(Worker).order_by(Worker.name)).all()
+        return JSONResponse({"workers": [serialize.worker_summary(w) for w in rows]})
+
+
+@router.get("/workers/{worker_id}")
+def fetch_worker(worker_id: str, farm: FarmDep) -> JSONResponse:
+    with farm.db.read() as session:
+        worker = workers.get_worker(session, worker_id)
+        return JSONResponse(serialize.worker(worker, scheduler.current_task_of(session, worker)))
+
+
+@router.delete("/workers/{worker_id}", status_code=204)
+def delete_worker(worker_id: str, farm: FarmDep, now: NowDep) -> Response:
+    with farm.db.write() as session:
+        workers.delete_worker(session, worker_id, now)
+    farm.secrets.forget(worker_id)
+    farm.events.publish("worker", id=worker_id, was_deleted=True)
+    return Response(status_code=204)
+
+
+@router.post("/workers/{worker_id}/setstatus", status_code=204)
+def request_worker_status_change(
+    worker_id: str, body: schemas.WorkerStatusChangeRequest, farm: FarmDep, now: NowDep
+) -> Response:
+    with farm.db.write() as session:
+        workers.request_status_change(session, worker_id, body.status, body.is_lazy, now)
+    farm.events.publish("worker", id=worker_id)
+    return Response(status_code=204)
+
+
+@router.post("/workers/{worker_id}/settags", status_code=204)
+def set_worker_tags(
+    worker_id: str, body: schemas.WorkerTagChangeRequest, farm: FarmDep, now: NowDep
+) -> Response:
+    with farm.db.write() as session:
+        workers.set_worker_tags(session, worker_id, body.tag_ids, now)
+    farm.events.publish("worker", id=worker_id)
+    return Response(status_code=204)
+
+
+@router.get("/workers/{worker_id}/sleep-schedule")
+def fetch_worker_sleep_schedule(worker_id: str, farm: FarmDep) -> Response:
+    with farm.db.read() as session:
+        workers.get_worker(session, worker_id)
+        schedule = session.get(SleepSchedule, worker_id)
+        if schedule is None:
+            return Response(status_code=204)
+        return JSONResponse(serialize.sleep_schedule(schedule))
+
+
+@router.post("/workers/{worker_id}/sleep-schedule", status_code=204)
+def set_worker_sleep_schedule(
+    worker_id: str, body: schemas.WorkerSleepSchedule, farm: FarmDep
+) -> Response:
+    with farm.db.write() as session:
+        workers.set_sleep_schedule(
+            session,
+            worker_id,
+            is_active=body.is_active,
+            days_of_week=body.days_of_week,
+            start_time=body.start_time,
+            end_time=body.end_time,
+        )
+    farm.events.publish("worker", id=worker_id)
+    return Response(status_code=204)
+
+
+@router.get("/tags")
+def fetch_worker_tags(farm: FarmDep) -> JSONResponse:
+    with farm.db.read() as session:
+        rows = session.scalars(select(WorkerTag).order_by(WorkerTag.name)).all()
+        return JSONResponse({"tags": [serialize.tag(t) for t in rows]})
+
+
+@router.post("/tags")
+def create_worker_tag(body: schemas.WorkerTag, farm: FarmDep) -> JSONResponse:
+    with farm.db.write() as session:
+        tag = workers.create_tag(session, body.name, body.description or "", body.id)
+        out = serialize.tag(tag)
+    farm.events.publish("tag", id=out["id"])
+    return JSONResponse(out)
+
+
+@router.get("/tag/{tag_id}")
+def fetch_worker_tag(tag_id: str, farm: FarmDep) -> JSONResponse:
+    with farm.db.read() as session:
+        return JSONResponse(serialize.tag(workers.get_tag(session, tag_id)))
+
+
+@router.put("/tag/{tag_id}", status_code=204)
+def update_worker_tag(tag_id: str, body: schemas.WorkerTag, farm: FarmDep) -> Response:
+    with farm.db.write() as session:
+        workers.update_tag(session, tag_id, body.name, body.description)
+    farm.events.publish("tag", id=tag_id)
+    return Response(status_code=204)
+
+
+@router.delete("/tag/{tag_id}", status_code=204)
+def delete_worker_tag(tag_id: str, farm: FarmDep) -> Response:
+    with farm.db.write() as session:
+        session.delete(workers.get_tag(session, tag_id))
+    farm.events.publish("tag", id=tag_id, was_deleted=True)
+    return Response(status_code=204)

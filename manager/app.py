@@ -1,0 +1,58 @@
+"""The manager's ASGI application, built from settings so tests can run many side by side."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+import manager
+from manager.api import farmhand, files, legacy2022
+from manager.api.deps import AccessDep
+from manager.api.errors import install_error_handlers
+from manager.api.limits import BodySizeLimit
+from manager.api.v3 import jobs, meta, worker, worker_mgt
+from manager.config import Settings
+from manager.core.farm import Farm
+from manager.core.health import HealthChecker
+
+log = logging.getLogger(__name__)
+
+#: Uploads have their own, larger limits; JSON bodies get the general one.
+UPLOAD_PATHS = ("/api/v3/shaman/files/",)
+
+
+def create_app(settings: Settings, *, run_health_checks: bool = True) -> FastAPI:
+    farm = Farm(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        checker = HealthChecker(farm, settings.health_check_interval)
+        if run_health_checks:
+            checker.start()
+        try:
+            yield
+        finally:
+            if run_health_checks:
+                checker.stop()
+            farm.close()
+
+    app = FastAPI(
+        title=f"{manager.NAME} manager",
+        version=manager.__version__,
+        description="Render farm manager for Blender; speaks the Flamenco v3 API.",
+        lifespan=lifespan,
+    )
+    app.state.farm = farm
+    install_error_handlers(app)
+    app.include_router(meta.public_router)
+    app.include_router(worker.router)
+    for router in (meta.router, worker_mgt.router, jobs.router, files.router, farmhand.router):
+        app.include_router(router, dependencies=[AccessDep])
+    legacy2022.install(app)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_request_bytes, exempt_prefixes=UPLOAD_PATHS
+    )
+    return app

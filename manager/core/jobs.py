@@ -1,0 +1,284 @@
+"""Jobs: submission (validate, compile, store in one transaction) and the user's controls."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from manager.core.compiler import compile_job
+from manager.core.errors import BadInput, InvalidTransition, NotFound, PreconditionFailed
+from manager.core.job_types import JobTypeRegistry, SettingError, validate_settings
+from manager.core.statuses import JobStatus, TaskStatus
+from manager.core.task_states import bulk_set_task_status, follow_tasks, lock_job, recount_tasks
+from manager.db.models import Job, JobBlock, Task, TaskDependency, TaskFailure, WorkerTag
+
+SUBMITTABLE_INITIAL_STATUSES = (JobStatus.QUEUED, JobStatus.PAUSED)
+
+
+@dataclass
+class JobSubmission:
+    name: str
+    type: str
+    priority: int = 50
+    submitter_platform: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+    type_etag: str | None = None
+    worker_tag: str | None = None
+    initial_status: str | None = None
+    shaman_checkout_id: str | None = None
+
+
+def _resolve_tag(session: Session, tag_ref: str | None) -> str | None:
+    if not tag_ref:
+        return None
+    tag = session.get(WorkerTag, tag_ref) or session.scalar(
+        select(WorkerTag).where(WorkerTag.name == tag_ref)
+    )
+    if tag is None:
+        raise BadInput(f"worker_tag: no worker tag {tag_ref!r}")
+    return tag.id
+
+
+def submit_job(
+    session: Session, registry: JobTypeRegistry, sub: JobSubmission, now: datetime
+) -> Job:
+    """Validate and compile a submission and store the job with all its tasks."""
+    job_type = registry.get(sub.type)
+    if job_type is None:
+        known = ", ".join(t.name for t in registry.all()) or "none"
+        raise BadInput(f"type: unknown job type {sub.type!r} (known: {known})")
+    if sub.type_etag and sub.type_etag != job_type.etag:
+        raise PreconditionFailed(
+            f"type_etag: job type {sub.type!r} has changed since it was fetched; refresh job types"
+        )
+    if not sub.name.strip():
+        raise BadInput("name: a job needs a name")
+    if not 0 <= sub.priority <= 100:
+        raise BadInput(f"priority: {sub.priority} is outside 0..100")
+    initial = JobStatus(sub.initial_status or JobStatus.QUEUED)
+    if initial not in SUBMITTABLE_INITIAL_STATUSES:
+        raise BadInput(f"initial_status: a job can start queued or paused, not {initial}")
+    try:
+        settings = validate_settings(job_type, sub.settings)
+    except SettingError as exc:
+        raise BadInput(f"settings.{exc.key}: {exc}") from None
+    worker_tag_id = _resolve_tag(session, sub.worker_tag)
+
+    job_id = str(uuid.uuid4())
+    try:
+        specs = compile_job(
+            job_type, settings, job_id=job_id, job_name=sub.name, priority=sub.priority, created=now
+        )
+    except SettingError as exc:
+        raise BadInput(f"settings.{exc.key}: {exc}") from None
+    if not specs:
+        raise BadInput("settings: the job compiles to no tasks")
+
+    task_status = TaskStatus.PAUSED if initial == JobStatus.PAUSED else TaskStatus.QUEUED
+    job = Job(
+        id=job_id,
+        name=sub.name,
+        job_type=job_type.name,
+        type_etag=job_type.etag,
+        priority=sub.priority,
+        status=initial,
+        activity="submitted",
+        settings=settings,
+        job_metadata=dict(sub.metadata),
+        submitter_platform=sub.submitter_platform,
+        shaman_checkout_id=sub.shaman_checkout_id,
+        worker_tag_id=worker_tag_id,
+        created=now,
+        updated=now,
+        tasks_total=len(specs),
+        tasks_queued=len(specs) if task_status == TaskStatus.QUEUED else 0,
+        tasks_paused=len(specs) if task_status == TaskStatus.PAUSED else 0,
+    )
+    session.add(job)
+    session.flush()
+
+    task_ids = [str(uuid.uuid4()) for _ in specs]
+    session.execute(
+        insert(Task),
+        [
+            {
+                "id": task_ids[i],
+                "job_id": job_id,
+                "index_in_job": i,
+                "name": spec.name,
+                "task_type": spec.task_type,
+                "priority": spec.priority,
+                "status": task_status,
+                "activity": "",
+                "commands": spec.commands,
+                "steps_completed": 0,
+                "steps_total": spec.steps_total,
+                "dispatch_rank": spec.dispatch_rank,
+                "dependency_count": len(spec.depends_on),
+                "created": now,
+                "updated": now,
+            }
+            for i, spec in enumerate(specs)
+        ],
+    )
+    dependencies = [
+        {"task_id": task_ids[i], "depends_on_id": task_ids[dep]}
+        for i, spec in enumerate(specs)
+        for dep in spec.depends_on
+    ]
+    if dependencies:
+        session.execute(insert(TaskDependency), dependencies)
+    return job
+
+
+def get_job(session: Session, job_id: str) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFound("job", job_id)
+    return job
+
+
+def set_job_status(session: Session, job_id: str, status: str, reason: str, now: datetime) -> Job:
+    """A user's status request: pause, resume, cancel or requeue."""
+    job = lock_job(session, job_id)
+    current = JobStatus(job.status)
+    requested = JobStatus(status)
+    if requested == JobStatus.PAUSED:
+        requested = JobStatus.PAUSE_REQUESTED
+    if requested == JobStatus.CANCELED:
+        requested = JobStatus.CANCEL_REQUESTED
+    note = reason or f"{requested} by user"
+
+    if requested == JobStatus.PAUSE_REQUESTED:
+        if current not in (JobStatus.QUEUED, JobStatus.ACTIVE, JobStatus.PAUSE_REQUESTED):
+            raise InvalidTransition(f"status: a {current} job cannot be paused")
+        job.status = JobStatus.PAUSE_REQUESTED
+    elif requested == JobStatus.CANCEL_REQUESTED:
+        if current in (JobStatus.COMPLETED, JobStatus.CANCELED, JobStatus.FAILED):
+            raise InvalidTransition(f"status: a {current} job cannot be canceled")
+        job.status = JobStatus.CANCEL_REQUESTED
+        # Active tasks are canceled too: their workers learn it from may-i-run and 409s.
+        bulk_set_task_status(
+            session,
+            job,
+            (TaskStatus.QUEUED, TaskStatus.SOFT_FAILED, TaskStatus.PAUSED, TaskStatus.ACTIVE),
+            TaskStatus.CANCELED,
+            now,
+            note,
+        )
+    elif requested == JobStatus.QUEUED and current in (JobStatus.PAUSED, JobStatus.PAUSE_REQUESTED):
+        bulk_set_task_status(session, job, (TaskStatus.PAUSED,), TaskStatus.QUEUED, now, note)
+        job.status = JobStatus.QUEUED
+    elif requested in (JobStatus.REQUEUEING, JobStatus.QUEUED):
+        if current not in (
+            JobStatus.COMPLETED,
+            JobStatus.FAILED,
+            JobStatus.CANCELED,
+            JobStatus.PAUSED,
+        ):
+            raise InvalidTransition(f"status: a {current} job cannot be requeued")
+        _requeue(session, job, everything=current == JobStatus.COMPLETED, now=now, note=note)
+    else:
+        raise InvalidTransition(
+            f"status: {requested} cannot be requested; use queued, paused, canceled or requeueing"
+        )
+    job.activity = note
+    job.updated = now
+    follow_tasks(session, job, now)
+    return job
+
+
+def _requeue(session: Session, job: Job, *, everything: bool, now: datetime, note: str) -> None:
+    """Requeue a finished job: all tasks of a completed one, the unfinished tasks otherwise."""
+    session.flush()
+    which = update(Task).where(Task.job_id == job.id)
+    if not everything:
+        which = which.where(Task.status != TaskStatus.COMPLETED)
+    session.execute(
+        which.values(
+            status=TaskStatus.QUEUED, activity=note, updated=now, steps_completed=0
+        ).execution_options(synchronize_session=False)
+    )
+    session.execute(delete(TaskFailure).where(TaskFailure.job_id == job.id))
+    session.execute(delete(JobBlock).where(JobBlock.job_id == job.id))
+    session.expire_all()
+    recount_tasks(session, job)
+    job.status = JobStatus.QUEUED
+
+
+def set_job_priority(session: Session, job_id: str, priority: int, now: datetime) -> Job:
+    if not 0 <= priority <= 100:
+        raise BadInput(f"priority: {priority} is outside 0..100")
+    job = lock_job(session, job_id)
+    job.priority = priority
+    job.updated = now
+    return job
+
+
+def set_job_tag(
+    session: Session, job_id: str, tag_id: str | None, tag_name: str | None, now: datetime
+) -> Job:
+    if tag_id and tag_name:
+        raise BadInput("give either the tag's id or its name, not both")
+    job = lock_job(session, job_id)
+    if tag_id:
+        if session.get(WorkerTag, tag_id) is None:
+            raise BadInput(f"id: no worker tag {tag_id!r}")
+        job.worker_tag_id = tag_id
+    elif tag_name:
+        tag = session.scalar(select(WorkerTag).where(WorkerTag.name == tag_name))
+        if tag is None:
+            raise BadInput(f"name: no worker tag named {tag_name!r}")
+        job.worker_tag_id = tag.id
+    else:
+        job.worker_tag_id = None
+    job.updated = now
+    return job
+
+
+def delete_job(session: Session, job_id: str) -> None:
+    job = lock_job(session, job_id)
+    # Explicit deletes keep this fast and correct on databases without cascading FKs.
+    task_ids = select(Task.id).where(Task.job_id == job.id).scalar_subquery()
+    session.execute(delete(TaskDependency).where(TaskDependency.task_id.in_(task_ids)))
+    session.execute(delete(TaskFailure).where(TaskFailure.job_id == job.id))
+    session.execute(delete(JobBlock).where(JobBlock.job_id == job.id))
+    session.execute(delete(Task).where(Task.job_id == job.id))
+    session.delete(job)
+
+
+def jobs_updated_before(session: Session, last_updated_max: datetime) -> list[str]:
+    # Timestamps are rounded up to the whole second, as the API documents.
+    limit = last_updated_max.replace(microsecond=0)
+    if last_updated_max.microsecond:
+        limit += timedelta(seconds=1)
+    return list(session.scalars(select(Job.id).where(Job.updated <= limit)).all())
+
+
+def fetch_blocklist(session: Session, job_id: str) -> list[JobBlock]:
+    get_job(session, job_id)
+    return list(session.scalars(select(JobBlock).where(JobBlock.job_id == job_id)).all())
+
+
+def remove_from_blocklist(session: Session, job_id: str, entries: list[tuple[str, str]]) -> None:
+    lock_job(session, job_id)
+    for worker_id, task_type in entries:
+        session.execute(
+            delete(JobBlock).where(
+                JobBlock.job_id == job_id,
+                JobBlock.worker_id == worker_id,
+                JobBlock.task_type == task_type,
+            )
+        )
+    session.execute(
+        delete(TaskFailure).where(
+            TaskFailure.job_id == job_id,
+            TaskFailure.worker_id.in_([w for w, _ in entries]),
+        )
+    )

@@ -1,0 +1,151 @@
+"""Task status changes and the job status that follows from them.
+
+Every change of a task's status goes through ``set_task_status`` so the job's per-status
+counters stay exact; ``follow_tasks`` then derives the job's status from those counters.
+Callers hold the job row (``lock_job``) for the whole transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from manager.core.errors import NotFound
+from manager.core.statuses import JobStatus, TaskStatus
+from manager.db.models import Job, Task
+from manager.db.session import is_postgres
+
+_COUNTER = {
+    TaskStatus.QUEUED: "tasks_queued",
+    TaskStatus.ACTIVE: "tasks_active",
+    TaskStatus.COMPLETED: "tasks_completed",
+    TaskStatus.FAILED: "tasks_failed",
+    TaskStatus.SOFT_FAILED: "tasks_soft_failed",
+    TaskStatus.CANCELED: "tasks_canceled",
+    TaskStatus.PAUSED: "tasks_paused",
+}
+
+
+def lock_job(session: Session, job_id: str) -> Job:
+    """Load a job for changing it; on PostgreSQL the row stays locked until commit."""
+    job = session.get(Job, job_id, with_for_update=is_postgres(session))
+    if job is None:
+        raise NotFound("job", job_id)
+    return job
+
+
+def count_change(job: Job, old: str, new: str, n: int = 1) -> None:
+    setattr(job, _COUNTER[TaskStatus(old)], getattr(job, _COUNTER[TaskStatus(old)]) - n)
+    setattr(job, _COUNTER[TaskStatus(new)], getattr(job, _COUNTER[TaskStatus(new)]) + n)
+
+
+def set_task_status(
+    job: Job, task: Task, new: TaskStatus, now: datetime, activity: str | None = None
+) -> None:
+    if task.status != new:
+        count_change(job, task.status, new)
+        task.status = new
+    if activity is not None:
+        task.activity = activity
+    task.updated = now
+    job.updated = now
+
+
+def bulk_set_task_status(
+    session: Session,
+    job: Job,
+    from_statuses: tuple[TaskStatus, ...],
+    new: TaskStatus,
+    now: datetime,
+    activity: str,
+) -> int:
+    """Move every task of the job in one of ``from_statuses`` to ``new``; returns how many."""
+    session.flush()
+    moved = 0
+    for old in from_statuses:
+        if old == new:
+            continue
+        result = session.execute(
+            update(Task)
+            .where(Task.job_id == job.id, Task.status == old)
+            .values(status=new, activity=activity, updated=now)
+            .execution_options(synchronize_session=False)
+        )
+        count = result.rowcount  # type: ignore[attr-defined]
+        if count:
+            count_change(job, old, new, count)
+            moved += count
+    if moved:
+        job.updated = now
+        # Loaded Task objects still hold their old status; make them reload.
+        for obj in list(session.identity_map.values()):
+            if isinstance(obj, Task) and obj.job_id == job.id:
+                session.expire(obj)
+    return moved
+
+
+def recount_tasks(session: Session, job: Job) -> None:
+    """Rebuild the job's counters from its tasks (after bulk changes or for repairs)."""
+    counts = dict(
+        session.execute(
+            select(Task.status, func.count()).where(Task.job_id == job.id).group_by(Task.status)
+        ).all()
+    )
+    for status, attr in _COUNTER.items():
+        setattr(job, attr, counts.get(status.value, 0))
+    job.tasks_total = sum(counts.values())
+
+
+def runnable_count(job: Job) -> int:
+    return job.tasks_queued + job.tasks_soft_failed
+
+
+def follow_tasks(session: Session, job: Job, now: datetime) -> None:
+    """Derive the job's status from its task counters after tasks changed."""
+    status = JobStatus(job.status)
+    if status in (JobStatus.QUEUED, JobStatus.ACTIVE):
+        unfinished = runnable_count(job) + job.tasks_active + job.tasks_paused
+        if job.tasks_failed:
+            bulk_set_task_status(
+                session,
+                job,
+                (TaskStatus.QUEUED, TaskStatus.SOFT_FAILED, TaskStatus.ACTIVE, TaskStatus.PAUSED),
+                TaskStatus.CANCELED,
+                now,
+                "job failed",
+            )
+            _set_job_status(job, JobStatus.FAILED, now, "a task failed on too many workers")
+        elif unfinished == 0:
+            # Tasks a user canceled one by one do not hold the rest of the job back.
+            if job.tasks_completed:
+                _set_job_status(job, JobStatus.COMPLETED, now, "all tasks completed")
+            else:
+                _set_job_status(job, JobStatus.CANCELED, now, "all tasks canceled")
+        elif job.tasks_active or job.tasks_completed or job.tasks_soft_failed:
+            _set_job_status(job, JobStatus.ACTIVE, now)
+        else:
+            _set_job_status(job, JobStatus.QUEUED, now)
+    elif status == JobStatus.PAUSE_REQUESTED:
+        bulk_set_task_status(
+            session,
+            job,
+            (TaskStatus.QUEUED, TaskStatus.SOFT_FAILED),
+            TaskStatus.PAUSED,
+            now,
+            "job paused",
+        )
+        if not job.tasks_active:
+            _set_job_status(job, JobStatus.PAUSED, now, "paused")
+    elif status == JobStatus.CANCEL_REQUESTED:
+        if not job.tasks_active:
+            _set_job_status(job, JobStatus.CANCELED, now, "canceled")
+
+
+def _set_job_status(job: Job, new: JobStatus, now: datetime, activity: str | None = None) -> None:
+    if job.status != new:
+        job.status = new
+        job.updated = now
+    if activity is not None:
+        job.activity = activity

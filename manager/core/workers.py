@@ -1,0 +1,270 @@
+"""Workers: registration, sign-on/off, state requests, tags and sleep schedules."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from manager.core.credentials import SecretVerifier, hash_secret
+from manager.core.errors import BadInput, Conflict, NotFound, Unauthorized
+from manager.core.statuses import WorkerStatus
+from manager.core.tasks import requeue_tasks_of_worker
+from manager.db.models import JobBlock, SleepSchedule, Task, TaskFailure, Worker, WorkerTag
+
+#: States a user or the manager may ask a worker to go to.
+REQUESTABLE = {WorkerStatus.AWAKE, WorkerStatus.ASLEEP, WorkerStatus.OFFLINE, WorkerStatus.RESTART}
+DAYS = ("mo", "tu", "we", "th", "fr", "sa", "su")
+_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+
+
+def get_worker(session: Session, worker_id: str) -> Worker:
+    worker = session.get(Worker, worker_id)
+    if worker is None:
+        raise NotFound("worker", worker_id)
+    return worker
+
+
+def register_worker(
+    session: Session,
+    *,
+    name: str,
+    secret: str,
+    platform: str,
+    supported_task_types: list[str],
+    address: str,
+    now: datetime,
+) -> Worker:
+    if not name.strip():
+        raise BadInput("name: a worker needs a name")
+    if len(secret) < 8:
+        raise BadInput("secret: use at least 8 characters")
+    worker = Worker(
+        id=str(uuid.uuid4()),
+        name=name.strip(),
+        secret_hash=hash_secret(secret),
+        platform=platform,
+        supported_task_types=list(dict.fromkeys(supported_task_types)),
+        address=address,
+        status=WorkerStatus.STARTING,
+        created=now,
+        updated=now,
+        last_seen=now,
+        extra={},
+    )
+    session.add(worker)
+    return worker
+
+
+def authenticate(session: Session, verifier: SecretVerifier, worker_id: str, secret: str) -> Worker:
+    worker = session.get(Worker, worker_id) if _is_uuid(worker_id) else None
+    if worker is None or not verifier.verify(worker_id, secret, worker.secret_hash):
+        raise Unauthorized("unknown worker or wrong secret")
+    return worker
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def sign_on(
+    session: Session,
+    worker: Worker,
+    *,
+    name: str,
+    supported_task_types: list[str],
+    software: str,
+    can_restart: bool,
+    address: str,
+    now: datetime,
+) -> WorkerStatus:
+    """Record the worker's facts; returns the state it should go to."""
+    if not name.strip():
+        raise BadInput("name: a worker needs a name")
+    # A worker that signs on again after a crash gets its old tasks requeued, not lost.
+    requeue_tasks_of_worker(session, worker.id, now, f"worker {worker.name} signed on again")
+    worker.name = name.strip()
+    worker.supported_task_types = list(dict.fromkeys(supported_task_types))
+    worker.software = software
+    worker.can_restart = can_restart
+    worker.address = address
+    worker.status = WorkerStatus.STARTING
+    worker.last_seen = now
+    worker.updated = now
+    requested = worker.status_requested
+    if requested in (WorkerStatus.ASLEEP, WorkerStatus.OFFLINE):
+        return WorkerStatus(requested)
+    worker.status_requested = None
+    worker.lazy_status_request = False
+    return WorkerStatus.AWAKE
+
+
+def sign_off(session: Session, worker: Worker, now: datetime) -> None:
+    requeue_tasks_of_worker(session, worker.id, now, f"worker {worker.name} signed off")
+    worker.status = WorkerStatus.OFFLINE
+    if worker.status_requested == WorkerStatus.OFFLINE:
+        worker.status_requested = None
+    worker.last_seen = now
+    worker.updated = now
+
+
+def pending_state_change(worker: Worker, has_task: bool) -> WorkerStatus | None:
+    """The state the worker must go to now, honouring lazy requests."""
+    if worker.status_requested is None:
+        return None
+    if worker.lazy_status_request and has_task:
+        return None
+    return WorkerStatus(worker.status_requested)
+
+
+def state_changed(session: Session, worker: Worker, status: str, now: datetime) -> None:
+    new = WorkerStatus(status)
+    if new in (WorkerStatus.OFFLINE, WorkerStatus.ERROR, WorkerStatus.ASLEEP):
+        requeue_tasks_of_worker(session, worker.id, now, f"worker {worker.name} went {new}")
+    worker.status = new
+    if worker.status_requested == new:
+        worker.status_requested = None
+        worker.lazy_status_request = False
+    worker.last_seen = now
+    worker.updated = now
+
+
+def request_status_change(
+    session: Session, worker_id: str, status: str, is_lazy: bool, now: datetime
+) -> Worker:
+    worker = get_worker(session, worker_id)
+    new = WorkerStatus(status)
+    if new not in REQUESTABLE:
+        allowed = ", ".join(sorted(REQUESTABLE))
+        raise BadInput(f"status: a worker can be asked to go {allowed}, not {status!r}")
+    if new == WorkerStatus.RESTART and not worker.can_restart:
+        raise Conflict(f"worker {worker.name!r} cannot restart itself")
+    if worker.status == new:
+        worker.status_requested = None
+        worker.lazy_status_request = False
+    else:
+        worker.status_requested = new
+        worker.lazy_status_request = is_lazy
+    worker.updated = now
+    return worker
+
+
+def delete_worker(session: Session, worker_id: str, now: datetime) -> None:
+    worker = get_worker(session, worker_id)
+    requeue_tasks_of_worker(session, worker.id, now, f"worker {worker.name} was deleted")
+    session.execute(delete(TaskFailure).where(TaskFailure.worker_id == worker.id))
+    session.execute(delete(JobBlock).where(JobBlock.worker_id == worker.id))
+    session.execute(delete(SleepSchedule).where(SleepSchedule.worker_id == worker.id))
+    for task in session.scalars(select(Task).where(Task.worker_id == worker.id)):
+        task.worker_id = None
+    worker.tags = []
+    session.delete(worker)
+
+
+# Tags --------------------------------------------------------------------------------------
+
+
+def get_tag(session: Session, tag_id: str) -> WorkerTag:
+    tag = session.get(WorkerTag, tag_id)
+    if tag is None:
+        raise NotFound("worker tag", tag_id)
+    return tag
+
+
+def create_tag(session: Session, name: str, description: str, tag_id: str | None) -> WorkerTag:
+    name = name.strip()
+    if not name:
+        raise BadInput("name: a tag needs a name")
+    if tag_id is not None and not _is_uuid(tag_id):
+        raise BadInput(f"id: {tag_id!r} is not a UUID")
+    if session.scalar(select(WorkerTag).where(WorkerTag.name == name)) is not None:
+        raise Conflict(f"name: a tag named {name!r} already exists")
+    if tag_id is not None and session.get(WorkerTag, tag_id) is not None:
+        raise Conflict(f"id: a tag with id {tag_id!r} already exists")
+    tag = WorkerTag(id=tag_id or str(uuid.uuid4()), name=name, description=description)
+    session.add(tag)
+    return tag
+
+
+def update_tag(session: Session, tag_id: str, name: str, description: str | None) -> WorkerTag:
+    tag = get_tag(session, tag_id)
+    name = name.strip()
+    if not name:
+        raise BadInput("name: a tag needs a name")
+    other = session.scalar(select(WorkerTag).where(WorkerTag.name == name))
+    if other is not None and other.id != tag.id:
+        raise Conflict(f"name: a tag named {name!r} already exists")
+    tag.name = name
+    if description is not None:
+        tag.description = description
+    return tag
+
+
+def set_worker_tags(session: Session, worker_id: str, tag_ids: list[str], now: datetime) -> Worker:
+    worker = get_worker(session, worker_id)
+    tags = []
+    for tag_id in dict.fromkeys(tag_ids):
+        tag = session.get(WorkerTag, tag_id)
+        if tag is None:
+            raise BadInput(f"tag_ids: no worker tag {tag_id!r}")
+        tags.append(tag)
+    worker.tags = tags
+    worker.updated = now
+    return worker
+
+
+# Sleep schedules ---------------------------------------------------------------------------
+
+
+def validate_schedule(days_of_week: str, start_time: str, end_time: str) -> str:
+    days = days_of_week.lower().split()
+    unknown = [d for d in days if d not in DAYS]
+    if unknown:
+        raise BadInput(f"days_of_week: unknown day(s) {' '.join(unknown)}; use {' '.join(DAYS)}")
+    for key, value in (("start_time", start_time), ("end_time", end_time)):
+        if not _TIME.match(value):
+            raise BadInput(f"{key}: {value!r} is not a 24-hour HH:MM time")
+    return " ".join(dict.fromkeys(days))
+
+
+def set_sleep_schedule(
+    session: Session,
+    worker_id: str,
+    *,
+    is_active: bool,
+    days_of_week: str,
+    start_time: str,
+    end_time: str,
+) -> SleepSchedule:
+    get_worker(session, worker_id)
+    days = validate_schedule(days_of_week, start_time, end_time)
+    schedule = session.get(SleepSchedule, worker_id)
+    if schedule is None:
+        schedule = SleepSchedule(worker_id=worker_id)
+        session.add(schedule)
+    schedule.is_active = is_active
+    schedule.days_of_week = days
+    schedule.start_time = start_time
+    schedule.end_time = end_time
+    return schedule
+
+
+def schedule_says_asleep(schedule: SleepSchedule, local_now: datetime) -> bool:
+    """Whether the schedule wants the worker asleep at this (manager-local) time."""
+    if not schedule.is_active:
+        return False
+    days = schedule.days_of_week.split()
+    if days and DAYS[local_now.weekday()] not in days:
+        return False
+    clock = local_now.strftime("%H:%M")
+    start, end = schedule.start_time, schedule.end_time
+    if start <= end:
+        return start <= clock < end
+    return clock >= start or clock < end  # a window across midnight
