@@ -17,6 +17,7 @@ from manager.api.v3 import jobs, meta, worker, worker_mgt
 from manager.config import Settings
 from manager.core.farm import Farm
 from manager.core.health import HealthChecker
+from manager.dashboard import install as install_dashboard
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ def create_app(settings: Settings, *, run_health_checks: bool = True) -> FastAPI
     for router in (meta.router, worker_mgt.router, jobs.router, files.router, farmhand.router):
         app.include_router(router, dependencies=[AccessDep])
     legacy2022.install(app)
+    install_dashboard(app)
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_request_bytes, exempt_prefixes=UPLOAD_PATHS
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -40,6 +40,16 @@ def worker_credentials(
 CredentialsDep = Annotated[HTTPBasicCredentials, Depends(worker_credentials)]
 
 
+#: Writing last_seen on every request would cost a row update per poll; this is precise
+#: enough for timeouts measured in tens of seconds.
+LAST_SEEN_RESOLUTION = timedelta(seconds=2)
+
+
+def mark_seen(worker: Worker, now: datetime) -> None:
+    if worker.last_seen is None or now - worker.last_seen >= LAST_SEEN_RESOLUTION:
+        worker.last_seen = now
+
+
 @contextmanager
 def worker_transaction(
     farm: Farm, credentials: HTTPBasicCredentials, now: datetime
@@ -47,7 +57,7 @@ def worker_transaction(
     """A write transaction on behalf of an authenticated worker, which is marked as seen."""
     with farm.db.write() as session:
         worker = authenticate(session, farm.secrets, credentials.username, credentials.password)
-        worker.last_seen = now
+        mark_seen(worker, now)
         yield session, worker
 
 

@@ -406,10 +406,9 @@ def parse_compile_rules(
 ) -> CompileRules:
     unknown = [k for k in raw if k not in _RULE_KEYS]
     if unknown:
-        raise RuleError(f"{', '.join(map(repr, unknown))}: unknown field(s); "
+        # No field path: the message is about the compile section itself.
+        raise RuleError(f": unknown field(s) {', '.join(map(repr, unknown))}; "
                         f"known are {', '.join(_RULE_KEYS)}")
-    if "timestamp" in setting_types:
-        raise RuleError("settings: 'timestamp' is a built-in placeholder, not a setting key")
     types: dict[str, str] = dict(setting_types)
     types.update({name: "int32" if name in _INT_BUILTINS else "string" for name in JOB_BUILTINS})
     raw_groups = raw.get("tasks")

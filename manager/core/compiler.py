@@ -38,6 +38,23 @@ MAX_TASKS = 1_000_000
 MAX_DEPENDENCIES = 10_000_000
 
 
+@dataclass(slots=True)
+class TaskSpec:
+    """One task of a compiled job; ``commands`` are the spec's ``Command`` objects and
+    ``depends_on`` indexes into the list that ``compile_job`` returns."""
+
+    name: str
+    task_type: str
+    priority: int
+    commands: list[dict[str, Any]]
+    depends_on: list[int] = field(default_factory=list)
+    dispatch_rank: int = 0
+    steps_total: int = 1
+    frames: list[int] = field(default_factory=list)
+
+
+# --- filling in placeholders -------------------------------------------------------------
+
 
 def _not_given(key: str) -> SettingError:
     return SettingError(key, f"'{key}' is needed to compile this job but was not given")
@@ -68,18 +85,6 @@ def render(template: Template, context: Mapping[str, Any]) -> Any:
 
 
 # --- compiling ---------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class TaskSpec:
-    name: str
-    task_type: str
-    priority: int
-    commands: list[dict[str, Any]]
-    depends_on: list[int] = field(default_factory=list)
-    dispatch_rank: int = 0
-    steps_total: int = 1
-    frames: list[int] = field(default_factory=list)
 
 
 class _JobContext(dict[str, Any]):
@@ -358,7 +363,7 @@ def _build_group(
                 "total_step_count": step_count,
             })
         specs.append(TaskSpec(
-            name=name(task),
+            name=text_of(name(task)),
             task_type=task_type,
             priority=priority,
             commands=built,

@@ -35,8 +35,14 @@ INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]*")
 #: Setting keys are placeholders in compile rules, so they must be identifiers.
 KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: Setting keys that would shadow a built-in placeholder of the compile rules.
+RESERVED_KEYS = frozenset({"timestamp", "chunk"})
 #: Larger preset files are refused unread; a real preset is a few kilobytes.
 MAX_PRESET_BYTES = 1_000_000
+#: Most values (after YAML aliases are expanded) and deepest nesting a preset may have; both
+#: stop a small file from making loading or hashing it take forever.
+MAX_PRESET_VALUES = 100_000
+MAX_PRESET_DEPTH = 32
 #: Seconds between two looks at the preset folders.
 RELOAD_INTERVAL = 1.0
 
@@ -280,7 +286,7 @@ def _parse_setting(raw: Any, where: str) -> SettingDef:
         default = raw["default"]
         problem = _type_problem(setting_type, default)
         if problem is not None:
-            raise InvalidPreset(f"{where}.default: {problem} for a {setting_type} setting")
+            raise InvalidPreset(f"{where}.default: {problem}")
         if setting_type == "float":
             default = float(default)
         if choices is not None and default not in choices:
@@ -352,6 +358,10 @@ def parse_job_type(data: Any, source: Path) -> JobType:
         definition = _parse_setting(raw, f"settings[{index}]")
         if definition.key in seen:
             raise InvalidPreset(f"settings[{index}].key: {definition.key!r} is defined twice")
+        if definition.key in RESERVED_KEYS:
+            raise InvalidPreset(
+                f"settings[{index}].key: {definition.key!r} is a built-in placeholder's name"
+            )
         seen.add(definition.key)
         settings.append(definition)
 
@@ -371,7 +381,8 @@ def parse_job_type(data: Any, source: Path) -> JobType:
             raw_rules, {s.key: s.type for s in settings}, tuple(worker_variables)
         )
     except RuleError as exc:
-        raise InvalidPreset(f"compile.{exc}") from None
+        where = str(exc)
+        raise InvalidPreset(f"compile{'' if where.startswith(':') else '.'}{where}") from None
 
     api: dict[str, Any] = {"name": name, "label": label}
     if description is not None:
@@ -391,6 +402,24 @@ def parse_job_type(data: Any, source: Path) -> JobType:
     )
 
 
+def _shape_problem(data: Any) -> str | None:
+    # Walked without recursion and stopped at the limit, so it is safe on any input.
+    stack = [(data, 0)]
+    count = 0
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > MAX_PRESET_VALUES:
+            return f"more than {MAX_PRESET_VALUES:,} values (YAML aliases count once per use)"
+        if depth > MAX_PRESET_DEPTH:
+            return f"nested deeper than {MAX_PRESET_DEPTH} levels"
+        if isinstance(node, dict):
+            stack.extend((value, depth + 1) for value in node.values())
+        elif isinstance(node, list):
+            stack.extend((value, depth + 1) for value in node)
+    return None
+
+
 def load_job_type(path: Path) -> JobType:
     """Read and check one preset file; PresetError says what is wrong with it."""
     try:
@@ -406,6 +435,9 @@ def load_job_type(path: Path) -> JobType:
         data = yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         raise PresetError(path, f"not valid YAML: {exc}") from None
+    problem = _shape_problem(data)
+    if problem is not None:
+        raise PresetError(path, problem)
     try:
         return parse_job_type(data, path)
     except InvalidPreset as exc:
@@ -484,7 +516,10 @@ class JobTypeRegistry:
         found: dict[Path, tuple[int, int, int]] = {}
         for folder in self._folders:
             try:
-                paths = sorted(p for p in folder.glob("*.yaml") if p.is_file())
+                # Dot files are editors' backups and lock files, not presets.
+                paths = sorted(
+                    p for p in folder.glob("*.yaml") if p.is_file() and not p.name.startswith(".")
+                )
             except OSError as exc:
                 log.warning("cannot list job type folder %s: %s", folder, exc)
                 continue

@@ -68,7 +68,6 @@ def update_task_from_worker(
         task.activity = activity[:1000]
     task.last_touched = now
     task.updated = now
-    worker.last_seen = now
     if new_status is None or new_status == TaskStatus.ACTIVE:
         return TaskUpdateResult(task.job_id, False)
 

@@ -99,7 +99,7 @@ class Worker(Base):
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     tags: Mapped[list[WorkerTag]] = relationship(
-        secondary=worker_tag_membership, back_populates="workers", lazy="selectin"
+        secondary=worker_tag_membership, back_populates="workers"
     )
 
     __table_args__ = (Index("ix_workers_status_seen", "status", "last_seen"),)
@@ -164,7 +164,7 @@ class Task(Base):
     created: Mapped[datetime] = mapped_column(UTCDateTime)
     updated: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    worker: Mapped[Worker | None] = relationship(lazy="joined")
+    worker: Mapped[Worker | None] = relationship()
 
     __table_args__ = (
         Index("ix_tasks_job_status", "job_id", "status"),

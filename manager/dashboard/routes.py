@@ -1,0 +1,195 @@
+"""HTTP routes of the dashboard: the page, its static files, the sign-in cookie, read-only
+queries under ``/api/farmhand`` and the event stream. Nothing here changes the farm: the
+page's actions call the ``/api/v3`` endpoints."""
+
+from __future__ import annotations
+
+import hmac
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+
+from manager.api.deps import ACCESS_COOKIE, AccessDep, FarmDep, NowDep, require_access
+from manager.core import jobs
+from manager.core.errors import Unauthorized
+from manager.core.farm import Farm
+from manager.core.statuses import JobStatus, TaskStatus
+from manager.dashboard import queries
+from manager.dashboard.stream import EventStreams, event_stream
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+SUMMARY_CACHE_SECONDS = 2.0
+COOKIE_MAX_AGE = 30 * 24 * 3600
+
+api = APIRouter(prefix="/api/farmhand", tags=["dashboard"], dependencies=[AccessDep])
+public = APIRouter(tags=["dashboard"])
+
+OffsetQ = Annotated[int, Query(ge=0)]
+LimitQ = Annotated[int, Query(ge=1, le=queries.MAX_PAGE)]
+
+
+class SignIn(BaseModel):
+    model_config = ConfigDict(strict=True)
+    token: str = Field(max_length=1000)
+
+
+# The page and the sign-in cookie ----------------------------------------------------------------
+
+
+@public.get("/", include_in_schema=False)
+def dashboard_page() -> FileResponse:
+    return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+@public.get("/api/farmhand/session")
+def session_info(request: Request, farm: FarmDep) -> JSONResponse:
+    """Whether this manager wants a token and whether the caller has presented it."""
+    try:
+        require_access(request)
+        signed_in = True
+    except Unauthorized:
+        signed_in = False
+    return JSONResponse(
+        {"token_required": bool(farm.settings.access_token), "signed_in": signed_in}
+    )
+
+
+@public.post("/api/farmhand/session", status_code=204)
+def sign_in(body: SignIn, request: Request, farm: FarmDep) -> Response:
+    expected = farm.settings.access_token
+    if not expected:
+        return Response(status_code=204)
+    if not hmac.compare_digest(body.token.encode(), expected.encode()):
+        raise Unauthorized("token: this is not the manager's access token")
+    response = Response(status_code=204)
+    response.set_cookie(
+        ACCESS_COOKIE,
+        body.token,
+        max_age=COOKIE_MAX_AGE,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@public.delete("/api/farmhand/session", status_code=204)
+def sign_out() -> Response:
+    response = Response(status_code=204)
+    response.delete_cookie(ACCESS_COOKIE, httponly=True, samesite="strict")
+    return response
+
+
+# Read-only queries --------------------------------------------------------------------------------
+
+
+@api.get("/jobs")
+def list_jobs(
+    farm: FarmDep,
+    now: NowDep,
+    offset: OffsetQ = 0,
+    limit: LimitQ = 50,
+    order_by: str = "-created",
+    status: str | None = None,
+    ids: str | None = None,
+) -> JSONResponse:
+    """A page of jobs with progress; with ``ids``, just those jobs (for live row updates)."""
+    page = queries.Page(offset, limit)
+    statuses = queries.parse_statuses(status, JobStatus)
+    wanted = queries.parse_ids(ids)
+    with farm.db.read() as session:
+        if ids is not None:
+            out = queries.jobs_by_id(session, wanted, now)
+        else:
+            out = queries.list_jobs(session, page, order_by, statuses, now)
+    out["now"] = now.isoformat()
+    return JSONResponse(out)
+
+
+@api.get("/jobs/{job_id}")
+def job_detail(job_id: str, farm: FarmDep, now: NowDep) -> JSONResponse:
+    with farm.db.read() as session:
+        job = jobs.get_job(session, job_id)
+        out = queries.jobs_by_id(session, [job.id], now)["jobs"][0]
+    out["now"] = now.isoformat()
+    return JSONResponse(out)
+
+
+@api.get("/jobs/{job_id}/tasks")
+def job_tasks(
+    job_id: str,
+    farm: FarmDep,
+    offset: OffsetQ = 0,
+    limit: LimitQ = 200,
+    status: str | None = None,
+    ids: str | None = None,
+) -> JSONResponse:
+    page = queries.Page(offset, limit)
+    statuses = queries.parse_statuses(status, TaskStatus)
+    wanted = queries.parse_ids(ids)
+    with farm.db.read() as session:
+        jobs.get_job(session, job_id)
+        return JSONResponse(queries.list_tasks(session, job_id, page, statuses, wanted))
+
+
+@api.get("/workers")
+def list_workers(farm: FarmDep, ids: str | None = None) -> JSONResponse:
+    wanted = queries.parse_ids(ids)
+    with farm.db.read() as session:
+        return JSONResponse(queries.list_workers(session, wanted))
+
+
+@api.get("/blocklist")
+def blocklist(farm: FarmDep) -> JSONResponse:
+    with farm.db.read() as session:
+        return JSONResponse(queries.list_blocklist(session))
+
+
+class _SummaryCache:
+    """The summary sums over queued tasks; pages that all refresh on one event share one sum."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value: dict[str, Any] | None = None
+        self._at = 0.0
+
+    def get(self, farm: Farm, now: datetime) -> dict[str, Any]:
+        with self._lock:
+            if self._value is None or time.monotonic() - self._at > SUMMARY_CACHE_SECONDS:
+                with farm.db.read() as session:
+                    self._value = queries.farm_summary(session, now)
+                self._at = time.monotonic()
+            return self._value
+
+
+@api.get("/summary")
+def summary(request: Request, farm: FarmDep, now: NowDep) -> JSONResponse:
+    cache: _SummaryCache = request.app.state.dashboard_summary
+    return JSONResponse(cache.get(farm, now))
+
+
+@api.get("/events")
+async def events(request: Request, client: str | None = None) -> StreamingResponse:
+    streams: EventStreams = request.app.state.dashboard_streams
+    return StreamingResponse(
+        event_stream(request, streams, client),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Serve the dashboard at ``/`` and its queries under ``/api/farmhand``."""
+    farm: Farm = app.state.farm
+    app.state.dashboard_streams = EventStreams(farm.events)
+    app.state.dashboard_summary = _SummaryCache()
+    app.include_router(public)
+    app.include_router(api)
+    app.mount("/dashboard", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
