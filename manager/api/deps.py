@@ -17,19 +17,28 @@ from manager.core.farm import Farm, utcnow
 from manager.core.workers import authenticate
 from manager.db.models import Worker
 
+# Dependencies are ``async``: FastAPI runs a plain ``def`` dependency in its thread pool, one
+# hop per dependency per request, which cost more than these few lines do.
 
-def get_farm(request: Request) -> Farm:
+
+async def get_farm(request: Request) -> Farm:
     farm: Farm = request.app.state.farm
     return farm
 
 
 FarmDep = Annotated[Farm, Depends(get_farm)]
-NowDep = Annotated[datetime, Depends(utcnow)]
+
+
+async def request_time() -> datetime:
+    return utcnow()
+
+
+NowDep = Annotated[datetime, Depends(request_time)]
 
 _basic = HTTPBasic(auto_error=False, realm="Farmhand workers")
 
 
-def worker_credentials(
+async def worker_credentials(
     credentials: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
 ) -> HTTPBasicCredentials:
     if credentials is None:
@@ -64,10 +73,10 @@ def worker_transaction(
 ACCESS_COOKIE = "farmhand_access"
 
 
-def require_access(request: Request) -> None:
+async def require_access(request: Request) -> None:
     """When the manager has an access token, users (API, add-on, dashboard) must present it,
     as ``Authorization: Bearer <token>`` or in the dashboard's cookie."""
-    farm = get_farm(request)
+    farm: Farm = request.app.state.farm
     expected = farm.settings.access_token
     if not expected:
         return

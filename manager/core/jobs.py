@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from manager.core.compiler import compile_job
@@ -15,9 +15,15 @@ from manager.core.errors import BadInput, InvalidTransition, NotFound, Precondit
 from manager.core.job_types import JobTypeRegistry, SettingError, validate_settings
 from manager.core.statuses import JobStatus, TaskStatus
 from manager.core.task_states import bulk_set_task_status, follow_tasks, lock_job, recount_tasks
+from manager.db.bulk import insert_rows
 from manager.db.models import Job, JobBlock, Task, TaskDependency, TaskFailure, WorkerTag
 
 SUBMITTABLE_INITIAL_STATUSES = (JobStatus.QUEUED, JobStatus.PAUSED)
+TASK_COLUMNS = (
+    "id", "job_id", "index_in_job", "name", "task_type", "priority", "status", "activity",
+    "commands", "steps_completed", "steps_total", "dispatch_rank", "dependency_count",
+    "created", "updated",
+)
 
 
 @dataclass
@@ -104,36 +110,26 @@ def submit_job(
     session.flush()
 
     task_ids = [str(uuid.uuid4()) for _ in specs]
-    session.execute(
-        insert(Task),
+    status_text = task_status.value
+    insert_rows(
+        session,
+        Task.__table__,  # type: ignore[arg-type]
+        TASK_COLUMNS,
         [
-            {
-                "id": task_ids[i],
-                "job_id": job_id,
-                "index_in_job": i,
-                "name": spec.name,
-                "task_type": spec.task_type,
-                "priority": spec.priority,
-                "status": task_status,
-                "activity": "",
-                "commands": spec.commands,
-                "steps_completed": 0,
-                "steps_total": spec.steps_total,
-                "dispatch_rank": spec.dispatch_rank,
-                "dependency_count": len(spec.depends_on),
-                "created": now,
-                "updated": now,
-            }
+            (
+                task_ids[i], job_id, i, spec.name, spec.task_type, spec.priority, status_text,
+                "", spec.commands, 0, spec.steps_total, spec.dispatch_rank, len(spec.depends_on),
+                now, now,
+            )
             for i, spec in enumerate(specs)
         ],
     )
-    dependencies = [
-        {"task_id": task_ids[i], "depends_on_id": task_ids[dep]}
-        for i, spec in enumerate(specs)
-        for dep in spec.depends_on
-    ]
-    if dependencies:
-        session.execute(insert(TaskDependency), dependencies)
+    insert_rows(
+        session,
+        TaskDependency.__table__,  # type: ignore[arg-type]
+        ("task_id", "depends_on_id"),
+        [(task_ids[i], task_ids[dep]) for i, spec in enumerate(specs) for dep in spec.depends_on],
+    )
     return job
 
 

@@ -143,12 +143,16 @@ def requeue_tasks_of_worker(session: Session, worker_id: str, now: datetime, rea
     return len(tasks)
 
 
-def may_worker_run(session: Session, worker: Worker, task_id: str) -> tuple[bool, str]:
+def may_worker_run(
+    session: Session, worker: Worker, task_id: str, now: datetime
+) -> tuple[bool, str]:
+    """Whether the worker may go on with the task; asking counts as a sign of life."""
     task = get_task(session, task_id)
     if task.worker_id != worker.id:
         return False, "task is assigned to another worker"
     if task.status != TaskStatus.ACTIVE:
         return False, f"task is {task.status}"
+    task.last_touched = now
     return True, ""
 
 

@@ -169,7 +169,7 @@ def may_worker_run(
                     "statusChangeRequested": True,
                 }
             )
-        may_run, reason = tasks.may_worker_run(session, worker, task_id)
+        may_run, reason = tasks.may_worker_run(session, worker, task_id, now)
     return JSONResponse(
         {"mayKeepRunning": may_run, "reason": reason, "statusChangeRequested": False}
     )
