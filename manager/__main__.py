@@ -70,7 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  API docs: {url}/docs", flush=True)
     print(f"  Data:     {settings.data_dir.resolve()}", flush=True)
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            # Open dashboard streams must not hold up a stop.
+            timeout_graceful_shutdown=3,
+        )
     except (OSError, SystemExit) as exc:
         print(
             f"farmhand manager: cannot listen on {settings.host}:{settings.port}: {exc}",

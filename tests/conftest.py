@@ -119,7 +119,13 @@ def spec_checker() -> SpecChecker:
 def start_manager(settings: Settings, checker: SpecChecker) -> Manager:
     app = create_app(settings, run_health_checks=False)
     server = _Server(
-        uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            timeout_graceful_shutdown=3,
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -12,7 +12,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from sqlalchemy.orm import Session
 
-from manager.core.errors import Unauthorized
+from manager.core.errors import WORKER_CHALLENGE, Unauthorized
 from manager.core.farm import Farm, utcnow
 from manager.core.workers import authenticate
 from manager.db.models import Worker
@@ -42,7 +42,9 @@ async def worker_credentials(
     credentials: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
 ) -> HTTPBasicCredentials:
     if credentials is None:
-        raise Unauthorized("worker credentials required (HTTP Basic: worker id and secret)")
+        raise Unauthorized(
+            "worker credentials required (HTTP Basic: worker id and secret)", WORKER_CHALLENGE
+        )
     return credentials
 
 
@@ -85,7 +87,9 @@ async def require_access(request: Request) -> None:
     if header.lower().startswith("bearer "):
         given = header[7:].strip()
     if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise Unauthorized("this manager needs its access token (Authorization: Bearer <token>)")
+        raise Unauthorized(
+            "this manager needs its access token (Authorization: Bearer <token>)", "Bearer"
+        )
 
 
 AccessDep = Depends(require_access)

@@ -20,6 +20,15 @@ class BadInput(FarmError):
 class Unauthorized(FarmError):
     status = 401
 
+    def __init__(self, message: str, challenge: str | None = None) -> None:
+        super().__init__(message)
+        #: The WWW-Authenticate challenge; Basic only for worker credentials, so browsers
+        #: never pop up a password box for the dashboard's token.
+        self.challenge = challenge
+
+
+WORKER_CHALLENGE = 'Basic realm="Farmhand workers"'
+
 
 class Forbidden(FarmError):
     status = 403

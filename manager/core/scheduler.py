@@ -77,7 +77,7 @@ _NEXT_TASK = {
 
 _CLAIM = text(
     f"""
-    UPDATE tasks SET status = 'active', worker_id = :worker_id, last_touched = :now,
+    UPDATE tasks SET status = 'active', worker_id = :worker_id, last_touched = :now, started = :now,
                      updated = :now, activity = :activity
     WHERE id = :task_id AND {RUNNABLE_SQL}
     """

@@ -10,7 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from manager.core.credentials import SecretVerifier, hash_secret
-from manager.core.errors import BadInput, Conflict, NotFound, Unauthorized
+from manager.core.errors import WORKER_CHALLENGE, BadInput, Conflict, NotFound, Unauthorized
 from manager.core.statuses import WorkerStatus
 from manager.core.tasks import requeue_tasks_of_worker
 from manager.db.models import JobBlock, SleepSchedule, Task, TaskFailure, Worker, WorkerTag
@@ -62,7 +62,7 @@ def register_worker(
 def authenticate(session: Session, verifier: SecretVerifier, worker_id: str, secret: str) -> Worker:
     worker = session.get(Worker, worker_id) if _is_uuid(worker_id) else None
     if worker is None or not verifier.verify(worker_id, secret, worker.secret_hash):
-        raise Unauthorized("unknown worker or wrong secret")
+        raise Unauthorized("unknown worker or wrong secret", WORKER_CHALLENGE)
     return worker
 
 

@@ -258,7 +258,7 @@ def _output_of_workers(session: Session, worker_ids: list[str]) -> dict[str, tup
         .where(Task.worker_id.in_(worker_ids), Task.status == TaskStatus.COMPLETED)
         .group_by(Task.worker_id)
     )
-    return {worker_id: (int(n), int(frames or 0)) for worker_id, n, frames in rows}
+    return {str(worker_id): (int(n), int(frames or 0)) for worker_id, n, frames in rows}
 
 
 def list_workers(session: Session, ids: list[str]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hmac
 import threading
 import time
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,15 +18,17 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from manager.api.deps import ACCESS_COOKIE, AccessDep, FarmDep, NowDep, require_access
+from manager.api.errors import error_response
 from manager.core import jobs
 from manager.core.errors import Unauthorized
+from manager.core.events import EventBus
 from manager.core.farm import Farm
 from manager.core.statuses import JobStatus, TaskStatus
 from manager.dashboard import queries
-from manager.dashboard.stream import EventStreams, event_stream
+from manager.dashboard.stream import EventStreams, drain, event_stream
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-SUMMARY_CACHE_SECONDS = 2.0
+SUMMARY_MAX_AGE_SECONDS = 10.0
 COOKIE_MAX_AGE = 30 * 24 * 3600
 
 api = APIRouter(prefix="/api/farmhand", tags=["dashboard"], dependencies=[AccessDep])
@@ -49,10 +52,10 @@ def dashboard_page() -> FileResponse:
 
 
 @public.get("/api/farmhand/session")
-def session_info(request: Request, farm: FarmDep) -> JSONResponse:
+async def session_info(request: Request, farm: FarmDep) -> JSONResponse:
     """Whether this manager wants a token and whether the caller has presented it."""
     try:
-        require_access(request)
+        await require_access(request)
         signed_in = True
     except Unauthorized:
         signed_in = False
@@ -67,7 +70,8 @@ def sign_in(body: SignIn, request: Request, farm: FarmDep) -> Response:
     if not expected:
         return Response(status_code=204)
     if not hmac.compare_digest(body.token.encode(), expected.encode()):
-        raise Unauthorized("token: this is not the manager's access token")
+        # Not the API's 401: its Basic challenge would make the browser pop up a password box.
+        return error_response(401, "token: this is not the manager's access token")
     response = Response(status_code=204)
     response.set_cookie(
         ACCESS_COOKIE,
@@ -153,16 +157,23 @@ def blocklist(farm: FarmDep) -> JSONResponse:
 
 
 class _SummaryCache:
-    """The summary sums over queued tasks; pages that all refresh on one event share one sum."""
+    """The summary sums over queued tasks; pages that all refresh after one change share one
+    computation. It is computed again after any farm change, and at least every so often
+    (throughput is a moving window)."""
 
-    def __init__(self) -> None:
+    def __init__(self, bus: EventBus) -> None:
         self._lock = threading.Lock()
+        # Held for the app's lifetime: a dropped ExitStack would end the subscription.
+        self._subscription = ExitStack()
+        self._changes = self._subscription.enter_context(bus.subscribe())
         self._value: dict[str, Any] | None = None
         self._at = 0.0
 
     def get(self, farm: Farm, now: datetime) -> dict[str, Any]:
         with self._lock:
-            if self._value is None or time.monotonic() - self._at > SUMMARY_CACHE_SECONDS:
+            changed = bool(drain(self._changes))
+            stale = time.monotonic() - self._at > SUMMARY_MAX_AGE_SECONDS
+            if self._value is None or changed or stale:
                 with farm.db.read() as session:
                     self._value = queries.farm_summary(session, now)
                 self._at = time.monotonic()
@@ -189,7 +200,7 @@ def install(app: FastAPI) -> None:
     """Serve the dashboard at ``/`` and its queries under ``/api/farmhand``."""
     farm: Farm = app.state.farm
     app.state.dashboard_streams = EventStreams(farm.events)
-    app.state.dashboard_summary = _SummaryCache()
+    app.state.dashboard_summary = _SummaryCache(farm.events)
     app.include_router(public)
     app.include_router(api)
     app.mount("/dashboard", StaticFiles(directory=STATIC_DIR), name="dashboard-static")

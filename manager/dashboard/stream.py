@@ -125,6 +125,7 @@ def coalesce(events: Iterable[Event]) -> list[Event]:
     merged: dict[tuple[str, ...], Event] = {}
     for event in events:
         kind = str(event.get("type"))
+        key: tuple[str, ...]
         if kind == "resync":
             return [{"type": "resync"}]
         if kind == "tasklog":

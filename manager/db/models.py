@@ -161,6 +161,8 @@ class Task(Base):
         String(UUID_LEN), _uuid_fk("workers.id", "SET NULL"), nullable=True
     )
     last_touched: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: When the current (or last) worker took the task.
+    started: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created: Mapped[datetime] = mapped_column(UTCDateTime)
     updated: Mapped[datetime] = mapped_column(UTCDateTime)
 

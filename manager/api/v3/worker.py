@@ -148,7 +148,7 @@ def task_update(
         )
         if body.log:
             farm.logs.append(result.job_id, task_id, body.log)
-    farm.events.publish("task", id=task_id, job_id=result.job_id)
+    farm.events.publish("task", id=task_id, job_id=result.job_id, worker_id=credentials.username)
     if body.log:
         farm.events.publish("tasklog", task_id=task_id, job_id=result.job_id, log=body.log)
     return Response(status_code=204)

@@ -33,7 +33,7 @@ const TASK_FILTERS = [
   ["canceled", "Canceled"],
   ["paused", "Paused"],
 ];
-const REQUEUE_CONCURRENCY = 4;
+const TASK_COLUMNS = [["#", true], ["Task"], ["Status"], ["Worker"], ["Steps", true], ["Updated"], ["Retries", true], ["Activity"]];
 
 function keyValueTable(obj, emptyText) {
   const entries = Object.entries(obj || {});
@@ -122,7 +122,7 @@ export function mountJob(root, jobId) {
             h(
               "table",
               { class: "table", id: "tasks-table" },
-              h("thead", {}, h("tr", {}, ["#", "Task", "Status", "Worker", "Steps", "Updated", "Retries", "Activity"].map((l) => h("th", {}, l)))),
+              h("thead", {}, h("tr", {}, TASK_COLUMNS.map(([label, num]) => h("th", { class: num ? "num" : "" }, label)))),
               taskBody,
             ),
           ),
@@ -261,39 +261,12 @@ export function mountJob(root, jobId) {
   }
 
   async function requeueFailedTasks() {
+    // A task that fails for good fails its job, and the job's other unfinished tasks are
+    // canceled with it; requeueing the job brings back exactly those and keeps every
+    // completed frame.
     const count = job.tasks.failed;
-    if (!(await confirmAction(`Requeue the ${count} failed task(s) of “${job.name}”?`, "Requeue failed tasks"))) return;
-    const ids = [];
-    for (let offset = 0; ; offset += 500) {
-      const page = await get(`/api/farmhand/jobs/${jobId}/tasks?status=failed&limit=500&offset=${offset}`);
-      ids.push(...page.tasks.map((t) => t.id));
-      if (offset + 500 >= page.total) break;
-    }
-    let done = 0;
-    let failed = 0;
-    const note = toastProgress();
-    const queue = [...ids];
-    async function worker() {
-      while (queue.length) {
-        const id = queue.shift();
-        try {
-          await post(`/api/v3/tasks/${id}/setstatus`, { status: "queued", reason: "failed task requeued from the dashboard" });
-        } catch (_err) {
-          failed += 1;
-        }
-        done += 1;
-        note(`Requeueing failed tasks: ${done} of ${ids.length}`);
-      }
-    }
-    await Promise.all(Array.from({ length: REQUEUE_CONCURRENCY }, worker));
-    note(null);
-    toast(failed ? `Requeued ${done - failed} task(s); ${failed} could not be requeued` : `Requeued ${done} failed task(s)`, failed ? "error" : "info");
-  }
-
-  function toastProgress() {
-    const el = h("div", { class: "toast toast-info", role: "status" });
-    document.getElementById("toasts").append(el);
-    return (text) => (text === null ? el.remove() : (el.textContent = text));
+    if (!(await confirmAction(`Requeue the ${count} failed task(s) of “${job.name}” and the tasks canceled with them? Completed frames are kept.`, "Requeue failed tasks"))) return;
+    await setStatus("requeueing", "failed tasks requeued from the dashboard");
   }
 
   async function loadJob() {

@@ -147,6 +147,7 @@ export function mountWorkers(root, selectedId) {
         "div",
         { class: "actions", id: "worker-actions" },
         h("button", { class: "btn", disabled: w.status === "awake" && !w.status_change, onclick: () => requestStatus(w, "awake", false) }, "Wake"),
+        h("label", { class: "check lazy" }, lazyBox, "after the current task:"),
         h("button", { class: "btn", onclick: () => requestStatus(w, "asleep", lazyBox.checked) }, "Sleep"),
         h("button", {
           class: "btn btn-danger",
@@ -155,7 +156,6 @@ export function mountWorkers(root, selectedId) {
             if (await confirmAction(`Shut down worker “${w.name}” ${when}?`, "Shut down")) requestStatus(w, "offline", lazyBox.checked);
           },
         }, "Shut down"),
-        h("label", { class: "check" }, lazyBox, "after the current task"),
         h("button", {
           class: "btn btn-danger",
           onclick: async () => {
