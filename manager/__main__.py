@@ -21,6 +21,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, help="database, logs and stored files")
     parser.add_argument("--database", help="SQLAlchemy URL, e.g. postgresql+psycopg://...")
     parser.add_argument("--job-types", type=Path, help="extra folder of job-type presets")
+    parser.add_argument("--upstream", help="pull work from this Farmhand manager's URL")
+    parser.add_argument("--cluster", help="the name this manager pulls upstream work as")
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
@@ -50,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         "data_dir": args.data_dir,
         "database": args.database,
         "job_types": args.job_types,
+        "upstream": args.upstream,
+        "cluster": args.cluster,
     }
     try:
         settings = load_settings(overrides, config_file)
@@ -69,6 +73,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  API:      {url}/api/v3", flush=True)
     print(f"  API docs: {url}/docs", flush=True)
     print(f"  Data:     {settings.data_dir.resolve()}", flush=True)
+    puller = None
+    if settings.upstream and settings.cluster:
+        from manager.protocols.cluster_puller import ClusterPuller
+
+        puller = ClusterPuller(
+            app.state.farm,
+            settings.upstream,
+            settings.cluster,
+            token=os.environ.get("FARMHAND_UPSTREAM_TOKEN"),
+        )
+        puller.start()
+        print(f"  Cluster:  {settings.cluster!r}, pulling from {settings.upstream}", flush=True)
     try:
         uvicorn.run(
             app,
@@ -84,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    finally:
+        if puller is not None:
+            puller.stop()
     return 0
 
 

@@ -9,20 +9,21 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 import manager
-from manager.api import farmhand, files, legacy2022
+from manager.api import farmhand, files, legacy2022, outputs
 from manager.api.deps import AccessDep
 from manager.api.errors import install_error_handlers
 from manager.api.limits import BodySizeLimit
-from manager.api.v3 import jobs, meta, worker, worker_mgt
+from manager.api.v3 import jobs, meta, shaman, worker, worker_mgt
 from manager.config import Settings
 from manager.core.farm import Farm
 from manager.core.health import HealthChecker
 from manager.dashboard import install as install_dashboard
+from manager.protocols import farm_json, rest2015, sheepit
 
 log = logging.getLogger(__name__)
 
 #: Uploads have their own, larger limits; JSON bodies get the general one.
-UPLOAD_PATHS = ("/api/v3/shaman/files/",)
+UPLOAD_PATHS = ("/api/v3/shaman/files/", "/sheepit/server/", outputs.UPLOAD_PREFIX)
 
 
 def create_app(settings: Settings, *, run_health_checks: bool = True) -> FastAPI:
@@ -52,7 +53,12 @@ def create_app(settings: Settings, *, run_health_checks: bool = True) -> FastAPI
     app.include_router(worker.router)
     for router in (meta.router, worker_mgt.router, jobs.router, files.router, farmhand.router):
         app.include_router(router, dependencies=[AccessDep])
+    shaman.install(app)
+    outputs.install(app)
     legacy2022.install(app)
+    farm_json.install(app)
+    sheepit.install(app)
+    rest2015.install(app)
     install_dashboard(app)
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_request_bytes, exempt_prefixes=UPLOAD_PATHS

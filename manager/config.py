@@ -67,9 +67,18 @@ class Settings(BaseSettings):
     health_check_interval: float = Field(5.0, gt=0)
     #: Largest accepted JSON request body, in bytes.
     max_request_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    #: Largest file accepted into the file store or as a rendered output, in bytes.
+    max_upload_bytes: int = Field(64 * 1024**3, ge=1024)
+    #: Seconds an unreferenced stored file or checkout is kept (submissions in flight).
+    file_store_gc_grace: float = Field(24 * 3600.0, ge=0)
+    #: Seconds between garbage collections of the file store (a walk over all its files).
+    file_store_gc_interval: float = Field(600.0, gt=0)
     #: Shared storage for studios with a NAS; workers and submitters see it via variables.
     shared_storage: str = ""
     variables: dict[str, Variable] = Field(default_factory=_default_variables)
+    #: An upstream Farmhand manager to pull work from, as the cluster named ``cluster``.
+    upstream: str | None = Field(None, pattern=r"^https?://[^\s/]+")
+    cluster: str | None = Field(None, min_length=1, max_length=200)
 
     @field_validator("database")
     @classmethod
@@ -90,6 +99,12 @@ class Settings(BaseSettings):
         if value is not None and not value.is_dir():
             raise ValueError(f"job types folder {str(value)!r} does not exist")
         return value
+
+    @model_validator(mode="after")
+    def _cluster_needs_both(self) -> Settings:
+        if bool(self.upstream) != bool(self.cluster):
+            raise ValueError("upstream and cluster go together: give both or neither")
+        return self
 
     @model_validator(mode="after")
     def _timeouts_make_sense(self) -> Settings:

@@ -228,7 +228,8 @@ def awake_worker(manager: Manager) -> FakeWorker:
     return worker
 
 
-def submit(manager: Manager, job_type: str = "frames-noop", **overrides: Any) -> dict[str, Any]:
+def job_body(job_type: str = "frames-noop", **overrides: Any) -> dict[str, Any]:
+    """A SubmittedJob body; keyword arguments replace or add its fields."""
     body: dict[str, Any] = {
         "name": overrides.pop("name", "test job"),
         "type": job_type,
@@ -237,6 +238,10 @@ def submit(manager: Manager, job_type: str = "frames-noop", **overrides: Any) ->
         "settings": overrides.pop("settings", {"frames": "1-10", "chunk_size": 1}),
     }
     body.update(overrides)
-    response = manager.post("/api/v3/jobs", json=body)
+    return body
+
+
+def submit(manager: Manager, job_type: str = "frames-noop", **overrides: Any) -> dict[str, Any]:
+    response = manager.post("/api/v3/jobs", json=job_body(job_type, **overrides))
     assert response.status_code == 200, response.text
     return dict(response.json())

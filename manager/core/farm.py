@@ -47,6 +47,7 @@ def run_health_checks(
     farm: Farm, now: datetime | None = None, local_now: datetime | None = None
 ) -> None:
     from manager.core import health
+    from manager.storage.garbage import collect_garbage
 
     now = now or utcnow()
     local_now = local_now or datetime.now()
@@ -54,4 +55,5 @@ def run_health_checks(
         health.mark_silent_workers(session, farm.settings, now)
         health.fail_silent_tasks(session, farm.settings, now)
         health.apply_sleep_schedules(session, local_now, now)
+    collect_garbage(farm.db, farm.settings, now)
     farm.events.publish("farm", reason="health-check")

@@ -98,7 +98,10 @@ def test_shipped_presets_all_load() -> None:
     assert [t.name for t in registry.all()] == [
         "echo-sleep-test",
         "frames-noop",
+        "range-render",
         "simple-blender-render",
+        "single-frame-render",
+        "video-render",
     ]
 
 
@@ -353,7 +356,8 @@ def test_later_folder_overrides_earlier_by_name(tmp_path: Path) -> None:
     job_type = registry.get("frames-noop")
     assert job_type is not None and job_type.label == "My no-op"
     assert job_type.source == user / "mine.yaml"
-    assert len(registry.all()) == 3 and registry.errors() == []
+    assert len(registry.all()) == len(JobTypeRegistry([SHIPPED]).all())
+    assert registry.errors() == []
 
 
 def test_missing_folder_is_just_empty(tmp_path: Path) -> None:
@@ -510,4 +514,5 @@ def test_yaml_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
 
 
 def test_deeply_nested_preset_is_refused(tmp_path: Path) -> None:
-    assert "nested deeper" in broken("x: " + "[" * 5000 + "]" * 5000 + "\n", tmp_path)
+    # PyYAML 6.0.4+ stops at its own depth limit first; either way the message says why.
+    assert "nest" in broken("x: " + "[" * 5000 + "]" * 5000 + "\n", tmp_path)

@@ -5,13 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from manager.api.deps import FarmDep, NowDep
 from manager.api.v3 import schemas, serialize
-from manager.core import jobs, tasks
-from manager.core.errors import NotFound
+from manager.core import jobs, tasks, variables
+from manager.core.errors import BadInput, NotFound
 from manager.core.farm import Farm
 from manager.db.models import Job, Task, TaskFailure, Worker
+from manager.storage import output_store
+from manager.storage.models import Checkout
 
 router = APIRouter(prefix="/api/v3", tags=["jobs"])
 
@@ -29,13 +32,15 @@ def get_job_type(type_name: str, farm: FarmDep) -> JSONResponse:
     return JSONResponse(job_type.to_api())
 
 
-def _submission(body: schemas.SubmittedJob) -> jobs.JobSubmission:
+def _submission(body: schemas.SubmittedJob, farm: Farm) -> jobs.JobSubmission:
     return jobs.JobSubmission(
         name=body.name,
         type=body.type,
         priority=body.priority,
         submitter_platform=body.submitter_platform,
-        settings=body.settings,
+        settings=variables.to_variables(
+            body.settings, farm.settings.variables, body.submitter_platform.lower()
+        ),
         metadata=body.metadata,
         type_etag=body.type_etag,
         worker_tag=body.worker_tag,
@@ -44,10 +49,21 @@ def _submission(body: schemas.SubmittedJob) -> jobs.JobSubmission:
     )
 
 
+def _require_checkout(session: Session, body: schemas.SubmittedJob) -> None:
+    # A job naming files that were never uploaded would only fail later, on every worker.
+    checkout_id = body.storage.shaman_checkout_id if body.storage else None
+    if checkout_id and session.get(Checkout, checkout_id) is None:
+        raise BadInput(
+            f"storage.shaman_checkout_id: there is no checkout {checkout_id!r} on this "
+            "manager; upload the job's files first"
+        )
+
+
 @router.post("/jobs")
 def submit_job(body: schemas.SubmittedJob, farm: FarmDep, now: NowDep) -> JSONResponse:
     with farm.db.write() as session:
-        job = jobs.submit_job(session, farm.job_types, _submission(body), now)
+        _require_checkout(session, body)
+        job = jobs.submit_job(session, farm.job_types, _submission(body, farm), now)
         out = serialize.job(job)
     farm.events.publish("job", id=out["id"])
     return JSONResponse(out)
@@ -56,7 +72,8 @@ def submit_job(body: schemas.SubmittedJob, farm: FarmDep, now: NowDep) -> JSONRe
 @router.post("/jobs/check", status_code=204)
 def submit_job_check(body: schemas.SubmittedJob, farm: FarmDep, now: NowDep) -> Response:
     with farm.db.scratch() as session:
-        jobs.submit_job(session, farm.job_types, _submission(body), now)
+        _require_checkout(session, body)
+        jobs.submit_job(session, farm.job_types, _submission(body, farm), now)
     return Response(status_code=204)
 
 
@@ -111,6 +128,7 @@ def delete_job(job_id: str, farm: FarmDep) -> Response:
 def _forget_job_files(farm: Farm, job_id: str) -> None:
     farm.logs.delete_job(job_id)
     farm.last_rendered.delete_job(job_id)
+    output_store(farm.settings).delete_job(job_id)
 
 
 @router.get("/jobs/{job_id}/what-would-delete-do")

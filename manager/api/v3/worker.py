@@ -12,7 +12,7 @@ from fastapi.security import HTTPBasicCredentials
 
 from manager.api.deps import CredentialsDep, FarmDep, NowDep, client_address, worker_transaction
 from manager.api.v3 import schemas, serialize
-from manager.core import scheduler, tasks, workers
+from manager.core import scheduler, tasks, variables, workers
 from manager.core.errors import BadInput, Conflict, FarmError, Forbidden
 from manager.core.farm import Farm
 from manager.core.last_rendered import ACCEPTED_TYPES, MAX_IMAGE_BYTES
@@ -122,6 +122,9 @@ def schedule_task(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Re
         job = session.get(Job, task.job_id)
         assert job is not None
         out = serialize.assigned_task(task, job)
+        out["commands"] = variables.expand_for_platform(
+            out["commands"], farm.settings.variables, worker.platform.lower()
+        )
         worker_id = worker.id
     farm.events.publish("task", id=out["uuid"], job_id=out["job"], worker_id=worker_id)
     return JSONResponse(out)

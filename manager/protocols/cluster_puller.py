@@ -1,0 +1,257 @@
+"""A cluster: this manager pulls work from an upstream Farmhand manager
+(``python -m manager --upstream URL --cluster NAME``).
+
+Each round it asks upstream's ``/potential`` which jobs are new to the cluster, then talks
+``/farm`` to upstream as one big node named after the cluster: it reports the tasks it
+mirrors (progress while they run, ``done`` when the local job completed), and asks for as
+many tasks as it has idle workers. Each upstream task becomes a local job (one frame:
+``single-frame-render``; a ``[min, max]`` video: ``video-render``) that the local scheduler
+hands out like any other. A ``kill`` cancels the local job. A local job that fails is not
+reported (the /farm protocol has no failure): upstream gives the task to another node
+when its lease runs out.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import requests
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+import manager
+from manager.core import jobs
+from manager.core.errors import FarmError
+from manager.core.farm import Farm, utcnow
+from manager.core.statuses import JobStatus, TaskStatus, WorkerStatus
+from manager.db.models import Job, Task, Worker, WorkerTag
+from manager.protocols.models import ClusterMirror
+
+log = logging.getLogger(__name__)
+
+FINISHED = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED)
+REQUEST_TIMEOUT = 30.0
+
+
+@dataclass
+class PullResult:
+    """What one round did; the next round waits ``heartbeat`` seconds."""
+
+    new_jobs: list[dict[str, Any]] = field(default_factory=list)
+    pulled: list[str] = field(default_factory=list)
+    finished: list[str] = field(default_factory=list)
+    killed: list[str] = field(default_factory=list)
+    heartbeat: float = 5.0
+    arrhythmia: float = 0.0
+
+
+class ClusterPuller:
+    def __init__(
+        self,
+        farm: Farm,
+        upstream: str,
+        cluster: str,
+        http: requests.Session | None = None,
+        token: str | None = None,
+    ) -> None:
+        self.farm = farm
+        self.upstream = upstream.rstrip("/")
+        self.cluster = cluster
+        self.http = http or requests.Session()
+        if token:
+            self.http.headers["Authorization"] = f"Bearer {token}"
+        #: Upstream jobs seen on /potential, by id: names and priorities for local jobs.
+        self.upstream_jobs: dict[str, dict[str, Any]] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # One round -------------------------------------------------------------------------------
+
+    def loop(self, now: datetime | None = None) -> PullResult:
+        now = now or utcnow()
+        result = PullResult()
+        result.new_jobs = self._post("/potential", self.cluster)
+        for job in result.new_jobs:
+            self.upstream_jobs[str(job.get("uuid"))] = job
+        with self.farm.db.read() as session:
+            provides, paths, capacity = self._capacity(session)
+            reports, finishing = self._reports(session, now)
+        requests_out: list[dict[str, Any]] = [
+            {
+                "id": "identity",
+                "name": self.cluster,
+                "provides": provides,
+                "version": f"{manager.NAME} cluster {manager.__version__}",
+            },
+            {"id": "info"},
+            *reports,
+        ]
+        if capacity > 0 and provides:
+            requests_out.append(
+                {"id": "task", "paths": paths, "provides": provides, "count": capacity}
+            )
+        answers = self._post("/farm", requests_out)
+        with self.farm.db.write() as session:
+            for mirror_id, state in finishing.items():
+                mirror = session.get(ClusterMirror, mirror_id)
+                if mirror is not None:
+                    mirror.state = state
+            result.finished = [m for m, s in finishing.items() if s == "done"]
+            for answer in answers:
+                kind = answer.get("id")
+                if kind == "info":
+                    result.heartbeat = float(answer.get("heartbeat", result.heartbeat))
+                    result.arrhythmia = float(answer.get("arrhythmia", 0.0))
+                elif kind == "task":
+                    result.pulled.append(self._mirror(session, answer, now))
+                elif kind == "kill":
+                    self._kill(session, str(answer.get("uuid")), now)
+                    result.killed.append(str(answer.get("uuid")))
+        return result
+
+    def _post(self, path: str, body: Any) -> Any:
+        response = self.http.post(self.upstream + path, json=body, timeout=REQUEST_TIMEOUT)
+        if response.status_code != 200:
+            raise RuntimeError(f"upstream {path}: {response.status_code} {response.text[:200]}")
+        return response.json()
+
+    def _capacity(self, session: Session) -> tuple[list[str], list[str], int]:
+        """What the local farm provides, the shares (tags) it has, and how many idle workers
+        are not yet spoken for by pulled tasks still waiting in the local queue."""
+        awake = session.scalars(select(Worker).where(Worker.status == WorkerStatus.AWAKE)).all()
+        busy = set(
+            session.scalars(select(Task.worker_id).where(Task.status == TaskStatus.ACTIVE)).all()
+        )
+        provides = sorted({t for w in awake for t in w.supported_task_types})
+        idle = sum(1 for w in awake if w.id not in busy)
+        waiting = (
+            session.scalar(
+                select(func.count())
+                .select_from(ClusterMirror)
+                .join(Job, Job.id == ClusterMirror.local_job_id)
+                .where(ClusterMirror.state == "running", Job.status == JobStatus.QUEUED)
+            )
+            or 0
+        )
+        paths = sorted(session.scalars(select(WorkerTag.name)).all())
+        return provides, paths, max(0, idle - waiting)
+
+    def _reports(
+        self, session: Session, now: datetime
+    ) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        reports: list[dict[str, Any]] = []
+        finishing: dict[str, str] = {}
+        mirrors = session.scalars(
+            select(ClusterMirror).where(
+                ClusterMirror.state == "running", ClusterMirror.upstream == self.upstream
+            )
+        ).all()
+        for mirror in mirrors:
+            job = session.get(Job, mirror.local_job_id)
+            if job is None or job.status in (JobStatus.FAILED, JobStatus.CANCELED):
+                finishing[mirror.upstream_task] = "dropped"
+                continue
+            if job.status == JobStatus.COMPLETED:
+                seconds = (now - mirror.created).total_seconds()
+                reports.append(
+                    {
+                        "id": "done",
+                        "uuid": mirror.upstream_task,
+                        "frame": mirror.frame,
+                        "time": max(0.0, seconds),
+                    }
+                )
+                finishing[mirror.upstream_task] = "done"
+                continue
+            done, total = session.execute(
+                select(func.sum(Task.steps_completed), func.sum(Task.steps_total)).where(
+                    Task.job_id == job.id
+                )
+            ).one()
+            reports.append(
+                {
+                    "id": "report",
+                    "uuid": mirror.upstream_task,
+                    "frame": mirror.frame,
+                    "done": int(done or 0),
+                    "total": max(1, int(total or 1)),
+                }
+            )
+        return reports, finishing
+
+    def _mirror(self, session: Session, task: dict[str, Any], now: datetime) -> str:
+        uuid, frame = str(task["uuid"]), task["frame"]
+        if session.get(ClusterMirror, uuid) is not None:
+            return uuid  # handed out again after a restart: already mirrored
+        video = isinstance(frame, list)
+        frames = f"{frame[0]}-{frame[1]}" if video else str(frame)
+        requires = [str(r) for r in task.get("requires", [])]
+        tag = session.scalar(select(WorkerTag.name).where(WorkerTag.name.in_(requires)))
+        submission = jobs.JobSubmission(
+            name=f"{self.cluster}: {task.get('file', '')} {frames}",
+            type="video-render" if video else "single-frame-render",
+            settings={"blendfile": str(task.get("file", "")), "frames": frames},
+            metadata={"cluster.upstream": self.upstream, "cluster.task": uuid},
+            worker_tag=tag,
+        )
+        job = jobs.submit_job(session, self.farm.job_types, submission, now)
+        session.add(
+            ClusterMirror(
+                upstream_task=uuid,
+                upstream=self.upstream,
+                local_job_id=job.id,
+                frame=frame,
+                state="running",
+                created=now,
+            )
+        )
+        session.flush()
+        self.farm.events.publish("job", id=job.id)
+        return uuid
+
+    def _kill(self, session: Session, uuid: str, now: datetime) -> None:
+        mirror = session.get(ClusterMirror, uuid)
+        if mirror is None:
+            return
+        mirror.state = "dropped"
+        try:
+            jobs.set_job_status(session, mirror.local_job_id, "canceled", "canceled upstream", now)
+        except FarmError as exc:  # already finished or deleted locally
+            log.info("upstream canceled task %s: %s", uuid, exc.message)
+
+    # The thread ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="cluster-puller", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=REQUEST_TIMEOUT + 5)
+
+    def _run(self) -> None:
+        delay, failures = 5.0, 0
+        log.info("pulling work from %s as cluster %r", self.upstream, self.cluster)
+        while not self._stop.is_set():
+            try:
+                result = self.loop()
+            except (requests.RequestException, RuntimeError, ValueError, FarmError) as exc:
+                failures += 1
+                delay = min(300.0, 5.0 * 2**failures)
+                log.warning("cluster pull failed (%s); next try in %.0f s", exc, delay)
+            else:
+                failures = 0
+                delay = result.heartbeat + random.uniform(0, result.arrhythmia)
+                if result.pulled or result.finished:
+                    log.info(
+                        "cluster: pulled %d task(s), reported %d done",
+                        len(result.pulled),
+                        len(result.finished),
+                    )
+            self._stop.wait(delay)

@@ -1,0 +1,144 @@
+"""What the adapters share: their clients as core workers, and a task's file and frames."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from manager.core import workers
+from manager.core.frames import FrameRangeError, parse_frame_range
+from manager.core.statuses import WorkerStatus
+from manager.db.models import Job, Task, Worker
+from manager.protocols.models import ProtocolWorker
+
+#: A task's frame as the protocols write it: one frame, or ``[first, last]`` of a range.
+Frame = int | list[int]
+
+
+def protocol_worker(session: Session, protocol: str, key: str) -> tuple[Worker, int | None] | None:
+    """The core worker a protocol knows by ``key`` (a node name, a hostname), and its number."""
+    row = session.get(ProtocolWorker, (protocol, key))
+    if row is None:
+        return None
+    worker = session.get(Worker, row.worker_id)
+    return (worker, row.number) if worker is not None else None
+
+
+def add_protocol_worker(
+    session: Session,
+    protocol: str,
+    key: str,
+    *,
+    platform: str,
+    task_types: list[str],
+    address: str,
+    now: datetime,
+    numbered: bool = False,
+) -> tuple[Worker, int | None]:
+    """Register a core worker for a protocol client; the protocol has no secret of its own."""
+    worker = workers.register_worker(
+        session,
+        name=key,
+        secret=secrets.token_hex(16),
+        platform=platform,
+        supported_task_types=task_types,
+        address=address,
+        now=now,
+    )
+    number = None
+    if numbered:
+        highest = session.scalar(
+            select(func.max(ProtocolWorker.number)).where(ProtocolWorker.protocol == protocol)
+        )
+        number = (highest or 0) + 1
+    session.add(ProtocolWorker(protocol=protocol, key=key, worker_id=worker.id, number=number))
+    session.flush()
+    return worker, number
+
+
+def bring_online(
+    session: Session,
+    worker: Worker,
+    *,
+    name: str,
+    task_types: list[str],
+    software: str,
+    address: str,
+    now: datetime,
+) -> None:
+    """Sign the worker on and wake it, unless someone asked it to sleep or go offline.
+
+    Protocol clients have no state machine of their own: the adapter acknowledges the
+    states on their behalf, as a v3 worker would after sign-on. Signing on requeues the
+    worker's tasks, so this is for new clients and ones that were given up for dead."""
+    wanted = workers.sign_on(
+        session,
+        worker,
+        name=name,
+        supported_task_types=task_types,
+        software=software,
+        can_restart=False,
+        address=address,
+        now=now,
+    )
+    workers.state_changed(session, worker, wanted, now)
+
+
+def follow_requested_state(session: Session, worker: Worker, has_task: bool, now: datetime) -> None:
+    """Acknowledge a state a user asked for (sleep, wake, offline) on the client's behalf."""
+    wanted = workers.pending_state_change(worker, has_task)
+    if wanted is not None:
+        if wanted == WorkerStatus.RESTART:
+            wanted = WorkerStatus.OFFLINE
+        workers.state_changed(session, worker, wanted, now)
+
+
+def is_live(worker: Worker) -> bool:
+    return worker.status in (WorkerStatus.AWAKE, WorkerStatus.STARTING, WorkerStatus.ASLEEP)
+
+
+def _first_parameters(task: Task) -> dict[str, Any]:
+    if not task.commands:
+        return {}
+    parameters = task.commands[0].get("parameters") or {}
+    return parameters if isinstance(parameters, dict) else {}
+
+
+def task_frame(task: Task) -> Frame | None:
+    """The frame (or ``[first, last]``) a task renders, read from its first command."""
+    parameters = _first_parameters(task)
+    if isinstance(parameters.get("frame"), int):
+        return int(parameters["frame"])
+    start, end = parameters.get("frame_start"), parameters.get("frame_end")
+    if isinstance(start, int) and isinstance(end, int):
+        return [start, end]
+    args = parameters.get("args")
+    if isinstance(args, list) and "--render-frame" in args:  # blender-render commands
+        index = args.index("--render-frame") + 1
+        try:
+            frames = parse_frame_range(str(args[index]).replace("..", "-"))
+        except (IndexError, FrameRangeError):
+            return None
+        return frames[0] if len(frames) == 1 else [min(frames), max(frames)]
+    return None
+
+
+def task_blendfile(task: Task, job: Job) -> str:
+    value = _first_parameters(task).get("blendfile") or job.settings.get("blendfile") or ""
+    return str(value)
+
+
+def job_frame_count(job: Job) -> int:
+    """How many frames a job renders: its ``frames`` setting, else its number of tasks."""
+    try:
+        return len(parse_frame_range(str(job.settings.get("frames", ""))))
+    except FrameRangeError:
+        return job.tasks_total
+
+
+def task_types_of_job(session: Session, job_id: str) -> list[str]:
+    return sorted(set(session.scalars(select(Task.task_type).where(Task.job_id == job_id))))

@@ -1,0 +1,407 @@
+"""``POST /farm`` and ``POST /potential`` (``seeds/farm-potential.txt``) over the core.
+
+A node posts a list of requests (``identity`` first, always) and gets a list of
+commandments. A node is a core worker known by its unique name; the features it
+``provides`` are its task types, and a job's worker tag is one more feature it
+``requires`` (so a tag named after a share restricts a job to nodes that list that share in
+their ``paths``). A task's ``uuid`` is the core task's id. The whole list runs in one
+transaction: a bad request anywhere changes nothing and is answered ``Error{code, message}``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from manager.api.deps import AccessDep, FarmDep, NowDep, client_address, mark_seen
+from manager.api.errors import describe_validation_errors
+from manager.core import scheduler, tasks, workers
+from manager.core.errors import BadInput, Conflict
+from manager.core.farm import Farm
+from manager.core.statuses import JobStatus, WorkerStatus
+from manager.db.models import Job, Task, Worker, WorkerTag
+from manager.protocols import common
+from manager.protocols.models import ClusterReport, ProtocolWorker
+
+PROTOCOL = "farm"
+router = APIRouter(tags=["farm-protocol"])
+
+
+@dataclass
+class HeartbeatPolicy:
+    """How often nodes talk to the manager: the heartbeat grows with the number of live nodes
+    so that all of them together send at most ``max_heartbeats_per_second``."""
+
+    max_heartbeats_per_second: float = 20.0
+    #: The heartbeat of a small farm, in seconds.
+    min_heartbeat: float = 2.0
+    #: Jitter as a fraction of the heartbeat; only ever added, so the rate cap holds.
+    arrhythmia_fraction: float = 0.25
+    #: A node multiplies its heartbeat by this after each error, up to ``hibernation``.
+    error_scale: float = 2.0
+    #: A node silent this many heartbeats (plus arrhythmia) is dead; its tasks are requeued.
+    dead_after_heartbeats: int = 3
+    #: Most tasks one ``task`` request is given.
+    max_tasks_per_request: int = 32
+
+    def heartbeat(self, live_nodes: int) -> float:
+        return max(self.min_heartbeat, live_nodes / self.max_heartbeats_per_second)
+
+    def info(self, live_nodes: int) -> dict[str, Any]:
+        beat = self.heartbeat(live_nodes)
+        return {
+            "id": "info",
+            "heartbeat": beat,
+            "arrhythmia": beat * self.arrhythmia_fraction,
+            "error_scale": self.error_scale,
+            "hibernation": max(60.0, 10 * beat),
+            # Short enough that nodes slow down soon after many more join.
+            "memory": max(30.0, 10 * beat),
+        }
+
+    def dead_after(self, live_nodes: int) -> timedelta:
+        beat = self.heartbeat(live_nodes)
+        return timedelta(seconds=self.dead_after_heartbeats * beat * (1 + self.arrhythmia_fraction))
+
+
+# Requests ------------------------------------------------------------------------------------
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+FrameIn = int | Annotated[list[int], Field(min_length=2, max_length=2)]
+
+
+class Identity(_Request):
+    id: Literal["identity"]
+    name: str = Field(min_length=1, max_length=200)
+    provides: list[Annotated[str, Field(max_length=100)]] = Field(max_length=100)
+    version: str = Field("", max_length=200)
+
+
+class Info(_Request):
+    id: Literal["info"]
+
+
+class TaskRequest(_Request):
+    id: Literal["task"]
+    paths: list[Annotated[str, Field(max_length=200)]] = Field(max_length=100)
+    provides: list[Annotated[str, Field(max_length=100)]] = Field(max_length=100)
+    count: int = Field(ge=1)
+
+
+class Report(_Request):
+    id: Literal["report"]
+    uuid: str = Field(max_length=36)
+    frame: FrameIn
+    done: int = Field(ge=0)
+    total: int = Field(ge=1)
+
+
+class Done(_Request):
+    id: Literal["done"]
+    uuid: str = Field(max_length=36)
+    frame: FrameIn
+    time: float = Field(ge=0)
+
+
+AnyRequest = Annotated[Identity | Info | TaskRequest | Report | Done, Field(discriminator="id")]
+_REQUESTS = TypeAdapter(list[AnyRequest])
+
+
+def parse_requests(raw: bytes) -> list[Any]:
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadInput(f"request body: malformed JSON ({exc})") from None
+    if not isinstance(data, list) or not data:
+        raise BadInput("request body: expected a non-empty JSON list of requests")
+    try:
+        parsed = _REQUESTS.validate_python(data)
+    except ValidationError as exc:
+        raise BadInput(describe_validation_errors(list(exc.errors()))) from None
+    if not isinstance(parsed[0], Identity):
+        raise BadInput("0.id: the first request must be 'identity'")
+    for index, item in enumerate(parsed[1:], start=1):
+        if isinstance(item, Identity):
+            raise BadInput(f"{index}.id: 'identity' comes first and only once")
+        if isinstance(item, Report) and item.done > item.total:
+            raise BadInput(f"{index}.done: {item.done} is more than total ({item.total})")
+        frame = getattr(item, "frame", None)
+        if isinstance(frame, list) and frame[0] > frame[1]:
+            raise BadInput(f"{index}.frame: [min, max] runs backwards")
+    return parsed
+
+
+# Live nodes ------------------------------------------------------------------------------------
+
+
+class NodeCensus:
+    """Counts live nodes (at most once a second) and declares silent ones dead."""
+
+    def __init__(self, policy: HeartbeatPolicy) -> None:
+        self.policy = policy
+        self._lock = threading.Lock()
+        self._live = 0
+        self._counted_at = -1.0
+
+    def live_nodes(self, farm: Farm) -> int:
+        with self._lock:
+            if time.monotonic() - self._counted_at < 1.0:
+                return self._live
+        with farm.db.read() as session:
+            live = len(_farm_workers(session, live_only=True))
+        with self._lock:
+            self._live, self._counted_at = live, time.monotonic()
+        return live
+
+    def bury_dead_nodes(self, farm: Farm, now: datetime) -> list[str]:
+        """Nodes silent for ``dead_after_heartbeats`` go to error; the core requeues their
+        tasks. Runs before each /farm exchange, so nodes that talk keep the farm moving."""
+        deadline = now - self.policy.dead_after(self.live_nodes(farm))
+        with farm.db.read() as session:
+            silent = [
+                w.id
+                for w in _farm_workers(session, live_only=True)
+                if w.last_seen is None or w.last_seen < deadline
+            ]
+        if not silent:
+            return []
+        with farm.db.write() as session:
+            for worker_id in silent:
+                worker = session.get(Worker, worker_id)
+                if worker is not None and common.is_live(worker):
+                    workers.state_changed(session, worker, WorkerStatus.ERROR, now)
+        with self._lock:
+            self._counted_at = -1.0
+        return silent
+
+
+def _farm_workers(session: Session, *, live_only: bool) -> list[Worker]:
+    query = select(Worker).join(ProtocolWorker, ProtocolWorker.worker_id == Worker.id)
+    query = query.where(ProtocolWorker.protocol == PROTOCOL)
+    if live_only:
+        query = query.where(
+            Worker.status.in_((WorkerStatus.AWAKE, WorkerStatus.STARTING, WorkerStatus.ASLEEP))
+        )
+    return list(session.scalars(query).all())
+
+
+# The exchange ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Exchange:
+    session: Session
+    farm: Farm
+    policy: HeartbeatPolicy
+    worker: Worker
+    now: datetime
+    info: dict[str, Any]
+    answers: list[dict[str, Any]]
+    changed_tasks: list[tuple[str, str]]
+
+
+def _identify(session: Session, body: Identity, address: str, now: datetime) -> tuple[Worker, bool]:
+    """The node's core worker, registered or brought back to life as needed."""
+    provides = list(dict.fromkeys(body.provides))
+    found = common.protocol_worker(session, PROTOCOL, body.name)
+    is_new = found is None
+    if found is None:
+        worker, _ = common.add_protocol_worker(
+            session, PROTOCOL, body.name, platform="", task_types=provides, address=address, now=now
+        )
+    else:
+        worker = found[0]
+    if is_new or not common.is_live(worker):
+        common.bring_online(
+            session,
+            worker,
+            name=body.name,
+            task_types=provides,
+            software=body.version,
+            address=address,
+            now=now,
+        )
+    else:
+        mark_seen(worker, now)
+        if worker.software != body.version:
+            worker.software = body.version
+        if worker.address != address:
+            worker.address = address
+    extra = {"protocol": PROTOCOL, "version": body.version, "provides": provides}
+    if worker.extra != extra:
+        worker.extra = extra
+    return worker, is_new
+
+
+def _give_tasks(ex: _Exchange, request: TaskRequest) -> None:
+    worker, session = ex.worker, ex.session
+    if worker.status != WorkerStatus.AWAKE:
+        return  # a paused (asleep) node gets nothing
+    features = list(dict.fromkeys(request.provides))
+    if worker.supported_task_types != features:
+        worker.supported_task_types = features
+    reachable = set(features) | set(request.paths)
+    tags = list(session.scalars(select(WorkerTag).where(WorkerTag.name.in_(reachable))))
+    if {t.id for t in worker.tags} != {t.id for t in tags}:
+        worker.tags = tags
+    session.flush()
+    for _ in range(min(request.count, ex.policy.max_tasks_per_request)):
+        task = scheduler.claim_next_task(session, worker, ex.now)
+        if task is None:
+            break
+        job = session.get(Job, task.job_id)
+        assert job is not None
+        requires = [task.task_type] + ([job.worker_tag.name] if job.worker_tag else [])
+        ex.answers.append(
+            {
+                "id": "task",
+                "uuid": task.id,
+                "file": common.task_blendfile(task, job),
+                "frame": common.task_frame(task),
+                "requires": requires,
+            }
+        )
+        ex.changed_tasks.append((task.id, task.job_id))
+
+
+def _task_of(session: Session, index: int, uuid: str, frame: int | list[int]) -> Task:
+    task = tasks.get_task(session, uuid)
+    expected = common.task_frame(task)
+    if expected is not None and expected != frame:
+        raise BadInput(f"{index}.frame: task {uuid} renders {json.dumps(expected)}, not {frame}")
+    return task
+
+
+def _report(ex: _Exchange, index: int, request: Report) -> None:
+    task = _task_of(ex.session, index, request.uuid, request.frame)
+    steps = round(task.steps_total * request.done / request.total)
+    try:
+        result = tasks.update_task_from_worker(
+            ex.session,
+            ex.farm.settings,
+            ex.worker,
+            task.id,
+            now=ex.now,
+            activity=f"rendering: {request.done}/{request.total} done",
+            steps_completed=steps,
+        )
+    except Conflict:
+        ex.answers.append({"id": "kill", "uuid": request.uuid, "frame": request.frame})
+        return
+    ex.changed_tasks.append((task.id, result.job_id))
+
+
+def _done(ex: _Exchange, index: int, request: Done) -> None:
+    task = _task_of(ex.session, index, request.uuid, request.frame)
+    try:
+        result = tasks.update_task_from_worker(
+            ex.session,
+            ex.farm.settings,
+            ex.worker,
+            task.id,
+            now=ex.now,
+            task_status="completed",
+            activity=f"rendered in {request.time:.1f} s by {ex.worker.name}",
+        )
+    except Conflict:
+        return  # canceled or taken over meanwhile: the node's work is simply not needed
+    ex.changed_tasks.append((task.id, result.job_id))
+
+
+@router.post("/farm")
+async def farm_exchange(request: Request, farm: FarmDep, now: NowDep) -> JSONResponse:
+    parsed = parse_requests(await request.body())
+    address = client_address(request)
+    census: NodeCensus = request.app.state.farm_census
+    answers, worker_id, changed = await run_in_threadpool(_run, farm, census, parsed, address, now)
+    farm.events.publish("worker", id=worker_id)
+    for task_id, job_id in changed:
+        farm.events.publish("task", id=task_id, job_id=job_id, worker_id=worker_id)
+    return JSONResponse(answers)
+
+
+def _run(
+    farm: Farm, census: NodeCensus, parsed: list[Any], address: str, now: datetime
+) -> tuple[list[dict[str, Any]], str, list[tuple[str, str]]]:
+    census.bury_dead_nodes(farm, now)
+    info = census.policy.info(census.live_nodes(farm))
+    with farm.db.write() as session:
+        worker, _ = _identify(session, parsed[0], address, now)
+        has_task = scheduler.current_task_of(session, worker) is not None
+        common.follow_requested_state(session, worker, has_task, now)
+        ex = _Exchange(session, farm, census.policy, worker, now, info, [], [])
+        for index, item in enumerate(parsed[1:], start=1):
+            if isinstance(item, Info):
+                ex.answers.append(dict(info))
+            elif isinstance(item, TaskRequest):
+                _give_tasks(ex, item)
+            elif isinstance(item, Report):
+                _report(ex, index, item)
+            elif isinstance(item, Done):
+                _done(ex, index, item)
+        return ex.answers, worker.id, ex.changed_tasks
+
+
+# Clusters ----------------------------------------------------------------------------------------
+
+_CLUSTER_NAME = TypeAdapter(Annotated[str, Field(strict=True, min_length=1, max_length=200)])
+
+
+@router.post("/potential", dependencies=[AccessDep])
+async def potential(request: Request, farm: FarmDep) -> JSONResponse:
+    raw = await request.body()
+    try:
+        name = _CLUSTER_NAME.validate_json(raw)
+    except ValidationError as exc:
+        message = describe_validation_errors(list(exc.errors()))
+        raise BadInput(f"cluster name: {message.split(': ', 1)[-1]}") from None
+    return JSONResponse(await run_in_threadpool(_report_new_jobs, farm, name.strip()))
+
+
+def _report_new_jobs(farm: Farm, cluster: str) -> list[dict[str, Any]]:
+    if not cluster:
+        raise BadInput("cluster name: must not be blank")
+    reported = select(ClusterReport.job_id).where(ClusterReport.cluster == cluster)
+    with farm.db.write() as session:
+        jobs = session.scalars(
+            select(Job)
+            .where(Job.status.in_((JobStatus.QUEUED, JobStatus.ACTIVE)), Job.id.not_in(reported))
+            .order_by(Job.created)
+        ).all()
+        out = []
+        for job in jobs:
+            task_types = common.task_types_of_job(session, job.id)
+            out.append(
+                {
+                    "uuid": job.id,
+                    "name": job.name,
+                    "created": job.created.timestamp(),
+                    "file": str(job.settings.get("blendfile", "")),
+                    "priority": job.priority,
+                    "video": "blender-video" in task_types,
+                    "requires": task_types + ([job.worker_tag.name] if job.worker_tag else []),
+                    "frames": common.job_frame_count(job),
+                }
+            )
+            session.add(ClusterReport(cluster=cluster, job_id=job.id))
+        return out
+
+
+def install(app: FastAPI, policy: HeartbeatPolicy | None = None) -> None:
+    app.state.farm_census = NodeCensus(policy or HeartbeatPolicy())
+    app.include_router(router)

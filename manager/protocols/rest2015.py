@@ -1,0 +1,421 @@
+"""The 2015 manager REST API (``seeds/rest2015.txt``): ``/tasks`` and ``/workers``.
+
+A 2015 task is a core job over a frame range (the ``range-render`` job type: one task that
+one worker renders frame by frame); its integer id is kept in ``rest2015_tasks``. A 2015
+worker is a core worker known by its hostname, with an integer id; the metrics it sends
+(load average, CPU, memory and disk percent) are kept in the worker's ``extra``. Errors are
+the manager's JSON ``Error{code, message}``. Deviations from the 2015 text: answers the text
+shows as "204" with a body are sent as 200 (HTTP forbids a body with 204), and
+``GET /tasks/{id}`` is added so a worker can read the task it was given.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from manager.api.deps import AccessDep, FarmDep, NowDep, client_address, mark_seen
+from manager.core import jobs, scheduler, tasks
+from manager.core.errors import BadInput, Conflict, NotFound
+from manager.core.statuses import JobStatus
+from manager.db.models import Job, Task, Worker
+from manager.protocols import common
+from manager.protocols.models import ProtocolWorker, Rest2015Task
+
+PROTOCOL = "rest2015"
+TASK_TYPE = "blender-range"
+#: 2015 task compilers and the job types they became.
+COMPILERS = {"blender_simple": "range-render", "blender_render": "range-render"}
+router = APIRouter(tags=["rest2015"], dependencies=[AccessDep])
+
+_STATUS_OUT = {
+    JobStatus.QUEUED: "ready",
+    JobStatus.ACTIVE: "rendering",
+    JobStatus.COMPLETED: "completed",
+    JobStatus.FAILED: "failed",
+    JobStatus.CANCELED: "canceled",
+    JobStatus.CANCEL_REQUESTED: "canceled",
+    JobStatus.PAUSED: "paused",
+    JobStatus.PAUSE_REQUESTED: "paused",
+    JobStatus.REQUEUEING: "ready",
+    JobStatus.UNDER_CONSTRUCTION: "ready",
+}
+_USER_STATUS_IN = {
+    "ready": "queued",
+    "queued": "queued",
+    "paused": "paused",
+    "canceled": "canceled",
+}
+_WORKER_STATUS_IN = {"rendering": None, "completed": "completed", "failed": "failed"}
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class TaskCreate(_Body):
+    priority: int = 50
+    settings: str = Field(max_length=100_000)
+    task_id: int | None = Field(None, ge=1)
+    type: str = Field(min_length=1, max_length=200)
+    parser: str = Field("", max_length=200)
+
+
+class TaskPatch(_Body):
+    priority: int | None = None
+    status: str | None = None
+    frame_current: int | None = None
+    worker_id: int | None = None
+
+
+class LoadAverage(_Body):
+    one: float = Field(alias="1min", ge=0)
+    five: float = Field(alias="5min", ge=0)
+    fifteen: float = Field(alias="15min", ge=0)
+
+
+Percent = Annotated[float, Field(ge=0, le=100)]
+
+
+class UpdateFrequent(_Body):
+    load_average: LoadAverage | None = None
+    worker_cpu_percent: Percent | None = None
+
+
+class UpdateLessFrequent(_Body):
+    worker_architecture: str | None = Field(None, max_length=100)
+    worker_disk_percent: Percent | None = None
+    worker_mem_percent: Percent | None = None
+    worker_num_cpus: int | None = Field(None, ge=1)
+
+
+class Metrics(_Body):
+    mac_address: int | str | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+    update_frequent: UpdateFrequent | None = None
+    update_less_frequent: UpdateLessFrequent | None = None
+
+
+class WorkerRegistration(Metrics):
+    hostname: str = Field(min_length=1, max_length=200)
+    system: str = Field(max_length=200)
+
+
+class WorkerPatch(Metrics):
+    status: Literal["rendering", "available"]
+
+
+# Tasks ---------------------------------------------------------------------------------------
+
+
+def _job_settings(body: TaskCreate) -> dict[str, Any]:
+    try:
+        given = json.loads(body.settings)
+    except ValueError as exc:
+        raise BadInput(f"settings: not JSON ({exc})") from None
+    if not isinstance(given, dict):
+        raise BadInput("settings: expected a JSON object")
+    if body.type not in COMPILERS:
+        return given
+    start, end = given.get("frame_start"), given.get("frame_end")
+    if not isinstance(start, int) or not isinstance(end, int) or isinstance(start, bool):
+        raise BadInput("settings.frame_start, settings.frame_end: whole numbers are required")
+    blendfile = given.get("filepath", given.get("blendfile"))
+    if not isinstance(blendfile, str) or not blendfile:
+        raise BadInput("settings.filepath: the blend file to render is required")
+    fmt = given.get("format", "")
+    if not isinstance(fmt, str):
+        raise BadInput("settings.format: expected text")
+    return {"blendfile": blendfile, "frames": f"{start}-{end}", "format": fmt}
+
+
+def _task_number(session: Session, job_id: str) -> int:
+    row = session.scalar(select(Rest2015Task).where(Rest2015Task.job_id == job_id))
+    if row is not None:
+        return row.number
+    number = (session.scalar(select(func.max(Rest2015Task.number))) or 0) + 1
+    session.add(Rest2015Task(number=number, job_id=job_id, parser=""))
+    session.flush()
+    return number
+
+
+def _job_of(session: Session, number: int) -> Job:
+    row = session.get(Rest2015Task, number)
+    job = session.get(Job, row.job_id) if row is not None else None
+    if job is None:
+        raise NotFound("task", str(number))
+    return job
+
+
+def _worker_number(session: Session, worker_id: str | None) -> int | None:
+    if worker_id is None:
+        return None
+    return session.scalar(
+        select(ProtocolWorker.number).where(
+            ProtocolWorker.worker_id == worker_id, ProtocolWorker.protocol == PROTOCOL
+        )
+    )
+
+
+def _task_out(session: Session, number: int, job: Job) -> dict[str, Any]:
+    first = session.scalar(select(Task).where(Task.job_id == job.id).order_by(Task.index_in_job))
+    frame = common.task_frame(first) if first is not None else None
+    start, end = (frame, frame) if isinstance(frame, int) else (frame or [0, 0])
+    done = first.steps_completed if job.tasks_total == 1 and first else job.tasks_completed
+    active = session.scalar(
+        select(Task.worker_id).where(Task.job_id == job.id, Task.worker_id.isnot(None))
+    )
+    return {
+        "id": number,
+        "worker_id": _worker_number(session, active),
+        "priority": job.priority,
+        "frame_start": start,
+        "frame_end": end,
+        "frame_current": min(start + done, end),
+        "status": _STATUS_OUT.get(JobStatus(job.status), job.status),
+        "format": str(job.settings.get("format", "")),
+    }
+
+
+@router.post("/tasks", status_code=202)
+def create_task(body: TaskCreate, farm: FarmDep, now: NowDep) -> JSONResponse:
+    submission = jobs.JobSubmission(
+        name=f"2015 task {body.task_id}" if body.task_id else "2015 task",
+        type=COMPILERS.get(body.type, body.type),
+        priority=body.priority,
+        settings=_job_settings(body),
+        metadata={"rest2015.type": body.type, "rest2015.parser": body.parser},
+    )
+    with farm.db.write() as session:
+        if body.task_id is not None and session.get(Rest2015Task, body.task_id) is not None:
+            raise Conflict(f"task_id: task {body.task_id} already exists")
+        job = jobs.submit_job(session, farm.job_types, submission, now)
+        session.flush()
+        number = body.task_id or _task_number(session, job.id)
+        if body.task_id:
+            session.add(Rest2015Task(number=number, job_id=job.id, parser=body.parser))
+            session.flush()
+        out = _task_out(session, number, job)
+        job_id = job.id
+    farm.events.publish("job", id=job_id)
+    return JSONResponse(out, status_code=202)
+
+
+@router.get("/tasks/{number}")
+def fetch_task(number: int, farm: FarmDep) -> JSONResponse:
+    with farm.db.read() as session:
+        return JSONResponse(_task_out(session, number, _job_of(session, number)))
+
+
+@router.patch("/tasks/{number}", status_code=204)
+def update_task(number: int, body: TaskPatch, farm: FarmDep, now: NowDep) -> Response:
+    with farm.db.write() as session:
+        job = _job_of(session, number)
+        if body.worker_id is not None:
+            _update_from_worker(session, farm.settings, job, body, now)
+        else:
+            if body.frame_current is not None:
+                raise BadInput("frame_current: only the task's worker (worker_id) reports it")
+            if body.priority is not None:
+                jobs.set_job_priority(session, job.id, body.priority, now)
+            if body.status is not None:
+                if body.status not in _USER_STATUS_IN:
+                    known = ", ".join(_USER_STATUS_IN)
+                    raise BadInput(f"status: {body.status!r} is not one of {known}")
+                jobs.set_job_status(session, job.id, _USER_STATUS_IN[body.status], "2015 API", now)
+        job_id = job.id
+    farm.events.publish("job", id=job_id)
+    return Response(status_code=204)
+
+
+def _update_from_worker(
+    session: Session, settings: Any, job: Job, body: TaskPatch, now: datetime
+) -> None:
+    row = session.scalar(
+        select(ProtocolWorker).where(
+            ProtocolWorker.protocol == PROTOCOL, ProtocolWorker.number == body.worker_id
+        )
+    )
+    worker = session.get(Worker, row.worker_id) if row is not None else None
+    if worker is None:
+        raise NotFound("worker", str(body.worker_id))
+    if body.status is not None and body.status not in _WORKER_STATUS_IN:
+        raise BadInput(f"status: a worker reports {', '.join(_WORKER_STATUS_IN)}")
+    task = session.scalar(select(Task).where(Task.job_id == job.id, Task.worker_id == worker.id))
+    if task is None:
+        raise Conflict(f"worker {body.worker_id} has no task of this job")
+    steps = None
+    if body.frame_current is not None:
+        frame = common.task_frame(task)
+        start = frame[0] if isinstance(frame, list) else frame or 0
+        steps = body.frame_current - start
+    mark_seen(worker, now)
+    tasks.update_task_from_worker(
+        session,
+        settings,
+        worker,
+        task.id,
+        now=now,
+        task_status=_WORKER_STATUS_IN.get(body.status or "rendering"),
+        activity=f"frame {body.frame_current}" if body.frame_current is not None else None,
+        steps_completed=steps,
+    )
+
+
+@router.delete("/tasks/{number}", status_code=202)
+def delete_task(number: int, farm: FarmDep) -> Response:
+    with farm.db.write() as session:
+        job_id = _job_of(session, number).id
+        jobs.delete_job(session, job_id)
+    farm.events.publish("job", id=job_id, was_deleted=True)
+    farm.logs.delete_job(job_id)
+    return Response(status_code=202)
+
+
+# Workers -------------------------------------------------------------------------------------
+
+
+def _store_metrics(worker: Worker, body: Metrics, system: str | None = None) -> None:
+    extra = dict(worker.extra or {})
+    extra["protocol"] = PROTOCOL
+    if system is not None:
+        extra["system"] = system
+    for key in ("mac_address", "port"):
+        if getattr(body, key) is not None:
+            extra[key] = getattr(body, key)
+    for key in ("update_frequent", "update_less_frequent"):
+        value = getattr(body, key)
+        if value is not None:
+            extra[key] = value.model_dump(by_alias=True, exclude_none=True)
+    worker.extra = extra
+
+
+def _worker_out(session: Session, worker: Worker, number: int) -> dict[str, Any]:
+    current = scheduler.current_task_of(session, worker)
+    return {
+        "activity": current.activity if current else None,
+        "connection": "online" if common.is_live(worker) else "offline",
+        "current_task": _task_number(session, current.job_id) if current else None,
+        "hostname": worker.name,
+        "id": number,
+        "ip_address": worker.address,
+        "log": None,
+        "port": worker.extra.get("port", 5000),
+        "status": "disabled" if worker.status in ("asleep", "offline") else "enabled",
+        "system": worker.extra.get("system", worker.platform),
+        "time_cost": None,
+    }
+
+
+def _worker_by_number(session: Session, number: int) -> Worker:
+    row = session.scalar(
+        select(ProtocolWorker).where(
+            ProtocolWorker.protocol == PROTOCOL, ProtocolWorker.number == number
+        )
+    )
+    worker = session.get(Worker, row.worker_id) if row is not None else None
+    if worker is None:
+        raise NotFound("worker", str(number))
+    return worker
+
+
+@router.get("/workers")
+def list_workers(farm: FarmDep) -> JSONResponse:
+    with farm.db.write() as session:
+        rows = session.execute(
+            select(Worker, ProtocolWorker.number)
+            .join(ProtocolWorker, ProtocolWorker.worker_id == Worker.id)
+            .where(ProtocolWorker.protocol == PROTOCOL)
+            .order_by(ProtocolWorker.number)
+        ).all()
+        return JSONResponse({w.name: _worker_out(session, w, n or 0) for w, n in rows})
+
+
+@router.post("/workers")
+def register_worker(
+    body: WorkerRegistration, farm: FarmDep, now: NowDep, request: Request
+) -> JSONResponse:
+    address = client_address(request)
+    with farm.db.write() as session:
+        found = common.protocol_worker(session, PROTOCOL, body.hostname)
+        if found is None:
+            found = common.add_protocol_worker(
+                session,
+                PROTOCOL,
+                body.hostname,
+                platform=body.system,
+                task_types=[TASK_TYPE],
+                address=address,
+                now=now,
+                numbered=True,
+            )
+        worker, number = found
+        assert number is not None
+        common.bring_online(
+            session,
+            worker,
+            name=body.hostname,
+            task_types=[TASK_TYPE],
+            software=f"2015 worker ({body.system})",
+            address=address,
+            now=now,
+        )
+        _store_metrics(worker, body, body.system)
+        out = {worker.name: _worker_out(session, worker, number)}
+        worker_id = worker.id
+    farm.events.publish("worker", id=worker_id)
+    return JSONResponse(out)
+
+
+@router.get("/workers/{number}")
+def fetch_worker(number: int, farm: FarmDep) -> JSONResponse:
+    with farm.db.read() as session:
+        worker = _worker_by_number(session, number)
+        extra = worker.extra or {}
+        return JSONResponse(
+            {
+                "hostname": worker.name,
+                "mac_address": extra.get("mac_address"),
+                "system": extra.get("system", worker.platform),
+                "update_frequent": extra.get("update_frequent", {}),
+                "update_less_frequent": extra.get("update_less_frequent", {}),
+            }
+        )
+
+
+@router.patch("/workers/{number}")
+def update_worker(number: int, body: WorkerPatch, farm: FarmDep, now: NowDep) -> JSONResponse:
+    with farm.db.write() as session:
+        worker = _worker_by_number(session, number)
+        if not common.is_live(worker):
+            common.bring_online(
+                session,
+                worker,
+                name=worker.name,
+                task_types=[TASK_TYPE],
+                software=worker.software,
+                address=worker.address,
+                now=now,
+            )
+        mark_seen(worker, now)
+        _store_metrics(worker, body)
+        current = scheduler.current_task_of(session, worker)
+        common.follow_requested_state(session, worker, current is not None, now)
+        task = current
+        if body.status == "available" and current is None and worker.status == "awake":
+            task = scheduler.claim_next_task(session, worker, now)
+        out = {"task_id": _task_number(session, task.job_id) if task else None}
+        worker_id = worker.id
+    farm.events.publish("worker", id=worker_id)
+    return JSONResponse(out)
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(router)

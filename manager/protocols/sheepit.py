@@ -1,0 +1,377 @@
+"""The SheepIt-style XML protocol (``seeds/sheepit-v1.txt``, ``seeds/sheepit-v2.txt``) under
+``/sheepit``: a client's server URL is ``http://manager:8080/sheepit``.
+
+A login opens a session (a cookie) bound to a core worker that renders ``blender-frame``
+tasks (the ``single-frame-render`` job type); a SheepIt "job" is one core task, its id the
+task's id. Answers are ``<element status="N"/>`` with the seed's codes; errors also carry a
+``message`` attribute that says what was wrong. Codes outside the seed's lists are 999.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from xml.etree import ElementTree
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, PlainTextResponse, Response
+from sqlalchemy.orm import Session
+
+from manager.api.deps import FarmDep, NowDep, client_address, mark_seen
+from manager.core import scheduler
+from manager.core.farm import Farm
+from manager.core.statuses import WorkerStatus
+from manager.db.models import Job, Task, Worker
+from manager.protocols import common
+from manager.protocols import sheepit_store as store
+from manager.protocols.forms import Form, FormError, FormTooLarge, read_form
+from manager.protocols.models import SheepitSession, SheepitUser
+
+log = logging.getLogger(__name__)
+
+PROTOCOL = "sheepit"
+TASK_TYPE = "blender-frame"
+COOKIE = "farmhand_sheepit"
+UNKNOWN_ERROR = 999
+#: Clients older than this are answered 101.
+MINIMUM_CLIENT_VERSION = (3, 0)
+OPERATING_SYSTEMS = ("windows", "mac", "linux")
+ARCHITECTURES = ("32bit", "64bit")
+LOGIN_FIELDS = (
+    "login",
+    "password",
+    "os",
+    "bits",
+    "cpu_family",
+    "cpu_model",
+    "cpu_model_name",
+    "cpu_cores",
+    "ram",
+)
+COMMANDLINE = ".e --factory-startup --disable-autoexec -b .c -o .o -f .f -x 1"
+RENDER_SCRIPT = """import bpy
+# Frames are checked as images: movie formats are rendered as PNG.
+settings = bpy.context.scene.render.image_settings
+if settings.file_format not in ('BMP', 'PNG', 'JPEG', 'TARGA', 'TARGA_RAW'):
+    settings.file_format = 'PNG'
+bpy.context.scene.render.filepath = ''
+"""
+
+router = APIRouter(prefix="/sheepit", tags=["sheepit"])
+
+
+@dataclass
+class SheepitState:
+    archives: store.ArchiveStore
+    #: Claims that may run at once; past this the scheduler is "too busy" (207).
+    scheduler_slots: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(8)
+    )
+
+
+def xml(element: str, status: int, message: str = "", **children: Any) -> Response:
+    root = ElementTree.Element(element, status=str(status))
+    if message:
+        root.set("message", message)
+    body = ElementTree.tostring(root, encoding="unicode")
+    return Response('<?xml version="1.0" encoding="utf-8" ?>\n' + body, media_type="text/xml")
+
+
+def _xml_tree(root: ElementTree.Element) -> Response:
+    body = ElementTree.tostring(root, encoding="unicode")
+    return Response('<?xml version="1.0" encoding="utf-8" ?>\n' + body, media_type="text/xml")
+
+
+def _state(request: Request) -> SheepitState:
+    state: SheepitState = request.app.state.sheepit
+    return state
+
+
+async def read_params(request: Request, element: str) -> Form | Response:
+    try:
+        return await read_form(request, store.MAX_UPLOAD_BYTES)
+    except FormTooLarge as exc:
+        code = 303 if element == "jobvalidate" else UNKNOWN_ERROR
+        return xml(element, code, f"upload failed: {exc}")
+    except FormError as exc:
+        code = {"jobvalidate": 300, "config": 104}.get(element, UNKNOWN_ERROR)
+        return xml(element, code, f"malformed form: {exc}")
+
+
+# Session creation ------------------------------------------------------------------------------
+
+
+def _version(text: str) -> tuple[int, ...] | None:
+    try:
+        return tuple(int(part) for part in text.split("."))
+    except ValueError:
+        return None
+
+
+@router.api_route("/", methods=["GET", "POST"])
+@router.api_route("/server/config.php", methods=["GET", "POST"])
+async def create_session(request: Request, farm: FarmDep, now: NowDep) -> Response:
+    form = await read_params(request, "config")
+    if isinstance(form, Response):
+        return form
+    version = form.get("version")
+    if version is None:
+        return xml("config", 100, "version: no client version given")
+    missing = [name for name in LOGIN_FIELDS if form.get(name) is None]
+    if missing:
+        return xml("config", 104, f"missing parameter(s): {', '.join(missing)}")
+    parsed = _version(version)
+    if parsed is None or parsed < MINIMUM_CLIENT_VERSION:
+        minimum = ".".join(map(str, MINIMUM_CLIENT_VERSION))
+        return xml("config", 101, f"version: client {version!r} is older than {minimum}")
+    problem = _check_machine(form)
+    if problem:
+        return xml("config", 104, problem)
+    address = client_address(request)
+    code, message, token = await run_in_threadpool(_login, farm, form, address, now)
+    if token is None:
+        return xml("config", code, message)
+    response = _xml_tree(_config_answer(max_period=int(farm.settings.worker_timeout / 2)))
+    response.set_cookie(COOKIE, token, httponly=True, samesite="lax", path="/sheepit")
+    return response
+
+
+def _check_machine(form: Form) -> str:
+    if form.fields["os"] not in OPERATING_SYSTEMS:
+        return f"os: {form.fields['os']!r} is not one of {', '.join(OPERATING_SYSTEMS)}"
+    if form.fields["bits"] not in ARCHITECTURES:
+        return f"bits: {form.fields['bits']!r} is not one of {', '.join(ARCHITECTURES)}"
+    for name in ("cpu_cores", "ram", "ram_max"):
+        value = form.get(name)
+        if value is not None and not value.isdigit():
+            return f"{name}: {value!r} is not a whole number"
+    return ""
+
+
+def _login(farm: Farm, form: Form, address: str, now: datetime) -> tuple[int, str, str | None]:
+    login = form.fields["login"]
+    with farm.db.write() as session:
+        user = session.get(SheepitUser, login)
+        if user is None or not store.check_password(farm.secrets, user, form.fields["password"]):
+            return 102, "authentication failure: unknown login or wrong password", None
+        if user.expires_at is not None and user.expires_at <= now:
+            return 103, f"the account of {login!r} expired; ask the farm's admin to renew it", None
+        machine = form.get("hostname") or form.fields["cpu_model_name"]
+        key = f"{login}/{machine}"[:200]
+        found = common.protocol_worker(session, PROTOCOL, key)
+        if found is None:
+            worker, _ = common.add_protocol_worker(
+                session,
+                PROTOCOL,
+                key,
+                platform=form.fields["os"],
+                task_types=[TASK_TYPE],
+                address=address,
+                now=now,
+            )
+        else:
+            worker = found[0]
+        common.bring_online(
+            session,
+            worker,
+            name=key,
+            task_types=[TASK_TYPE],
+            software=f"SheepIt client {form.fields['version']}",
+            address=address,
+            now=now,
+        )
+        worker.platform = form.fields["os"]
+        worker.extra = {
+            "protocol": PROTOCOL,
+            "user": login,
+            "os": form.fields["os"],
+            "bits": form.fields["bits"],
+            "cpu": form.fields["cpu_model_name"],
+            "cpu_cores": int(form.fields["cpu_cores"]),
+            "ram": int(form.fields["ram"]),
+            "extras": form.get("extras") or "",
+        }
+        token = store.open_session(
+            session, login, worker.id, form.fields["os"], form.fields["bits"], now
+        )
+    return 0, "", token
+
+
+def _config_answer(max_period: int) -> ElementTree.Element:
+    root = ElementTree.Element("config", status="0")
+    for kind, path in (
+        ("validate-job", "/server/send_frame.php"),
+        ("request-job", "/server/request_job.php"),
+        ("download-archive", "/server/download.php"),
+        ("error", "/server/error.php"),
+        ("keepmealive", "/server/keepmealive.php"),
+        ("logout", "/account.php?mode=logout&worker=1"),
+        ("last-render-frame", "/ajax.php?action=webclient_get_last_render_frame_ui&type=raw"),
+        ("credits-earned", "/ajax.php?action=credits_earned_on_session"),
+    ):
+        element = ElementTree.SubElement(root, "request", type=kind, path=path)
+        if kind == "keepmealive":
+            element.set("max-period", str(max(1, max_period)))
+    return root
+
+
+# Sessions ------------------------------------------------------------------------------------
+
+
+@dataclass
+class LiveClient:
+    session: Session
+    client: SheepitSession
+    worker: Worker
+
+
+def live_client(session: Session, token: str | None, now: datetime) -> LiveClient | None:
+    """The live session of the request's cookie; None when it is dead."""
+    client = store.find_session(session, token)
+    if client is None:
+        return None
+    worker = session.get(Worker, client.worker_id)
+    if worker is None or not common.is_live(worker):
+        return None  # given up for dead by the health checks: its tasks went back
+    mark_seen(worker, now)
+    return LiveClient(session, client, worker)
+
+
+# Job request -----------------------------------------------------------------------------------
+
+
+@router.api_route("/server/request_job.php", methods=["GET", "POST"])
+async def request_job(request: Request, farm: FarmDep, now: NowDep) -> Response:
+    form = await read_params(request, "jobrequest")
+    if isinstance(form, Response):
+        return form
+    method = form.get("computemethod") or "0"
+    if method not in ("0", "1", "2"):
+        return xml("jobrequest", UNKNOWN_ERROR, f"computemethod: {method!r} is not 0, 1 or 2")
+    for name in ("cpu_cores", "gpu_ram"):
+        value = form.get(name)
+        if value is not None and not value.isdigit():
+            return xml("jobrequest", UNKNOWN_ERROR, f"{name}: {value!r} is not a whole number")
+    state = _state(request)
+    token = request.cookies.get(COOKIE)
+    return await run_in_threadpool(_request_job, farm, state, token, form, method, now)
+
+
+def _request_job(
+    farm: Farm, state: SheepitState, token: str | None, form: Form, method: str, now: datetime
+) -> Response:
+    if not state.scheduler_slots.acquire(blocking=False):
+        return xml("jobrequest", 207, "the scheduler is busy; the session stays alive")
+    try:
+        with farm.db.write() as session:
+            found = live_client(session, token, now)
+            if found is None:
+                return xml("jobrequest", 202, "session is dead; request the configuration again")
+            return _hand_out(farm, state, found, form, method, now)
+    finally:
+        state.scheduler_slots.release()
+
+
+def _hand_out(
+    farm: Farm, state: SheepitState, found: LiveClient, form: Form, method: str, now: datetime
+) -> Response:
+    session, client, worker = found.session, found.client, found.worker
+    if client.disabled:
+        return xml("jobrequest", 203, "session disabled after broken (black) frames")
+    user = session.get(SheepitUser, client.login)
+    if user is None or not user.can_render:
+        return xml("jobrequest", 201, f"user {client.login!r} has no rendering right")
+    if store.in_maintenance(session):
+        return xml("jobrequest", 206, "the farm is in maintenance; the session stays alive")
+    renderer = state.archives.renderer(client.os, client.bits)
+    if renderer is None:
+        return xml("jobrequest", 205, f"no renderer for {client.os} {client.bits}")
+    worker.extra = {
+        **worker.extra,
+        "compute_method": int(method),
+        "gpu_model": form.get("gpu_model") or "",
+        "gpu_ram": int(form.get("gpu_ram") or 0),
+    }
+    current = scheduler.current_task_of(session, worker)
+    common.follow_requested_state(session, worker, current is not None, now)
+    if worker.status != WorkerStatus.AWAKE:
+        return xml("jobrequest", 200, f"worker is {worker.status}; no job")
+    task = current or scheduler.claim_next_task(session, worker, now)
+    if task is None:
+        return xml("jobrequest", 200, "no job available")
+    job = session.get(Job, task.job_id)
+    assert job is not None
+    archive = state.archives.job_archive(farm, job)
+    frame = common.task_frame(task)
+    root = ElementTree.Element("jobrequest", status="0")
+    ElementTree.SubElement(root, "frames", remaining=str(job.tasks_queued + job.tasks_soft_failed))
+    use_gpu = method == "2" or (method == "0" and bool(form.get("gpu_model")))
+    element = ElementTree.SubElement(
+        root,
+        "job",
+        id=task.id,
+        use_gpu="1" if use_gpu else "0",
+        archive_md5=archive.md5,
+        path=archive.blend_name,
+        frame=f"{frame:04d}" if isinstance(frame, int) else "",
+        synchronous_upload="1",
+        name=job.name,
+    )
+    ElementTree.SubElement(
+        element,
+        "renderer",
+        md5=state.archives.md5(renderer),
+        commandline=COMMANDLINE,
+        update_method="remainingtime",
+    )
+    ElementTree.SubElement(element, "script").text = RENDER_SCRIPT
+    return _xml_tree(root)
+
+
+# Downloads -------------------------------------------------------------------------------------
+
+
+@router.api_route("/server/download.php", methods=["GET", "POST"])
+async def download_archive(request: Request, farm: FarmDep, now: NowDep) -> Response:
+    form = await read_params(request, "download")
+    if isinstance(form, Response):
+        return PlainTextResponse("malformed request", status_code=404)
+    state, token = _state(request), request.cookies.get(COOKIE)
+    path = await run_in_threadpool(_archive_path, farm, state, token, form, now)
+    if path is None:
+        return PlainTextResponse("no such archive for this session", status_code=404)
+    return FileResponse(path, media_type="application/zip", filename=path.name)
+
+
+def _archive_path(
+    farm: Farm, state: SheepitState, token: str | None, form: Form, now: datetime
+) -> Any:
+    kind, task_id = form.get("type"), form.get("job")
+    if kind not in ("job", "binary") or task_id is None:
+        return None
+    with farm.db.write() as session:
+        found = live_client(session, token, now)
+        if found is None:
+            return None
+        task = session.get(Task, task_id)
+        if task is None or task.worker_id != found.worker.id:
+            return None
+        if kind == "binary":
+            return state.archives.renderer(found.client.os, found.client.bits)
+        job = session.get(Job, task.job_id)
+        assert job is not None
+        return state.archives.job_archive(farm, job).path
+
+
+def install(app: FastAPI) -> None:
+    from manager.protocols import sheepit_admin, sheepit_work
+
+    farm: Farm = app.state.farm
+    app.state.sheepit = SheepitState(store.ArchiveStore(farm.settings.data_dir / "sheepit"))
+    app.include_router(router)
+    app.include_router(sheepit_work.router)
+    sheepit_admin.install(app)

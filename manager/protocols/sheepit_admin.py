@@ -1,0 +1,156 @@
+"""Managing SheepIt-style users: an API under ``/api/farmhand/sheepit`` (behind the manager's
+access token) and a command line for the manager's host::
+
+    python -m manager.protocols.sheepit_admin --data-dir farm-data add alice   # asks a password
+    python -m manager.protocols.sheepit_admin --data-dir farm-data revoke alice
+    python -m manager.protocols.sheepit_admin --data-dir farm-data grant alice
+    python -m manager.protocols.sheepit_admin --data-dir farm-data list
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Response
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from manager.api.deps import AccessDep, FarmDep, NowDep
+from manager.core.errors import FarmError
+from manager.core.farm import Farm, utcnow
+from manager.protocols import sheepit_store as store
+from manager.protocols.models import SheepitUser
+
+router = APIRouter(prefix="/api/farmhand/sheepit", tags=["sheepit-admin"])
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class UserCreate(_Body):
+    login: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=8, max_length=1000)
+    expires_at: AwareDatetime | None = None
+
+
+class UserChange(_Body):
+    password: str | None = Field(None, min_length=8, max_length=1000)
+    can_render: bool | None = None
+    expires_at: AwareDatetime | None = None
+    clear_expiry: bool = False
+
+
+class Maintenance(_Body):
+    enabled: bool
+
+
+@router.get("/users")
+def list_users(farm: FarmDep) -> JSONResponse:
+    with farm.db.read() as session:
+        users = session.scalars(select(SheepitUser).order_by(SheepitUser.login)).all()
+        return JSONResponse({"users": [store.user_summary(u) for u in users]})
+
+
+@router.post("/users", status_code=201)
+def add_user(body: UserCreate, farm: FarmDep, now: NowDep) -> JSONResponse:
+    with farm.db.write() as session:
+        user = store.add_user(session, body.login, body.password, now, body.expires_at)
+        return JSONResponse(store.user_summary(user), status_code=201)
+
+
+@router.patch("/users/{login}")
+def change_user(login: str, body: UserChange, farm: FarmDep) -> JSONResponse:
+    expiry: datetime | None | bool = False
+    if body.clear_expiry:
+        expiry = None
+    elif body.expires_at is not None:
+        expiry = body.expires_at
+    with farm.db.write() as session:
+        user = store.change_user(
+            session, login, password=body.password, can_render=body.can_render, expires_at=expiry
+        )
+        return JSONResponse(store.user_summary(user))
+
+
+@router.delete("/users/{login}", status_code=204)
+def delete_user(login: str, farm: FarmDep) -> Response:
+    with farm.db.write() as session:
+        session.delete(store.get_user(session, login))
+    return Response(status_code=204)
+
+
+@router.put("/maintenance", status_code=204)
+def set_maintenance(body: Maintenance, farm: FarmDep) -> Response:
+    with farm.db.write() as session:
+        store.set_maintenance(session, body.enabled)
+    return Response(status_code=204)
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(router, dependencies=[AccessDep])
+
+
+# Command line ----------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    from manager.config import SettingsError, load_settings
+
+    parser = argparse.ArgumentParser(
+        prog="python -m manager.protocols.sheepit_admin", description="SheepIt-style users"
+    )
+    parser.add_argument("--config", type=Path, help="the manager's YAML config file")
+    parser.add_argument("--data-dir", type=Path, help="the manager's data folder")
+    parser.add_argument("--database", help="the manager's database URL")
+    commands = parser.add_subparsers(dest="command", required=True)
+    add = commands.add_parser("add", help="add a user; the password is read from the terminal")
+    add.add_argument("login")
+    add.add_argument("--password-stdin", action="store_true", help="read it from stdin")
+    for name, text in (("revoke", "take rendering rights away"), ("grant", "give them back")):
+        commands.add_parser(name, help=text).add_argument("login")
+    commands.add_parser("list", help="list the users")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(
+            {"data_dir": args.data_dir, "database": args.database}, args.config
+        )
+    except SettingsError as exc:
+        print(f"sheepit_admin: {exc}", file=sys.stderr)
+        return 2
+    farm = Farm(settings)
+    try:
+        return _run(farm, args)
+    except FarmError as exc:
+        print(f"sheepit_admin: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        farm.close()
+
+
+def _run(farm: Farm, args: argparse.Namespace) -> int:
+    with farm.db.write() as session:
+        if args.command == "add":
+            if args.password_stdin:
+                password = sys.stdin.readline().rstrip("\n")
+            else:
+                password = getpass.getpass(f"password for {args.login}: ")
+            store.add_user(session, args.login, password, utcnow())
+            print(f"added {args.login}")
+        elif args.command in ("revoke", "grant"):
+            store.change_user(session, args.login, can_render=args.command == "grant")
+            print(f"{args.login}: rendering {'allowed' if args.command == 'grant' else 'revoked'}")
+        else:
+            for user in session.scalars(select(SheepitUser).order_by(SheepitUser.login)):
+                rights = "renders" if user.can_render else "revoked"
+                print(f"{user.login}\t{rights}\t{user.frames_rendered} frames")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,293 @@
+"""The SheepIt-style calls of a client at work: frame validation, error reports, heartbeats,
+logout, the last rendered frame and the credits earned."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, PlainTextResponse, Response
+
+from manager.api.deps import FarmDep, NowDep
+from manager.core import tasks, workers
+from manager.core.errors import Conflict, FarmError, NotFound
+from manager.core.farm import Farm
+from manager.db.models import Job
+from manager.protocols import common
+from manager.protocols import sheepit_store as store
+from manager.protocols.forms import Form
+from manager.protocols.models import SheepitUser
+from manager.protocols.sheepit import (
+    COOKIE,
+    UNKNOWN_ERROR,
+    LiveClient,
+    live_client,
+    read_params,
+    xml,
+)
+
+router = APIRouter(prefix="/sheepit", tags=["sheepit"])
+
+VALIDATE_FIELDS = ("job", "frame", "rendertime")
+
+
+def _int(form: Form, name: str) -> int | None:
+    value = form.get(name)
+    if value is None:
+        return None
+    try:
+        return int(float(value))
+    except ValueError:
+        return None
+
+
+def _events(farm: Farm, task_id: str, job_id: str) -> None:
+    farm.events.publish("task", id=task_id, job_id=job_id)
+
+
+# Job validation --------------------------------------------------------------------------------
+
+
+@router.api_route("/server/send_frame.php", methods=["GET", "POST"])
+async def validate_job(request: Request, farm: FarmDep, now: NowDep) -> Response:
+    form = await read_params(request, "jobvalidate")
+    if isinstance(form, Response):
+        return form
+    token = request.cookies.get(COOKIE)
+    missing = [name for name in VALIDATE_FIELDS if form.get(name) is None]
+    if "file" not in form.files:
+        missing.append("file")
+    if missing:
+        return xml("jobvalidate", 300, f"missing parameter(s): {', '.join(missing)}")
+    frame, rendertime = _int(form, "frame"), _int(form, "rendertime")
+    if frame is None or rendertime is None:
+        return xml("jobvalidate", 300, "frame and rendertime must be numbers")
+    checked = await run_in_threadpool(store.check_frame, form.files["file"])
+    response, job_id = await run_in_threadpool(
+        _validate,
+        farm,
+        token,
+        form.fields["job"],
+        frame,
+        rendertime,
+        form.files["file"],
+        checked,
+        now,
+    )
+    if job_id is not None:
+        _events(farm, form.fields["job"], job_id)
+        if checked.verdict is store.FrameVerdict.GOOD:
+            farm.events.publish("last-rendered", job_id=job_id)
+    return response
+
+
+def _validate(
+    farm: Farm,
+    token: str | None,
+    task_id: str,
+    frame: int,
+    rendertime: int,
+    data: bytes,
+    checked: store.CheckedFrame,
+    now: datetime,
+) -> tuple[Response, str | None]:
+    with farm.db.write() as session:
+        found = live_client(session, token, now)
+        if found is None or found.client.disabled:
+            return xml("jobvalidate", 304, "session is disabled or dead"), None
+        try:
+            task = tasks.get_task(session, task_id)
+        except NotFound as exc:
+            return xml("jobvalidate", 300, f"job: {exc.message}"), None
+        if task.worker_id != found.worker.id:
+            return xml("jobvalidate", 303, f"job {task_id} is not this session's to render"), None
+        expected = common.task_frame(task)
+        if expected != frame:
+            return xml("jobvalidate", 300, f"frame: job {task_id} renders {expected}"), None
+        if checked.verdict is store.FrameVerdict.NOT_AN_IMAGE:
+            return xml("jobvalidate", 302, "file: not an image this manager can read"), None
+        if checked.verdict is store.FrameVerdict.TOO_LARGE:
+            return xml("jobvalidate", 303, "file: image too large to check"), None
+        if checked.verdict is store.FrameVerdict.BLACK:
+            store.count_broken_frame(found.client)
+            return _fail(farm, found, task.id, "broken frame: the image is entirely black", now)
+        try:
+            _keep_frame(farm, task.job_id, frame, checked, data)
+        except OSError as exc:
+            return xml("jobvalidate", 303, f"failed to store the frame: {exc.strerror}"), None
+        try:
+            result = tasks.update_task_from_worker(
+                session,
+                farm.settings,
+                found.worker,
+                task.id,
+                now=now,
+                task_status="completed",
+                activity=f"rendered in {rendertime} s by {found.worker.name}",
+            )
+        except Conflict as exc:
+            return xml("jobvalidate", 303, exc.message), None
+        found.client.frames_rendered += 1
+        found.client.last_job_id = result.job_id
+        user = session.get(SheepitUser, found.client.login)
+        if user is not None:
+            user.frames_rendered += 1
+        return xml("jobvalidate", 0), result.job_id
+
+
+def _fail(
+    farm: Farm, found: LiveClient, task_id: str, reason: str, now: datetime
+) -> tuple[Response, str | None]:
+    """A broken frame fails the task for this client; another one renders it."""
+    try:
+        result = tasks.update_task_from_worker(
+            found.session,
+            farm.settings,
+            found.worker,
+            task_id,
+            now=now,
+            task_status="failed",
+            activity=reason,
+        )
+    except Conflict:
+        return xml("jobvalidate", 301, reason), None
+    return xml("jobvalidate", 301, reason), result.job_id
+
+
+def _keep_frame(
+    farm: Farm, job_id: str, frame: int, checked: store.CheckedFrame, data: bytes
+) -> None:
+    folder = store.frames_dir(farm, job_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    extension = {"JPEG": "jpg"}.get(checked.format, checked.format.lower() or "img")
+    target = folder / f"{frame:04d}.{extension}"
+    tmp = target.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(target)
+    try:
+        farm.last_rendered.store(job_id, checked.png)
+    except FarmError:
+        pass  # the preview is a nicety; the frame itself is kept
+
+
+# Error report ----------------------------------------------------------------------------------
+
+
+@router.api_route("/server/error.php", methods=["GET", "POST"])
+async def error_report(request: Request, farm: FarmDep, now: NowDep) -> Response:
+    form = await read_params(request, "error")
+    if isinstance(form, Response):
+        return form
+    task_id = form.get("job")
+    if task_id is None:
+        return xml("error", UNKNOWN_ERROR, "missing parameter: job")
+    log = form.files.get("file", form.fields.get("file", "").encode()).decode("utf-8", "replace")
+    token = request.cookies.get(COOKIE)
+    response, job_id = await run_in_threadpool(_error, farm, token, task_id, log, now)
+    if job_id is not None:
+        _events(farm, task_id, job_id)
+    return response
+
+
+def _error(
+    farm: Farm, token: str | None, task_id: str, log: str, now: datetime
+) -> tuple[Response, str | None]:
+    with farm.db.write() as session:
+        found = live_client(session, token, now)
+        if found is None:
+            return xml("error", UNKNOWN_ERROR, "session is dead"), None
+        try:
+            task = tasks.get_task(session, task_id)
+        except NotFound as exc:
+            return xml("error", UNKNOWN_ERROR, exc.message), None
+        first_line = next((line for line in log.splitlines() if line.strip()), "no log")
+        try:
+            result = tasks.update_task_from_worker(
+                session,
+                farm.settings,
+                found.worker,
+                task.id,
+                now=now,
+                task_status="failed",
+                activity=f"error on the client: {first_line[:200]}",
+            )
+        except Conflict:
+            return xml("error", 0), None  # no longer this client's task: nothing to fail
+        if log:
+            farm.logs.append(result.job_id, task.id, log)
+        return xml("error", 0), result.job_id
+
+
+# Heartbeat -------------------------------------------------------------------------------------
+
+
+@router.api_route("/server/keepmealive.php", methods=["GET", "POST"])
+async def keep_me_alive(request: Request, farm: FarmDep, now: NowDep) -> Response:
+    form = await read_params(request, "keepmealive")
+    if isinstance(form, Response):
+        return form
+    token = request.cookies.get(COOKIE)
+    return await run_in_threadpool(_keep_alive, farm, token, form, now)
+
+
+def _keep_alive(farm: Farm, token: str | None, form: Form, now: datetime) -> Response:
+    with farm.db.write() as session:
+        found = live_client(session, token, now)
+        task_id = form.get("job")
+        if found is None:
+            return xml("keepmealive", 400, "session is dead; stop and log in again")
+        if task_id is None:
+            return xml("keepmealive", 0)
+        remaining = form.get("remainingtime")
+        activity = "rendering" + (f", {remaining} s left" if remaining else "")
+        try:
+            tasks.update_task_from_worker(
+                session, farm.settings, found.worker, task_id, now=now, activity=activity
+            )
+        except (Conflict, NotFound) as exc:
+            return xml("keepmealive", 400, f"stop this job: {exc.message}")
+    return xml("keepmealive", 0)
+
+
+# Session end and the client's extras -------------------------------------------------------------
+
+
+@router.api_route("/account.php", methods=["GET", "POST"])
+async def logout(request: Request, farm: FarmDep, now: NowDep) -> Response:
+    if request.query_params.get("mode") != "logout":
+        return xml("logout", UNKNOWN_ERROR, "mode: only 'logout' is served here")
+    token = request.cookies.get(COOKIE)
+    return await run_in_threadpool(_logout, farm, token, now)
+
+
+def _logout(farm: Farm, token: str | None, now: datetime) -> Response:
+    with farm.db.write() as session:
+        found = live_client(session, token, now)
+        if found is not None:
+            workers.sign_off(session, found.worker, now)
+        client = store.find_session(session, token)
+        if client is not None:
+            client.ended = True
+    response = xml("logout", 0)
+    response.delete_cookie(COOKIE, path="/sheepit")
+    return response
+
+
+@router.get("/ajax.php")
+async def ajax(request: Request, farm: FarmDep, now: NowDep) -> Response:
+    action = request.query_params.get("action")
+    token = request.cookies.get(COOKIE)
+    with farm.db.read() as session:
+        client = store.find_session(session, token)
+        if client is None:
+            return PlainTextResponse("session is dead", status_code=403)
+        if action == "credits_earned_on_session":
+            return PlainTextResponse(str(client.frames_rendered))
+        if action == "webclient_get_last_render_frame_ui":
+            job_id = client.last_job_id
+            path = farm.last_rendered.file(job_id, "last-rendered.jpg") if job_id else None
+            if path is None or session.get(Job, job_id) is None:
+                return PlainTextResponse("no frame rendered yet", status_code=404)
+            return FileResponse(path, media_type="image/jpeg")
+    return PlainTextResponse(f"action: unknown action {action!r}", status_code=404)

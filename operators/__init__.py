@@ -1,0 +1,18 @@
+"""The add-on's operators; registered in order, unregistered in reverse."""
+
+from __future__ import annotations
+
+from . import connection, job_type_props, jobs, state, submit, worker
+
+_modules = (job_type_props, connection, submit, jobs, worker)
+
+
+def register() -> None:
+    for module in _modules:
+        module.register()
+
+
+def unregister() -> None:
+    for module in reversed(_modules):
+        module.unregister()
+    state.reset()

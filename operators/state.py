@@ -1,0 +1,47 @@
+"""What the add-on knows about the farm: the manager's last answers, cached.
+
+Nothing here talks to the network. Operators fill it on request (refresh buttons, submission,
+the jobs timer); panels only read it, so drawing never waits for the manager.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..client.job_settings import JobType
+
+
+@dataclass
+class SubmitProgress:
+    """The running submission, shown in the panel and the status bar."""
+
+    step: str = ""
+    fraction: float = 0.0
+
+
+@dataclass
+class FarmState:
+    job_types: dict[str, JobType] = field(default_factory=dict)
+    job_types_error: str = ""
+    connection_message: str = ""
+    connection_failed: bool = False
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+    jobs_error: str = ""
+    #: job id → path of its latest preview image, as downloaded.
+    previews: dict[str, str] = field(default_factory=dict)
+    submit: SubmitProgress | None = None
+    last_submit_message: str = ""
+    worker_message: str = ""
+
+    def job_type(self, name: str) -> JobType | None:
+        return self.job_types.get(name)
+
+
+STATE = FarmState()
+
+
+def reset() -> None:
+    """Forget everything (on unregister, so a re-enabled add-on starts clean)."""
+    global STATE
+    STATE = FarmState()

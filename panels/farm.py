@@ -1,0 +1,161 @@
+"""The *Farm* panel in Properties → Output: job settings, submission, jobs, worker mode.
+
+Drawing only reads the add-on's cached state; nothing here calls the manager.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bpy
+
+from ..operators import job_type_props, state
+from ..operators.connection import OFFLINE_MESSAGE
+from ..operators.jobs import preview_icon
+from ..operators.worker import worker_running
+
+STATUS_ICONS = {
+    "active": "PLAY",
+    "queued": "SORTTIME",
+    "paused": "PAUSE",
+    "completed": "CHECKMARK",
+    "failed": "ERROR",
+    "canceled": "CANCEL",
+}
+
+
+class FARMHAND_PT_farm(bpy.types.Panel):
+    bl_space_type = "PROPERTIES"
+    bl_region_type = "WINDOW"
+    bl_context = "output"
+    bl_label = "Farm"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        assert layout is not None
+        if not bpy.app.online_access:
+            layout.label(text=OFFLINE_MESSAGE, icon="INTERNET_OFFLINE")
+            return
+        scene = job_type_props.scene_of(context)
+        farm = state.STATE
+        layout.use_property_split = True
+        layout.use_property_decorate = False
+
+        col = layout.column()
+        col.prop(scene, "farmhand_job_name", placeholder=job_type_props.default_job_name())
+        row = col.row(align=True)
+        row.prop(scene, "farmhand_job_type")
+        row.operator("farmhand.refresh_job_types", text="", icon="FILE_REFRESH")
+        if farm.job_types_error:
+            col.label(text=farm.job_types_error, icon="ERROR")
+        col.prop(scene, "farmhand_priority")
+        col.prop(scene, "farmhand_worker_tag")
+        col.prop(scene, "farmhand_submit_paused")
+
+        group = job_type_props.settings_group(context)
+        if group is not None:
+            draw_job_settings(layout.box(), group)
+
+        col = layout.column()
+        if farm.submit is not None:
+            col.progress(factor=farm.submit.fraction, text=farm.submit.step)
+        else:
+            col.operator("farmhand.submit_job", icon="RENDER_ANIMATION")
+        if farm.last_submit_message:
+            col.label(text=farm.last_submit_message)
+
+
+def draw_job_settings(layout: Any, group: Any) -> None:
+    layout.use_property_split = True
+    header = layout.row()
+    header.label(text=group.job_type.label, icon="SETTINGS")
+    header.operator("farmhand.eval_settings", text="", icon="FILE_REFRESH")
+    for setting in group.job_type.settings:
+        if not setting.shown_in_addon:
+            continue
+        row = layout.row(align=True)
+        from_scene = job_type_props.uses_eval(group, setting)
+        sub = row.row(align=True)
+        sub.enabled = setting.editable and not from_scene
+        sub.prop(group, setting.key)
+        if setting.eval and setting.show_link_button:
+            link = job_type_props.autoeval_name(setting.key)
+            row.prop(group, link, text="", icon="LINKED" if getattr(group, link) else "UNLINKED")
+
+
+class FARMHAND_PT_jobs(bpy.types.Panel):
+    bl_space_type = "PROPERTIES"
+    bl_region_type = "WINDOW"
+    bl_context = "output"
+    bl_label = "Jobs of This File"
+    bl_parent_id = "FARMHAND_PT_farm"
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return bool(bpy.app.online_access)
+
+    def draw_header(self, context: bpy.types.Context) -> None:
+        assert self.layout is not None
+        self.layout.operator("farmhand.refresh_jobs", text="", icon="FILE_REFRESH", emboss=False)
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        assert layout is not None
+        farm = state.STATE
+        if farm.jobs_error:
+            layout.label(text=farm.jobs_error, icon="ERROR")
+        if not farm.jobs:
+            layout.label(text="No jobs known for this file; refresh to fetch them")
+            return
+        for job in farm.jobs[:10]:
+            draw_job(layout.box(), job)
+
+
+def draw_job(layout: Any, job: dict[str, Any]) -> None:
+    status = str(job.get("status", ""))
+    row = layout.row(align=True)
+    row.label(text=str(job.get("name")), icon=STATUS_ICONS.get(status, "DOT"))
+    row.label(text=status)
+    for action, shown_when in (
+        ("pause", ("queued", "active")),
+        ("resume", ("paused",)),
+        ("cancel", ("queued", "active", "paused")),
+        ("requeue", ("completed", "failed", "canceled")),
+    ):
+        if status in shown_when:
+            icon = {"pause": "PAUSE", "resume": "PLAY", "cancel": "X", "requeue": "FILE_REFRESH"}
+            op = row.operator("farmhand.set_job_status", text="", icon=icon[action])
+            op.job_id = job["id"]
+            op.action = action
+    done, total = int(job.get("steps_completed") or 0), int(job.get("steps_total") or 0)
+    layout.progress(factor=done / total if total else 0.0, text=f"{done} / {total} tasks")
+    preview = preview_icon(str(job.get("id")))
+    if preview:
+        layout.template_icon(icon_value=preview, scale=6.0)
+
+
+class FARMHAND_PT_worker(bpy.types.Panel):
+    bl_space_type = "PROPERTIES"
+    bl_region_type = "WINDOW"
+    bl_context = "output"
+    bl_label = "Worker Mode"
+    bl_parent_id = "FARMHAND_PT_farm"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return bool(bpy.app.online_access)
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        assert layout is not None
+        if worker_running():
+            layout.operator("farmhand.stop_worker_mode", icon="CANCEL")
+        else:
+            layout.operator("farmhand.worker_mode", icon="PLAY")
+        if state.STATE.worker_message:
+            layout.label(text=state.STATE.worker_message)
+
+
+classes = (FARMHAND_PT_farm, FARMHAND_PT_jobs, FARMHAND_PT_worker)
+register, unregister = bpy.utils.register_classes_factory(classes)

@@ -1,0 +1,359 @@
+"""Runs in a bpy subprocess: installs the built extension, enables it, plays scenarios.
+
+Usage: ``python blender_session.py SPEC.json``. The spec names the zip, the manager and the
+scenarios to run in order; the results (one JSON object per scenario, or the error it raised)
+are written to the spec's ``out`` path. One process per test module keeps pytest's own process
+free of bpy.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import bpy
+
+ADDON = "bl_ext.user_default.farmhand"
+
+
+def run_op(op: Any, **kwargs: Any) -> dict[str, Any]:
+    """Run an operator; RuntimeError carries the operator's ERROR reports."""
+    try:
+        result = op(**kwargs)
+    except RuntimeError as exc:
+        return {"result": "ERROR", "message": str(exc).replace("Error: ", "").strip()}
+    return {"result": sorted(result)[0]}
+
+
+def addon_module() -> Any:
+    return sys.modules[ADDON]
+
+
+def state() -> Any:
+    return sys.modules[ADDON + ".operators.state"].STATE
+
+
+def set_prefs(url: str, token: str = "") -> None:
+    prefs = bpy.context.preferences.addons[ADDON].preferences
+    prefs.manager_url = url
+    prefs.access_token = token
+
+
+def make_scene(blend_path: str, job_name: str = "") -> dict[str, Any]:
+    bpy.ops.wm.read_homefile(use_empty=True)
+    scene = bpy.context.scene
+    scene.name = "Shot"
+    scene.frame_start = 3
+    scene.frame_end = 12
+    scene.render.fps = 25
+    scene.render.fps_base = 1.0
+    scene.render.image_settings.file_format = "PNG"
+    scene.render.filepath = "//render/shot_"
+    scene.render.resolution_x = 32
+    scene.render.resolution_y = 32
+    bpy.ops.wm.save_as_mainfile(filepath=blend_path)
+    if job_name:
+        scene.farmhand_job_name = job_name
+    return {
+        "blendfile": bpy.data.filepath,
+        "frame_path": scene.render.frame_path(),
+        "file_extension": scene.render.file_extension,
+    }
+
+
+# Scenarios --------------------------------------------------------------------------------
+
+
+def scenario_installed(spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "enabled": ADDON in bpy.context.preferences.addons,
+        "operators": sorted(name for name in dir(bpy.ops.farmhand) if not name.startswith("_")),
+        "panel": hasattr(bpy.types, "FARMHAND_PT_farm"),
+    }
+
+
+def scenario_offline(spec: dict[str, Any]) -> dict[str, Any]:
+    bpy.context.preferences.system.use_online_access = False
+    try:
+        return {
+            "refresh": run_op(bpy.ops.farmhand.refresh_job_types),
+            "submit": run_op(bpy.ops.farmhand.submit_job),
+        }
+    finally:
+        bpy.context.preferences.system.use_online_access = True
+
+
+def scenario_unsaved(spec: dict[str, Any]) -> dict[str, Any]:
+    bpy.ops.wm.read_homefile(use_empty=True)
+    set_prefs(spec["manager"])
+    refresh = run_op(bpy.ops.farmhand.refresh_job_types)
+    bpy.context.scene.farmhand_job_type = "simple-blender-render"
+    return {"refresh": refresh, "submit": run_op(bpy.ops.farmhand.submit_job)}
+
+
+def scenario_test_connection(spec: dict[str, Any]) -> dict[str, Any]:
+    set_prefs(spec["manager"])
+    ok = run_op(bpy.ops.farmhand.test_connection)
+    ok["state"] = state().connection_message
+    set_prefs(spec["down_url"])
+    down = run_op(bpy.ops.farmhand.test_connection)
+    return {"up": ok, "down": down}
+
+
+def scenario_submit(spec: dict[str, Any]) -> dict[str, Any]:
+    scene_facts = make_scene(spec["blend"], spec.get("job_name", ""))
+    set_prefs(spec["manager"])
+    refresh = run_op(bpy.ops.farmhand.refresh_job_types)
+    bpy.context.scene.farmhand_job_type = spec["job_type"]
+    group = bpy.context.window_manager.farmhand_job_settings
+    for key, value in spec.get("set", {}).items():
+        setattr(group, key, value)
+    bpy.context.scene.frame_end = 12  # changed after refresh: submission re-evaluates
+    submit = run_op(bpy.ops.farmhand.submit_job)
+    return {
+        "refresh": refresh,
+        "submit": submit,
+        "message": state().last_submit_message,
+        "job_id": state().jobs[0]["id"] if state().jobs else None,
+        "scene": scene_facts,
+    }
+
+
+def scenario_manager_down(spec: dict[str, Any]) -> dict[str, Any]:
+    make_scene(spec["blend"])
+    set_prefs(spec["manager"])
+    run_op(bpy.ops.farmhand.refresh_job_types)
+    bpy.context.scene.farmhand_job_type = "simple-blender-render"
+    set_prefs(spec["down_url"])
+    return {
+        "submit": run_op(bpy.ops.farmhand.submit_job),
+        "refresh": run_op(bpy.ops.farmhand.refresh_job_types),
+        "still_known": sorted(state().job_types),
+    }
+
+
+def scenario_stale_etag(spec: dict[str, Any]) -> dict[str, Any]:
+    import requests
+
+    make_scene(spec["blend"])
+    set_prefs(spec["manager"])
+    run_op(bpy.ops.farmhand.refresh_job_types)
+    bpy.context.scene.farmhand_job_type = "echo-sleep-test"
+    old_etag = state().job_types["echo-sleep-test"].etag
+    # The technical director edits the preset while the artist has the panel open.
+    shipped = Path(spec["shipped_job_types"]) / "echo-sleep-test.yaml"
+    changed = shipped.read_text().replace("default: Blender is fun", "default: Farms are fun")
+    Path(spec["user_job_types"], "echo-sleep-test.yaml").write_text(changed)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        served = requests.get(spec["manager"] + "/api/v3/jobs/type/echo-sleep-test", timeout=5)
+        if served.json()["etag"] != old_etag:
+            break
+        time.sleep(0.2)
+    stale = run_op(bpy.ops.farmhand.submit_job)
+    panel_error = state().job_types_error
+    refresh = run_op(bpy.ops.farmhand.refresh_job_types)
+    group = bpy.context.window_manager.farmhand_job_settings
+    fresh = run_op(bpy.ops.farmhand.submit_job)
+    return {
+        "stale": stale,
+        "panel_error": panel_error,
+        "refresh": refresh,
+        "message_default": group.message,
+        "fresh": fresh,
+        "job_id": state().jobs[0]["id"] if state().jobs else None,
+    }
+
+
+def _describe_property(rna: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": rna.type, "name": rna.name, "subtype": rna.subtype}
+    if rna.type in ("INT", "FLOAT"):
+        out.update(min=rna.hard_min, max=rna.hard_max, default=rna.default)
+    elif rna.type == "ENUM":
+        out.update(items=[i.identifier for i in rna.enum_items], default=rna.default)
+    elif rna.type in ("STRING", "BOOLEAN"):
+        out["default"] = rna.default
+    return out
+
+
+def scenario_every_preset(spec: dict[str, Any]) -> dict[str, Any]:
+    import requests
+
+    make_scene(spec["blend"], "preset_check")
+    set_prefs(spec["manager"])
+    run_op(bpy.ops.farmhand.refresh_job_types)
+    served = requests.get(spec["manager"] + "/api/v3/jobs/types", timeout=5).json()
+    out: dict[str, Any] = {"served": served["job_types"]}
+    for name in sorted(state().job_types):
+        bpy.context.scene.farmhand_job_type = name
+        group = bpy.context.window_manager.farmhand_job_settings
+        props = {
+            p.identifier: _describe_property(p)
+            for p in group.bl_rna.properties
+            if p.identifier not in ("rna_type", "name")
+        }
+        values = {}
+        for key in props:
+            value = getattr(group, key)
+            values[key] = value if isinstance(value, (str, int, float, bool)) else str(value)
+        out[name] = {"props": props, "values": values, "error": state().job_types_error}
+    return out
+
+
+# A 1x1 PNG, as a worker would upload a rendered frame.
+PNG_1X1 = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de"
+    "0000000c4944415408d763f8cfc000000301010018dd8db00000000049454e44ae426082"
+)
+
+
+def _fake_worker_renders_one_task(manager: str) -> None:
+    """Play a worker over HTTP: take a task, send a frame, complete it."""
+    import requests
+
+    secret = "s3cret-for-the-test"
+    reg = requests.post(
+        manager + "/api/v3/worker/register-worker",
+        timeout=10,
+        json={
+            "name": "http-worker",
+            "secret": secret,
+            "platform": "linux",
+            "supported_task_types": ["misc"],
+        },
+    ).json()
+    auth = (reg["uuid"], secret)
+    base = manager + "/api/v3/worker"
+    requests.post(
+        base + "/sign-on",
+        auth=auth,
+        timeout=10,
+        json={"name": "http-worker", "supported_task_types": ["misc"], "software_version": "t"},
+    )
+    requests.post(base + "/state-changed", auth=auth, timeout=10, json={"status": "awake"})
+    task = requests.post(base + "/task", auth=auth, timeout=10).json()
+    requests.post(
+        f"{base}/task/{task['uuid']}/output-produced",
+        auth=auth,
+        timeout=10,
+        data=PNG_1X1,
+        headers={"Content-Type": "image/png"},
+    )
+    requests.post(
+        f"{base}/task/{task['uuid']}", auth=auth, timeout=10, json={"taskStatus": "completed"}
+    )
+    requests.post(base + "/sign-off", auth=auth, timeout=10)
+
+
+def scenario_jobs(spec: dict[str, Any]) -> dict[str, Any]:
+    make_scene(spec["blend"])
+    set_prefs(spec["manager"])
+    run_op(bpy.ops.farmhand.refresh_job_types)
+    bpy.context.scene.farmhand_job_type = "frames-noop"
+    bpy.context.window_manager.farmhand_job_settings.chunk_size = 5
+    submit = run_op(bpy.ops.farmhand.submit_job)
+    job_id = state().jobs[0]["id"]
+    _fake_worker_renders_one_task(spec["manager"])
+    refresh = run_op(bpy.ops.farmhand.refresh_jobs)
+    listed = [(j["id"], j["status"], j["steps_completed"], j["steps_total"]) for j in state().jobs]
+    jobs_module = sys.modules[ADDON + ".operators.jobs"]
+    preview_path = state().previews.get(job_id, "")
+    icon = jobs_module.preview_icon(job_id)
+    pause = run_op(bpy.ops.farmhand.set_job_status, job_id=job_id, action="pause")
+    after_pause = next(j["status"] for j in state().jobs if j["id"] == job_id)
+    cancel = run_op(bpy.ops.farmhand.set_job_status, job_id=job_id, action="cancel")
+    after_cancel = next(j["status"] for j in state().jobs if j["id"] == job_id)
+    again = run_op(bpy.ops.farmhand.set_job_status, job_id=job_id, action="cancel")
+    return {
+        "submit": submit,
+        "job_id": job_id,
+        "refresh": refresh,
+        "listed": listed,
+        "preview_path": preview_path,
+        "preview_is_jpeg": Path(preview_path).read_bytes()[:2] == b"\xff\xd8"
+        if preview_path
+        else False,
+        "icon": icon,
+        "pause": pause,
+        "after_pause": after_pause,
+        "cancel": cancel,
+        "after_cancel": after_cancel,
+        "cancel_again": again,
+    }
+
+
+def scenario_worker_mode(spec: dict[str, Any]) -> dict[str, Any]:
+    """The worker of worker_mode/, in a thread of this Blender, renders an echo-sleep job."""
+    import requests
+
+    make_scene(spec["blend"])
+    set_prefs(spec["manager"])
+    run_op(bpy.ops.farmhand.refresh_job_types)
+    bpy.context.scene.farmhand_job_type = "echo-sleep-test"
+    group = bpy.context.window_manager.farmhand_job_settings
+    group.sleep_duration_seconds = 0
+    group.sleep_repeats = 2
+    run_op(bpy.ops.farmhand.submit_job)
+    job_id = state().jobs[0]["id"]
+    worker_module = sys.modules[ADDON + ".operators.worker"]
+    mode = worker_module.WorkerMode(spec["manager"], "blender-in-test")
+    mode.start()
+    status = ""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        status = requests.get(f"{spec['manager']}/api/v3/jobs/{job_id}", timeout=5).json()["status"]
+        if status in ("completed", "failed"):
+            break
+        time.sleep(0.3)
+    mode.request_stop()
+    mode.thread.join(30)
+    workers = requests.get(spec["manager"] + "/api/v3/worker-mgt/workers", timeout=5).json()
+    return {
+        "status": status,
+        "stopped": not mode.running,
+        "message": state().worker_message,
+        "workers": [(w["name"], w["status"]) for w in workers["workers"]],
+    }
+
+
+def scenario_disable(spec: dict[str, Any]) -> dict[str, Any]:
+    bpy.ops.preferences.addon_disable(module=ADDON)
+    return {
+        "enabled": ADDON in bpy.context.preferences.addons,
+        "scene_props_left": [n for n in dir(bpy.types.Scene) if n.startswith("farmhand_")],
+    }
+
+
+SCENARIOS = {
+    name[len("scenario_") :]: fn for name, fn in globals().items() if name.startswith("scenario_")
+}
+
+
+def install(zip_path: str) -> None:
+    bpy.context.preferences.system.use_online_access = True
+    result = bpy.ops.extensions.package_install_files(
+        filepath=zip_path, repo="user_default", enable_on_install=True
+    )
+    if "FINISHED" not in result or ADDON not in bpy.context.preferences.addons:
+        raise RuntimeError(f"installing {zip_path} failed: {result}")
+
+
+def main() -> int:
+    spec = json.loads(Path(sys.argv[1]).read_text())
+    results: dict[str, Any] = {}
+    install(spec["zip"])
+    for name, args in spec["scenarios"]:
+        try:
+            results[name] = SCENARIOS[name.split(":")[0]]({**spec, **args})
+        except Exception:
+            results[name] = {"exception": traceback.format_exc()}
+    Path(spec["out"]).write_text(json.dumps(results, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

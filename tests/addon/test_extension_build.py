@@ -1,0 +1,57 @@
+"""The extension zip: built by Blender's own builder, valid, and holding only the add-on."""
+
+from __future__ import annotations
+
+import tomllib
+import zipfile
+from pathlib import Path
+
+from tests.addon.conftest import blender_ext
+from tests.conftest import REPO
+
+
+def test_built_zip_passes_blenders_validate(extension_zip: Path) -> None:
+    result = blender_ext("validate", str(extension_zip))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Success" in result.stdout
+
+
+def test_zip_holds_the_addon_and_not_the_manager_tests_or_benches(extension_zip: Path) -> None:
+    names = zipfile.ZipFile(extension_zip).namelist()
+    for needed in (
+        "blender_manifest.toml",
+        "__init__.py",
+        "preferences.py",
+        "operators/submit.py",
+        "panels/farm.py",
+        "client/api.py",
+        "client/job_settings.py",
+        "worker_mode/worker.py",
+    ):
+        assert needed in names
+    tops = {n.split("/")[0] for n in names}
+    for left_out in (
+        "manager",
+        "tests",
+        "bench",
+        ".venv",
+        ".venv-typecheck",
+        "farm",
+        "pyproject.toml",
+        "README.md",
+        ".git",
+        "test-artifacts",
+    ):
+        assert left_out not in tops
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+
+
+def test_manifest_declares_id_version_and_permissions() -> None:
+    manifest = tomllib.loads((REPO / "blender_manifest.toml").read_text())
+    assert manifest["id"] == "farmhand"
+    assert manifest["blender_version_min"] == "4.2.0"
+    assert set(manifest["permissions"]) == {"network", "files"}
+    assert all(reason.strip() for reason in manifest["permissions"].values())
+    # Bundled wheels, if any, are listed and present.
+    for wheel in manifest.get("wheels", []):
+        assert (REPO / wheel).is_file(), wheel

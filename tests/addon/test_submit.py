@@ -1,0 +1,206 @@
+"""The add-on in real Blender (the bpy wheel) against a live manager: submit, presets, errors.
+
+One bpy session plays every scenario of this module (see blender_session.py); the tests then
+check what the artist was told and what the manager stored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.addon.conftest import run_blender_session
+from tests.conftest import REPO, Manager
+
+SHIPPED_JOB_TYPES = REPO / "manager" / "job_types"
+
+
+@pytest.fixture(scope="module")
+def session(
+    extension_zip: Path, module_manager: Manager, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    work = tmp_path_factory.mktemp("bpy-submit")
+    (work / "shots").mkdir()
+    assert module_manager.settings.job_types is not None
+    return run_blender_session(
+        extension_zip,
+        work,
+        [
+            ("installed", {}),
+            ("offline", {}),
+            ("test_connection", {}),
+            ("unsaved", {}),
+            (
+                "submit",
+                {
+                    "blend": str(work / "shots" / "shot_010.blend"),
+                    "job_type": "simple-blender-render",
+                    "set": {"chunk_size": 3},
+                },
+            ),
+            (
+                "submit:named",
+                {
+                    "blend": str(work / "shots" / "other.blend"),
+                    "job_type": "frames-noop",
+                    "job_name": "my job",
+                },
+            ),
+            ("every_preset", {"blend": str(work / "presets.blend")}),
+            ("manager_down", {"blend": str(work / "down.blend")}),
+            ("stale_etag", {"blend": str(work / "stale.blend")}),
+            ("disable", {}),
+        ],
+        manager=module_manager.url,
+        shipped_job_types=str(SHIPPED_JOB_TYPES),
+        user_job_types=str(module_manager.settings.job_types),
+    )
+
+
+def stored_job(manager: Manager, job_id: str) -> dict[str, Any]:
+    response = manager.get(f"/api/v3/jobs/{job_id}")
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def test_extension_installs_and_enables(session: dict[str, Any]) -> None:
+    installed = session["installed"]
+    assert installed["enabled"]
+    assert installed["panel"]
+    assert {
+        "submit_job",
+        "refresh_job_types",
+        "test_connection",
+        "refresh_jobs",
+        "set_job_status",
+        "worker_mode",
+        "stop_worker_mode",
+    } <= set(installed["operators"])
+
+
+def test_online_access_off_is_said_and_nothing_is_sent(session: dict[str, Any]) -> None:
+    for result in session["offline"].values():
+        assert result["result"] == "ERROR"
+        assert "Online access is off" in result["message"]
+
+
+def test_test_connection_names_version_and_workers(session: dict[str, Any]) -> None:
+    up = session["test_connection"]["up"]
+    assert up["result"] == "FINISHED"
+    assert up["state"].startswith("Connected to Farmhand ")
+    assert up["state"].endswith("0 workers online")
+    down = session["test_connection"]["down"]
+    assert down["result"] == "ERROR"
+    assert "unreachable" in down["message"]
+
+
+def test_unsaved_file_is_refused_in_words(session: dict[str, Any]) -> None:
+    assert session["unsaved"]["refresh"]["result"] == "FINISHED"
+    submit = session["unsaved"]["submit"]
+    assert submit["result"] == "ERROR"
+    assert "Save the file first" in submit["message"]
+
+
+def test_submitted_job_has_the_settings_the_scene_implies(
+    session: dict[str, Any], module_manager: Manager
+) -> None:
+    result = session["submit"]
+    assert result["submit"]["result"] == "FINISHED", result
+    job = stored_job(module_manager, result["job_id"])
+    settings = job["settings"]
+    blend = Path(result["scene"]["blendfile"])
+    assert job["name"] == "shot_010"  # from the file name
+    assert job["type"] == "simple-blender-render"
+    assert settings["frames"] == "3-12"
+    assert settings["chunk_size"] == 3
+    assert settings["fps"] == 25.0
+    assert settings["format"] == "PNG"
+    assert settings["image_file_extension"] == ".png"
+    assert settings["scene"] == "Shot"
+    assert settings["has_previews"] is False
+    assert settings["persistent_data"] is True
+    output_root = Path(result["scene"]["frame_path"]).parent
+    assert settings["render_output_root"] == str(output_root)
+    assert settings["render_output_path"] == str(
+        output_root / "shot_010" / "{timestamp}" / "######"
+    )
+    if "storage" in job:  # the packer uploaded the file: the job names the checkout
+        assert settings["blendfile"].endswith("shot_010.blend")
+    else:  # shared storage: the saved file itself
+        assert settings["blendfile"] == str(blend)
+    assert job["metadata"]["blendfile"] == str(blend)
+    assert result["message"] == "Job 'shot_010' submitted: 10 frames in 5 tasks"
+
+
+def test_job_name_and_another_type(session: dict[str, Any], module_manager: Manager) -> None:
+    result = session["submit:named"]
+    assert result["submit"]["result"] == "FINISHED", result
+    job = stored_job(module_manager, result["job_id"])
+    assert job["name"] == "my job"
+    assert job["type"] == "frames-noop"
+    assert job["settings"]["frames"] == "3-12"
+    assert job["steps_total"] == 10
+
+
+def test_settings_property_group_for_every_shipped_preset(session: dict[str, Any]) -> None:
+    groups = dict(session["every_preset"])
+    served = groups.pop("served")  # the job types as served while the groups were made
+    shipped = {p.stem for p in SHIPPED_JOB_TYPES.glob("*.yaml")}
+    assert {t["name"] for t in served} == shipped
+    assert set(groups) == shipped
+    rna_types = {"string": "STRING", "int32": "INT", "float": "FLOAT", "bool": "BOOLEAN"}
+    for job_type in served:
+        group = groups[job_type["name"]]
+        assert group["error"] == "", (job_type["name"], group["error"])
+        for setting in job_type["settings"]:
+            prop = group["props"][setting["key"]]
+            expected_type = "ENUM" if setting.get("choices") else rna_types[setting["type"]]
+            assert prop["type"] == expected_type, (job_type["name"], setting["key"])
+            propargs = setting.get("propargs") or {}
+            if "min" in propargs:
+                assert prop["min"] == propargs["min"]
+            if "max" in propargs:
+                assert prop["max"] == propargs["max"]
+            if setting.get("choices"):
+                assert prop["items"] == setting["choices"]
+            if setting.get("subtype") == "dir_path":
+                assert prop["subtype"] == "DIR_PATH"
+            if "default" in setting and not setting.get("eval"):
+                assert group["values"][setting["key"]] == setting["default"]
+            link = "farmhand_autoeval_" + setting["key"]
+            show_link = (setting.get("evalInfo") or {}).get("showLinkButton", False)
+            assert (link in group["props"]) == bool(setting.get("eval") and show_link)
+    # Values that come from the scene were evaluated when the type was chosen.
+    sbr = groups["simple-blender-render"]["values"]
+    assert sbr["frames"] == "3-12"
+    assert sbr["format"] == "PNG"
+    assert sbr["render_output_path"].endswith("preset_check/{timestamp}/######")
+
+
+def test_manager_down_is_said_and_cached_types_stay(session: dict[str, Any]) -> None:
+    result = session["manager_down"]
+    for key in ("submit", "refresh"):
+        assert result[key]["result"] == "ERROR"
+        assert "unreachable" in result[key]["message"], result[key]
+    assert "simple-blender-render" in result["still_known"]
+
+
+def test_stale_job_type_asks_for_refresh_then_submits(
+    session: dict[str, Any], module_manager: Manager
+) -> None:
+    result = session["stale_etag"]
+    assert result["stale"]["result"] == "ERROR"
+    assert "refresh job types" in result["stale"]["message"]
+    assert "refresh job types" in result["panel_error"]
+    assert result["refresh"]["result"] == "FINISHED"
+    assert result["message_default"] == "Farms are fun"
+    assert result["fresh"]["result"] == "FINISHED", result
+    job = stored_job(module_manager, result["job_id"])
+    assert job["settings"]["message"] == "Farms are fun"
+
+
+def test_disable_removes_everything(session: dict[str, Any]) -> None:
+    assert not session["disable"]["enabled"]
+    assert session["disable"]["scene_props_left"] == []

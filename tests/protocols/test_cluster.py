@@ -1,0 +1,99 @@
+"""Two managers on loopback: /potential lists new jobs per cluster, and a downstream manager
+pulls upstream work, renders it on its own node and reports it back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from manager.config import Settings
+from manager.protocols.cluster_puller import ClusterPuller
+from tests.conftest import Manager, free_port, start_manager, stop_manager
+from tests.protocols.conftest import job_status, submit_frames
+from tests.spec_check import SpecChecker
+
+
+@pytest.fixture
+def downstream(tmp_path: Path, spec_checker: SpecChecker) -> Iterator[Manager]:
+    data_dir = tmp_path / "downstream"
+    settings = Settings(
+        data_dir=data_dir,
+        database=f"sqlite:///{data_dir / 'farmhand.sqlite'}",
+        host="127.0.0.1",
+        port=free_port(),
+    )
+    running = start_manager(settings, spec_checker)
+    yield running
+    stop_manager(running)
+
+
+def node(manager: Manager, *requests: Any) -> Any:
+    identity = {
+        "id": "identity",
+        "name": "local-node",
+        "provides": ["blender-frame"],
+        "version": "1",
+    }
+    response = manager.post("/farm", json=[identity, *requests])
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_potential_lists_each_job_once_per_cluster(manager: Manager) -> None:
+    job = submit_frames(manager, "1-3", priority=70)
+    (listed,) = manager.post("/potential", json="render-cluster-b").json()
+    assert listed["uuid"] == job["id"] and listed["name"] == "test job"
+    assert listed["file"] == "projects/shot.blend" and listed["priority"] == 70
+    assert listed["video"] is False and listed["requires"] == ["blender-frame"]
+    assert listed["frames"] == 3 and listed["created"] > 1.7e9
+    assert manager.post("/potential", json="render-cluster-b").json() == []
+    assert len(manager.post("/potential", json="render-cluster-c").json()) == 1
+    video = submit_frames(manager, "1-50", job_type="video-render")
+    (again,) = manager.post("/potential", json="render-cluster-b").json()
+    assert again["uuid"] == video["id"] and again["video"] is True and again["frames"] == 50
+
+
+@pytest.mark.parametrize("body", [b"", b"42", b'""', b'["a"]', b"{"])
+def test_potential_refuses_anything_but_a_name(manager: Manager, body: bytes) -> None:
+    response = manager.post("/potential", data=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert "cluster name" in response.json()["message"]
+
+
+def test_cluster_pulls_renders_and_reports_back(manager: Manager, downstream: Manager) -> None:
+    upstream_job = submit_frames(manager, "1-2")
+    puller = ClusterPuller(downstream.farm, manager.url, "cluster-b")
+    node(downstream)  # an idle node downstream: room for one task
+
+    assert len(puller.loop().pulled) == 1
+    for round_ in range(2):
+        (local,) = node(
+            downstream, {"id": "task", "paths": [], "provides": ["blender-frame"], "count": 1}
+        )
+        assert local["file"] == "projects/shot.blend"
+        node(
+            downstream, {"id": "done", "uuid": local["uuid"], "frame": local["frame"], "time": 1.0}
+        )
+        assert job_status(manager, upstream_job["id"]) == "active"
+        result = puller.loop()  # reports this frame done and, with the node idle, pulls the next
+        assert (len(result.finished), len(result.pulled)) == (1, 1 - round_)
+    assert job_status(manager, upstream_job["id"]) == "completed"
+    upstream_workers = manager.get("/api/v3/worker-mgt/workers").json()["workers"]
+    assert [w["name"] for w in upstream_workers] == ["cluster-b"]
+
+
+def test_upstream_cancel_cancels_the_local_job(manager: Manager, downstream: Manager) -> None:
+    upstream_job = submit_frames(manager, "9")
+    puller = ClusterPuller(downstream.farm, manager.url, "cluster-b")
+    node(downstream)
+    assert len(puller.loop().pulled) == 1
+    manager.post(
+        f"/api/v3/jobs/{upstream_job['id']}/setstatus",
+        json={"status": "canceled", "reason": "changed my mind"},
+    )
+    assert len(puller.loop().killed) == 1
+    (local,) = downstream.get("/api/v3/jobs").json()["jobs"]
+    assert local["status"] == "canceled"

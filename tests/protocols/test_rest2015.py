@@ -1,0 +1,198 @@
+"""The 2015 manager REST API, exchanged as seeds/rest2015.txt describes it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from manager.protocols.models import Rest2015Task
+from tests.conftest import Manager
+from tests.protocols.conftest import job_status
+
+METRICS = {
+    "update_frequent": {
+        "load_average": {"15min": 2.18, "1min": 2.18, "5min": 2.11},
+        "worker_cpu_percent": 7.0,
+    },
+    "update_less_frequent": {
+        "worker_architecture": "x86_64",
+        "worker_disk_percent": 90.7,
+        "worker_mem_percent": 56.7,
+        "worker_num_cpus": 16,
+    },
+}
+
+
+def new_task(manager: Manager, **overrides: Any) -> Any:
+    body = {
+        "priority": 10,
+        "settings": json.dumps(
+            {"frame_start": 5, "frame_end": 10, "filepath": "/shots/a.blend", "format": "PNG"}
+        ),
+        "task_id": 12,
+        "type": "blender_simple",
+        "parser": "blender_render",
+    }
+    body.update(overrides)
+    return manager.post("/tasks", json=body)
+
+
+def register(manager: Manager, hostname: str = "fsiddi-macpro.local") -> dict[str, Any]:
+    response = manager.post(
+        "/workers",
+        json={
+            "hostname": hostname,
+            "system": "Darwin 14.1.0",
+            "mac_address": 158929712651,
+            "port": 5000,
+        },
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json()[hostname])
+
+
+def test_worker_renders_a_task_to_completion(manager: Manager) -> None:
+    response = new_task(manager)
+    assert response.status_code == 202, response.text
+    task = response.json()
+    assert task == {
+        "id": 12,
+        "worker_id": None,
+        "priority": 10,
+        "frame_start": 5,
+        "frame_end": 10,
+        "frame_current": 5,
+        "status": "ready",
+        "format": "PNG",
+    }
+
+    worker = register(manager)
+    assert (worker["hostname"], worker["connection"], worker["status"]) == (
+        "fsiddi-macpro.local",
+        "online",
+        "enabled",
+    )
+    assert manager.api(
+        "PATCH", f"/workers/{worker['id']}", json={"status": "available", **METRICS}
+    ).json() == {"task_id": 12}
+    info = manager.get(f"/workers/{worker['id']}").json()
+    assert info == {
+        "hostname": "fsiddi-macpro.local",
+        "mac_address": 158929712651,
+        "system": "Darwin 14.1.0",
+        **METRICS,
+    }
+
+    progress = manager.api(
+        "PATCH",
+        "/tasks/12",
+        json={"worker_id": worker["id"], "status": "rendering", "frame_current": 8},
+    )
+    assert progress.status_code == 204, progress.text
+    shown = manager.get("/tasks/12").json()
+    assert (shown["status"], shown["frame_current"], shown["worker_id"]) == (
+        "rendering",
+        8,
+        worker["id"],
+    )
+    listed = manager.get("/workers").json()
+    assert listed["fsiddi-macpro.local"]["current_task"] == 12
+
+    done = manager.api(
+        "PATCH",
+        "/tasks/12",
+        json={"worker_id": worker["id"], "status": "completed", "frame_current": 10},
+    )
+    assert done.status_code == 204, done.text
+    with manager.farm.db.read() as session:
+        job_id = session.get(Rest2015Task, 12).job_id  # type: ignore[union-attr]
+    assert job_status(manager, job_id) == "completed"
+    assert manager.api(
+        "PATCH", f"/workers/{worker['id']}", json={"status": "available"}
+    ).json() == {"task_id": None}
+
+
+def test_metrics_show_in_the_worker_record(manager: Manager) -> None:
+    worker = register(manager)
+    manager.api("PATCH", f"/workers/{worker['id']}", json={"status": "rendering", **METRICS})
+    workers = manager.get("/api/v3/worker-mgt/workers").json()["workers"]
+    assert workers[0]["name"] == "fsiddi-macpro.local"
+    from manager.db.models import Worker
+
+    with manager.farm.db.read() as session:
+        extra = session.get(Worker, workers[0]["id"]).extra  # type: ignore[union-attr]
+    assert extra["update_less_frequent"]["worker_disk_percent"] == 90.7
+
+
+def test_user_pauses_reprioritises_and_deletes_a_task(manager: Manager) -> None:
+    new_task(manager)
+    assert manager.api("PATCH", "/tasks/12", json={"priority": 70}).status_code == 204
+    assert manager.api("PATCH", "/tasks/12", json={"status": "paused"}).status_code == 204
+    assert manager.get("/tasks/12").json()["status"] == "paused"
+    assert manager.get("/tasks/12").json()["priority"] == 70
+    assert manager.api("DELETE", "/tasks/12").status_code == 202
+    assert manager.get("/tasks/12").status_code == 404
+    assert manager.get("/api/v3/jobs").json()["jobs"] == []
+
+
+def test_task_without_task_id_gets_the_next_number(manager: Manager) -> None:
+    first = new_task(manager, task_id=None).json()
+    second = new_task(manager, task_id=None).json()
+    assert second["id"] == first["id"] + 1
+
+
+# Bad input: Error{code, message}, nothing changed -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        ({"settings": "{not json"}, "settings"),
+        ({"settings": json.dumps({"frame_start": 1})}, "frame_end"),
+        ({"priority": "high"}, "priority"),
+        ({"type": "no_such_compiler"}, "type"),
+    ],
+)
+def test_bad_task_is_refused(manager: Manager, overrides: dict[str, Any], needle: str) -> None:
+    response = new_task(manager, **overrides)
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == 400 and needle in response.json()["message"]
+    assert manager.get("/api/v3/jobs").json()["jobs"] == []
+
+
+def test_duplicate_task_id_is_409(manager: Manager) -> None:
+    new_task(manager)
+    response = new_task(manager)
+    assert response.status_code == 409
+    assert len(manager.get("/api/v3/jobs").json()["jobs"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("PATCH", "/tasks/99", {"priority": 1}),
+        ("DELETE", "/tasks/99", None),
+        ("GET", "/workers/99", None),
+        ("PATCH", "/workers/99", {"status": "available"}),
+    ],
+)
+def test_unknown_ids_are_404(manager: Manager, method: str, path: str, body: Any) -> None:
+    response = manager.api(method, path, json=body)
+    assert response.status_code == 404
+    assert "not found" in response.json()["message"]
+
+
+def test_bad_worker_input_is_refused(manager: Manager) -> None:
+    worker = register(manager)
+    response = manager.api(
+        "PATCH",
+        f"/workers/{worker['id']}",
+        json={"status": "available", "update_frequent": {"worker_cpu_percent": 250}},
+    )
+    assert response.status_code == 400
+    assert "worker_cpu_percent" in response.json()["message"]
+    assert manager.post("/workers", json={"system": "Linux"}).status_code == 400
+    malformed = manager.post("/workers", data=b"{", headers={"Content-Type": "application/json"})
+    assert malformed.status_code == 400 and "JSON" in malformed.json()["message"]

@@ -1,0 +1,154 @@
+"""Command line of the worker (``python -m worker_mode`` and ``blender_worker.py``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from .credentials import CredentialStore, default_data_dir
+from .defaults import IDLE_POLL_MAX_S, SUPPORTED_TASK_TYPES
+
+log = logging.getLogger("worker_mode")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m worker_mode",
+        description="Farmhand worker: renders the manager's tasks with Blender, in-process.",
+    )
+    parser.add_argument("--manager", help="manager URL, e.g. http://farm:8080")
+    parser.add_argument("--name", default=socket.gethostname(),
+                        help="worker name shown on the manager (default: host name)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help=f"credentials and file cache (default: {default_data_dir()})")
+    parser.add_argument("--tags", default="",
+                        help="comma-separated worker tags (assigned on the manager)")
+    parser.add_argument("--once", action="store_true",
+                        help="exit when the manager has had no task for this worker for 5 s")
+    device = parser.add_mutually_exclusive_group()
+    device.add_argument("--gpu", action="store_true", help="render Cycles on the GPU")
+    device.add_argument("--cpu", action="store_true", help="render Cycles on the CPU")
+    parser.add_argument("--poll-max", type=float, default=IDLE_POLL_MAX_S,
+                        help="longest wait between task requests while idle (seconds)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also show Blender's output and debug lines")
+    parser.add_argument("--render-child", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if args.render_child:
+        from .render_child import main as render_main
+
+        return render_main()
+    if not args.manager:
+        build_parser().error("--manager URL is required")
+    setup_logging(args.verbose)
+    return run_worker(args, argv)
+
+
+def run_worker(args: argparse.Namespace, argv: list[str] | None) -> int:
+    from .job_files import JobFiles
+    from .manager_api import ManagerClient, RequestsTransport
+    from .render_process import RenderProcessError
+    from .renderer import Renderer
+    from .task_runner import TaskRunner
+    from .worker import Worker, WorkerOptions
+
+    if args.tags:
+        log.info("tags %s: assign them to this worker on the manager (worker-mgt settags)",
+                 args.tags)
+    manager_url = args.manager.rstrip("/")
+    data_dir = args.data_dir or default_data_dir()
+    stop = threading.Event()
+    _install_signal_handlers(stop)
+
+    device = "GPU" if args.gpu else "CPU" if args.cpu else None
+    renderer = Renderer(device)
+    try:
+        renderer.ensure_started()
+    except RenderProcessError as exc:
+        log.error("cannot start Blender for rendering: %s", exc)
+        return 1
+    hello = renderer.hello
+    gpu = hello.get("gpu")
+    log.info("Blender %s ready (%s)", hello.get("blender"),
+             f"GPU: {gpu[0]} {', '.join(gpu[1])}" if gpu else (device or "device from file"))
+
+    client = ManagerClient(RequestsTransport(manager_url))
+    store = CredentialStore(data_dir)
+    previews = data_dir / "previews"
+    previews.mkdir(parents=True, exist_ok=True)
+
+    def reporter_client() -> ManagerClient:
+        return ManagerClient(RequestsTransport(manager_url), client.credentials)
+
+    def credentials() -> tuple[str, str]:
+        assert client.credentials is not None, "tasks come only after registration"
+        return client.credentials.worker_id, client.credentials.secret
+
+    job_files = JobFiles(manager_url, data_dir, credentials)
+    runner = TaskRunner(reporter_client, renderer, stop, str(previews), job_files=job_files)
+    options = WorkerOptions(
+        manager_url=manager_url,
+        name=args.name,
+        software_version=str(hello.get("blender", "unknown")),
+        task_types=list(SUPPORTED_TASK_TYPES),
+        once=args.once,
+        idle_poll_max_s=args.poll_max,
+    )
+    worker = Worker(options, client, store, runner.run, stop,
+                    status_change_requested=lambda: runner.status_change_requested)
+    try:
+        worker.run()
+    finally:
+        renderer.shutdown()
+    if worker.restart and not stop.is_set():
+        _restart(argv)
+    return 0
+
+
+def _install_signal_handlers(stop: threading.Event) -> None:
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            log.warning("second interrupt: exiting now")
+            os._exit(130)
+        log.info("%s: stopping (Ctrl+C again to quit at once)", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+
+
+def _restart(argv: list[str] | None) -> None:
+    """Replace this process with a new worker started the same way."""
+    from .render_process import SCRIPT
+
+    own_args = list(sys.argv[1:] if argv is None else argv)
+    bpy = sys.modules.get("bpy")
+    binary = getattr(getattr(bpy, "app", None), "binary_path", "") if bpy else ""
+    if binary:
+        command = [binary, "-b", "--python", str(SCRIPT), "--", *own_args]
+    else:
+        command = [sys.executable, str(SCRIPT), *own_args]
+    log.info("restarting: %s", " ".join(command))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(command[0], command)

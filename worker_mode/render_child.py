@@ -1,0 +1,344 @@
+"""The render process: keeps one .blend open in bpy and renders frames on request.
+
+This is the only module of worker_mode that imports bpy at module level. It runs in a child
+process of the worker (see ``render_process``), so that a render can be abandoned at any
+moment by killing the process: Blender has no Python call that aborts a blocking render.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import bpy
+
+from .blender_args import RenderSettings, resolve_frames
+from .protocol import DEVICE_ENV, PORT_ENV, TOKEN_ENV, Channel
+
+log = logging.getLogger(__name__)
+
+GPU_TYPES = ("OPTIX", "CUDA", "HIP", "ONEAPI", "METAL")
+"""Cycles compute device types, best first."""
+
+
+class RenderError(Exception):
+    """A render request that cannot be carried out; the message goes to the task log."""
+
+
+def _flush_c_stdio() -> None:
+    """Flush Blender's C-level stdout so its log lines reach the worker in order."""
+    sys.stdout.flush()
+    if sys.platform != "win32":
+        try:
+            ctypes.CDLL(None).fflush(None)
+        except (OSError, AttributeError):
+            pass
+
+
+def detect_gpu() -> tuple[str, list[str]] | None:
+    """Enable the best GPU type Cycles reports; its type and device names, or None."""
+    addon = bpy.context.preferences.addons.get("cycles")
+    if addon is None:
+        return None
+    prefs = addon.preferences
+    for device_type in GPU_TYPES:
+        try:
+            prefs.compute_device_type = device_type
+        except TypeError:
+            continue  # This Blender build has no such backend.
+        prefs.get_devices_for_type(device_type)
+        devices = [d for d in prefs.devices if d.type == device_type]
+        if devices:
+            for d in prefs.devices:
+                d.use = d.type == device_type
+            return device_type, [d.name for d in devices]
+    prefs.compute_device_type = "NONE"
+    return None
+
+
+class RenderChild:
+    """Serves render and video requests from the worker, one at a time."""
+
+    def __init__(self, channel: Channel, device: str | None) -> None:
+        self.channel = channel
+        self.device = device
+        self.open_key: str | None = None
+        self._originals: dict[tuple[int, str], tuple[Any, Any]] = {}
+        """(struct pointer, attribute) -> (struct, value in the file) of what requests changed."""
+        self._wanted: set[tuple[int, str]] = set()
+        self._last_preview = 0.0
+        self._preview_count = 0
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def send(self, **message: Any) -> None:
+        _flush_c_stdio()
+        self.channel.send(message)
+
+    def serve(self) -> None:
+        while True:
+            request = self.channel.recv()
+            if request is None or request.get("op") == "quit":
+                return
+            op = request.get("op")
+            try:
+                if op == "render":
+                    self.render(request)
+                elif op == "video":
+                    self.video(request)
+                else:
+                    raise RenderError(f"unknown request {op!r}")
+            except RenderError as exc:
+                self.send(ev="error", message=str(exc))
+            except Exception as exc:  # noqa: BLE001 - anything bpy raises fails the task only.
+                traceback.print_exc()
+                self.send(ev="error", message=f"{type(exc).__name__}: {exc}")
+            else:
+                self.send(ev="done")
+
+    def _set(self, owner: Any, attr: str, value: Any) -> None:
+        """Change a property for this request, remembering the file's own value."""
+        key = (owner.as_pointer(), attr)
+        self._wanted.add(key)
+        if key not in self._originals:
+            self._originals[key] = (owner, getattr(owner, attr))
+        if getattr(owner, attr) == value:
+            return
+        try:
+            setattr(owner, attr, value)
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise RenderError(f"cannot set {attr} to {value!r}: {exc}") from exc
+
+    def _restore_unwanted(self) -> None:
+        """Put back what the previous request changed and this one does not.
+
+        Only those: setting a property to the value it already has would still tag the scene,
+        and toggling Persistent Data off and on would throw away what Cycles kept.
+        """
+        for key in [k for k in self._originals if k not in self._wanted]:
+            owner, old = self._originals.pop(key)
+            try:
+                setattr(owner, key[1], old)
+            except (TypeError, ValueError, AttributeError, ReferenceError):
+                self.open_key = None  # Cannot put the file back as it was: reload next time.
+
+    # -- the open file --------------------------------------------------------------------
+
+    def ensure_open(self, blendfile: str, key: str) -> None:
+        if key == self.open_key:
+            self.send(ev="opened", reused=True, seconds=0.0, file=blendfile)
+            return
+        self._originals.clear()
+        self.open_key = None
+        if not os.path.isfile(blendfile):
+            raise RenderError(f"blend file not found: {blendfile}")
+        bpy.context.preferences.filepaths.use_scripts_auto_execute = False
+        started = time.perf_counter()
+        try:
+            bpy.ops.wm.open_mainfile(filepath=blendfile, load_ui=False, use_scripts=False)
+        except RuntimeError as exc:
+            raise RenderError(f"Blender could not open {blendfile}: {exc}") from exc
+        self.open_key = key
+        self.send(ev="opened", reused=False, seconds=time.perf_counter() - started, file=blendfile)
+
+    def _scene(self, name: str | None) -> Any:
+        if name:
+            scene = bpy.data.scenes.get(name)
+            if scene is None:
+                names = ", ".join(s.name for s in bpy.data.scenes)
+                raise RenderError(f"scene {name!r} is not in the file (it has: {names})")
+            return scene
+        return bpy.context.scene or bpy.data.scenes[0]
+
+    # -- render ---------------------------------------------------------------------------
+
+    def _apply(self, scene: Any, settings: RenderSettings, request: dict[str, Any]) -> None:
+        render = scene.render
+        if settings.output:
+            self._set(render, "filepath", settings.output)
+        image = render.image_settings
+        if settings.file_format:
+            if hasattr(image, "media_type"):  # Blender 5.0 splits images from video.
+                multilayer = settings.file_format == "OPEN_EXR_MULTILAYER"
+                self._set(image, "media_type", "MULTI_LAYER_IMAGE" if multilayer else "IMAGE")
+            self._set(image, "file_format", settings.file_format)
+        elif image.file_format == "FFMPEG":
+            raise RenderError(
+                f"scene {scene.name!r} renders to a movie file; a farm renders frames "
+                "(give --render-format)"
+            )
+        if settings.engine:
+            self._set(render, "engine", settings.engine)
+        if settings.threads is not None:
+            self._set(render, "threads_mode", "AUTO" if settings.threads == 0 else "FIXED")
+            if settings.threads:
+                self._set(render, "threads", settings.threads)
+        if settings.use_extension is not None:
+            self._set(render, "use_file_extension", settings.use_extension)
+        for attr, value in (
+            ("frame_start", settings.frame_start),
+            ("frame_end", settings.frame_end),
+            ("frame_step", settings.frame_jump),
+        ):
+            if value is not None:
+                self._set(scene, attr, value)
+        self._set(render, "use_persistent_data", bool(request.get("persistent_data", True)))
+        self._set(render, "use_overwrite", True)
+        self._set(render, "use_placeholder", False)
+        if self.device and render.engine == "CYCLES":
+            self._set(scene.cycles, "device", self.device)
+
+    def render(self, request: dict[str, Any]) -> None:
+        settings = RenderSettings(**request["settings"])
+        self.ensure_open(request["blendfile"], request["key"])
+        scene = self._scene(settings.scene)
+        self._wanted = set()
+        self._apply(scene, settings, request)
+        self._restore_unwanted()
+        if settings.animation:
+            frames = list(range(scene.frame_start, scene.frame_end + 1, scene.frame_step))
+        else:
+            frames = resolve_frames(settings.frames or "", scene.frame_start, scene.frame_end)
+        self.send(ev="frames", frames=frames, scene=scene.name, engine=scene.render.engine)
+        for index, frame in enumerate(frames):
+            started = time.perf_counter()
+            bpy.ops.render.render(animation=True, frame_start=frame, frame_end=frame,
+                                  scene=scene.name)
+            seconds = time.perf_counter() - started
+            path = scene.render.frame_path(frame=frame)
+            if not os.path.isfile(path):
+                raise RenderError(f"Blender did not write frame {frame} to {path}")
+            preview = self._preview(path, request, last=index == len(frames) - 1)
+            self.send(ev="frame", frame=frame, index=index, count=len(frames), path=path,
+                      seconds=seconds, preview=preview)
+
+    def _preview(self, path: str, request: dict[str, Any], last: bool) -> str | None:
+        """A small copy of a finished frame, at most one per preview_interval seconds.
+
+        Made with the imbuf module, never through bpy.data: adding an image datablock makes
+        Cycles sync the whole scene again, which would undo Persistent Data. imbuf writes the
+        format it read, so PNG and JPEG frames get a preview of their own kind; other formats
+        use the JPEG Blender writes next to them when the scene asks for previews.
+        """
+        preview_dir = request.get("preview_dir")
+        now = time.monotonic()
+        if not preview_dir or now - self._last_preview < float(request.get("preview_interval", 1)):
+            return None
+        source = path
+        suffix = Path(path).suffix.lower()
+        if suffix not in (".png", ".jpg", ".jpeg"):
+            source = str(Path(path).with_suffix(".jpg"))
+            suffix = ".jpg"
+            if not os.path.isfile(source):
+                return None
+        import imbuf  # Blender's image buffers; importable only once bpy is.
+
+        self._last_preview = now
+        max_size = int(request.get("preview_size", 320))
+        self._preview_count += 1
+        target = str(Path(preview_dir) / f"preview-{os.getpid()}-{self._preview_count}{suffix}")
+        try:
+            buf = imbuf.load(source)
+            width, height = buf.size
+            scale = min(1.0, max_size / max(width, height, 1))
+            if scale < 1.0:
+                buf.resize((max(1, round(width * scale)), max(1, round(height * scale))),
+                           method="BILINEAR")
+            imbuf.write(buf, filepath=target)
+            buf.free()
+        except (OSError, ValueError, RuntimeError) as exc:
+            print(f"farmhand: no preview for {path}: {exc}", flush=True)
+            return None
+        return target
+
+    # -- video ----------------------------------------------------------------------------
+
+    def video(self, request: dict[str, Any]) -> None:
+        """Encode image files into a movie with Blender's own FFmpeg, in a scratch scene."""
+        inputs: list[str] = request["inputs"]
+        output: str = request["output"]
+        if not inputs:
+            raise RenderError("no input frames to encode")
+        first = bpy.data.images.load(inputs[0], check_existing=False)
+        width, height = first.size[:]
+        bpy.data.images.remove(first)
+        if width <= 0 or height <= 0:
+            raise RenderError(f"cannot read the size of {inputs[0]}")
+        scene = bpy.data.scenes.new("farmhand-video")
+        try:
+            editor = scene.sequence_editor_create()
+            strips = editor.strips if hasattr(editor, "strips") else editor.sequences
+            strip = strips.new_image("frames", inputs[0], channel=1, frame_start=1)
+            for path in inputs[1:]:
+                if os.path.dirname(path) != os.path.dirname(inputs[0]):
+                    raise RenderError("all frames of a video must be in one folder")
+                strip.elements.append(os.path.basename(path))
+            fps = float(request.get("fps", 24.0))
+            render = scene.render
+            render.resolution_x = width + width % 2  # H.264 needs even sizes.
+            render.resolution_y = height + height % 2
+            render.resolution_percentage = 100
+            render.fps = max(1, round(fps))
+            render.fps_base = render.fps / fps
+            scene.frame_start = 1
+            scene.frame_end = len(inputs)
+            image = render.image_settings
+            if hasattr(image, "media_type"):
+                image.media_type = "VIDEO"
+            image.file_format = "FFMPEG"
+            ffmpeg = render.ffmpeg
+            ffmpeg.format = request.get("container", "MPEG4")
+            ffmpeg.codec = request.get("codec", "H264")
+            ffmpeg.constant_rate_factor = request.get("quality", "MEDIUM")
+            if request.get("gop"):
+                ffmpeg.gopsize = int(request["gop"])
+            ffmpeg.audio_codec = "NONE"
+            render.use_file_extension = False
+            render.filepath = output
+            os.makedirs(os.path.dirname(output) or ".", exist_ok=True)
+            started = time.perf_counter()
+            bpy.ops.render.render(animation=True, scene=scene.name)
+            self.send(ev="log", line=f"encoded {len(inputs)} frames in "
+                                     f"{time.perf_counter() - started:.1f} s")
+        finally:
+            bpy.data.scenes.remove(scene)
+        if not os.path.isfile(output):
+            raise RenderError(f"Blender did not write the video {output}")
+
+
+def main() -> int:
+    """Entry point of the render process; talks to the worker over a loopback socket."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the worker's to handle.
+    port = int(os.environ[PORT_ENV])
+    token = os.environ[TOKEN_ENV]
+    device = os.environ.get(DEVICE_ENV) or None
+    sock = socket.create_connection(("127.0.0.1", port))
+    channel = Channel(sock)
+    channel.send({"ev": "auth", "token": token})
+    gpu = None
+    if device == "GPU":
+        gpu = detect_gpu()
+        if gpu is None:
+            channel.send({"ev": "fatal", "message": "--gpu: Cycles reports no usable GPU"})
+            return 2
+    channel.send({
+        "ev": "hello",
+        "blender": bpy.app.version_string,
+        "pid": os.getpid(),
+        "gpu": list(gpu) if gpu else None,
+    })
+    try:
+        RenderChild(channel, device).serve()
+    except (ConnectionError, OSError):
+        pass  # The worker went away: nothing left to do.
+    finally:
+        channel.close()
+    return 0

@@ -1,0 +1,108 @@
+"""Runs render requests on a render process, restarting it as needed, abandoning on request."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .errors import CommandError, TaskAbandoned
+from .render_process import RenderProcess, RenderProcessError
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[dict[str, Any]], None]
+StopCheck = Callable[[], str | None]
+
+
+class Renderer:
+    """Owns the worker's render process; one request at a time."""
+
+    def __init__(
+        self,
+        device: str | None = None,
+        process_factory: Callable[[str | None], RenderProcess] = RenderProcess,
+    ) -> None:
+        self.device = device
+        self._factory = process_factory
+        self.process: RenderProcess | None = None
+        self.hello: dict[str, Any] = {}
+
+    def ensure_started(self) -> RenderProcess:
+        if self.process is not None and self.process.alive():
+            return self.process
+        if self.process is not None:
+            self.process.kill()
+        started = time.perf_counter()
+        process = self._factory(self.device)
+        self.hello = process.start()
+        self.process = process
+        log.debug("render process %s started in %.1f s", process.pid,
+                  time.perf_counter() - started)
+        return process
+
+    def run(
+        self,
+        request: dict[str, Any],
+        on_event: EventHandler,
+        on_log: Callable[[str], None],
+        should_stop: StopCheck,
+    ) -> None:
+        """Send one request and handle its events until done; kill the process to abandon."""
+        try:
+            process = self.ensure_started()
+        except RenderProcessError as exc:
+            raise CommandError(str(exc)) from exc
+        while True:  # Drop events left over from an earlier request.
+            try:
+                process.events.get_nowait()
+            except queue.Empty:
+                break
+        process.tail.clear()
+        process.log_sink = on_log
+        try:
+            process.send(request)
+            while True:
+                reason = should_stop()
+                if reason:
+                    log.info("abandoning the render: %s", reason)
+                    self.kill()
+                    raise TaskAbandoned(reason)
+                try:
+                    event = process.events.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                kind = event.get("ev")
+                if kind == "done":
+                    return
+                if kind == "error":
+                    raise CommandError(str(event.get("message", "render failed")))
+                if kind == "exit":
+                    process.join_output()
+                    tail = "\n".join(process.tail)
+                    self.process = None
+                    raise CommandError(
+                        f"Blender crashed (render process exit code {event.get('code')})"
+                        + (f"; last output:\n{tail}" if tail else "")
+                    )
+                on_event(event)
+        except RenderProcessError as exc:
+            self.kill()
+            raise CommandError(str(exc)) from exc
+        finally:
+            process.log_sink = None
+
+    def log_tail(self) -> list[str]:
+        return list(self.process.tail) if self.process else []
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process = None
+
+    def shutdown(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+            self.process = None
