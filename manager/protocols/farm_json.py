@@ -1,4 +1,4 @@
-"""``POST /farm`` and ``POST /potential`` (``seeds/farm-potential.txt``) over the core.
+"""``POST /farm`` and ``POST /potential`` over the core.
 
 A node posts a list of requests (``identity`` first, always) and gets a list of
 commandments. A node is a core worker known by its unique name; the features it

@@ -1,4 +1,4 @@
-"""The 2015 manager REST API (``seeds/rest2015.txt``): ``/tasks`` and ``/workers``.
+"""The 2015 manager REST API of Flamenco manager 2015: ``/tasks`` and ``/workers``.
 
 A 2015 task is a core job over a frame range (the ``range-render`` job type: one task that
 one worker renders frame by frame); its integer id is kept in ``rest2015_tasks``. A 2015

@@ -1,10 +1,10 @@
-"""The SheepIt-style XML protocol (``seeds/sheepit-v1.txt``, ``seeds/sheepit-v2.txt``) under
+"""The SheepIt-style XML protocol (as the SheepIt client speaks it) under
 ``/sheepit``: a client's server URL is ``http://manager:8080/sheepit``.
 
 A login opens a session (a cookie) bound to a core worker that renders ``blender-frame``
 tasks (the ``single-frame-render`` job type); a SheepIt "job" is one core task, its id the
-task's id. Answers are ``<element status="N"/>`` with the seed's codes; errors also carry a
-``message`` attribute that says what was wrong. Codes outside the seed's lists are 999.
+task's id. Answers are ``<element status="N"/>`` with the protocol's codes; errors also carry a
+``message`` attribute that says what was wrong. Codes outside the protocol's lists are 999.
 """
 
 from __future__ import annotations

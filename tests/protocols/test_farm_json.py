@@ -1,4 +1,4 @@
-"""The /farm protocol, exchanged as seeds/farm-potential.txt describes it."""
+"""The /farm protocol, exchanged as its documentation shows."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The 2015 manager REST API, exchanged as seeds/rest2015.txt describes it."""
+"""The 2015 manager REST API, exchanged as its documentation shows."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The SheepIt-style XML protocol, exchanged as seeds/sheepit-v1.txt and -v2.txt describe it."""
+"""The SheepIt-style XML protocol, exchanged as the SheepIt client does."""
 
 from __future__ import annotations
 
