@@ -11,8 +11,13 @@ import os
 from .errors import CommandError
 
 
-def local_blendfile(path: str) -> tuple[str, str]:
-    """The local path of a job's .blend and a key that changes when its content changes."""
+def local_blendfile(path: str, from_file_cache: bool = False) -> tuple[str, str]:
+    """The local path of a job's .blend and a key that changes when its content changes.
+
+    ``from_file_cache``: the path is a hard link into the worker's content-addressed cache,
+    whose files never change but whose mtime records their last use; there the inode names
+    the content.
+    """
     if not isinstance(path, str) or not path:
         raise CommandError("blendfile parameter is missing")
     try:
@@ -22,5 +27,7 @@ def local_blendfile(path: str) -> tuple[str, str]:
     except OSError as exc:
         raise CommandError(f"cannot read blend file {path}: {exc}") from exc
     real = os.path.realpath(path)
-    # Size and modification time: cheap, and a re-saved or re-uploaded file always changes one.
+    if from_file_cache:
+        return real, f"{real}:{st.st_size}:inode-{st.st_ino}"
+    # Size and modification time: cheap, and a re-saved file always changes one.
     return real, f"{real}:{st.st_size}:{st.st_mtime_ns}"

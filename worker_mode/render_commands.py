@@ -43,7 +43,7 @@ def blender_render(ctx: CommandContext, params: dict[str, Any]) -> None:
         if settings.output:
             settings.output = job_files.local_output(ctx.job_id, settings.output)
     upload_errors: list[str] = []
-    blendfile, key = local_blendfile(blendfile_param)
+    blendfile, key = local_blendfile(blendfile_param, from_file_cache=job_files is not None)
     request = {
         "op": "render",
         "blendfile": blendfile,

@@ -63,6 +63,8 @@ def test_worker_process_renders_a_packed_job_and_uploads_its_frames(
             proc.wait(timeout=30)
     log = log_path.read_text(errors="replace")
     assert status == "completed", log[-4000:]
+    # The second task found the file still open: laying the checkout out again changes nothing.
+    assert "reusing open file shot.blend" in log, log[-4000:]
 
     listing = manager.get(f"/api/farmhand/jobs/{job['id']}/outputs").json()
     names = [f["name"] for f in listing["files"]]
