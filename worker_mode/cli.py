@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", type=Path, default=None,
                         help=f"credentials and file cache (default: {default_data_dir()})")
     parser.add_argument("--tags", default="",
-                        help="comma-separated worker tags (assigned on the manager)")
+                        help="comma-separated worker tags, e.g. gpu,studio-b: only jobs for "
+                             "these tags and untagged jobs come to this worker")
     parser.add_argument("--once", action="store_true",
                         help="exit when the manager has had no task for this worker for 5 s")
     device = parser.add_mutually_exclusive_group()
@@ -72,9 +73,6 @@ def run_worker(args: argparse.Namespace, argv: list[str] | None) -> int:
     from .task_runner import TaskRunner
     from .worker import Worker, WorkerOptions
 
-    if args.tags:
-        log.info("tags %s: assign them to this worker on the manager (worker-mgt settags)",
-                 args.tags)
     manager_url = args.manager.rstrip("/")
     data_dir = args.data_dir or default_data_dir()
     stop = threading.Event()
@@ -113,6 +111,7 @@ def run_worker(args: argparse.Namespace, argv: list[str] | None) -> int:
         task_types=list(SUPPORTED_TASK_TYPES),
         once=args.once,
         idle_poll_max_s=args.poll_max,
+        tags=[tag.strip() for tag in args.tags.split(",") if tag.strip()],
     )
     worker = Worker(options, client, store, runner.run, stop,
                     status_change_requested=lambda: runner.status_change_requested)

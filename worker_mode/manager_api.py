@@ -184,14 +184,21 @@ class ManagerClient:
         return Credentials(worker_id=str(resp.json()["uuid"]), secret=secret)
 
     def sign_on(
-        self, name: str, task_types: list[str], software_version: str, can_restart: bool
+        self,
+        name: str,
+        task_types: list[str],
+        software_version: str,
+        can_restart: bool,
+        tags: list[str] | None = None,
     ) -> str | None:
-        body = {
+        body: dict[str, Any] = {
             "name": name,
             "supported_task_types": task_types,
             "software_version": software_version,
             "can_restart": can_restart,
         }
+        if tags:
+            body["tags"] = tags  # Farmhand's managers assign them; others ignore the field
         resp = self._call("POST", "/api/v3/worker/sign-on", json_body=body)
         data = resp.json() if resp.status == 200 else None
         return data.get("status_requested") if isinstance(data, dict) else None

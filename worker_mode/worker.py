@@ -51,6 +51,8 @@ class WorkerOptions:
     once_idle_s: float = 5.0
     idle_poll_max_s: float = IDLE_POLL_MAX_S
     can_restart: bool = True
+    tags: list[str] = field(default_factory=list)
+    """The worker's tags, sent at sign-on; empty leaves the tags given on the manager."""
 
 
 class Worker:
@@ -145,7 +147,7 @@ class Worker:
             self.client.credentials = creds
             log.info("registered with %s as worker %s", opts.manager_url, creds.worker_id)
         requested = self.client.sign_on(
-            opts.name, opts.task_types, opts.software_version, opts.can_restart
+            opts.name, opts.task_types, opts.software_version, opts.can_restart, opts.tags
         )
         self.signed_on = True
         log.info("signed on to %s as %s (worker %s, Blender %s)", opts.manager_url, opts.name,

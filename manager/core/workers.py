@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from manager.core.credentials import SecretVerifier, hash_secret
@@ -84,10 +85,17 @@ def sign_on(
     can_restart: bool,
     address: str,
     now: datetime,
+    tags: list[str] | None = None,
 ) -> WorkerStatus:
-    """Record the worker's facts; returns the state it should go to."""
+    """Record the worker's facts; returns the state it should go to.
+
+    ``tags``, when the worker names any, replace its tags (made on first use); without them
+    the tags given on the manager stay.
+    """
     if not name.strip():
         raise BadInput("name: a worker needs a name")
+    if tags:
+        worker.tags = [_tag_named(session, tag) for tag in dict.fromkeys(tags)]
     # A worker that signs on again after a crash gets its old tasks requeued, not lost.
     requeue_tasks_of_worker(session, worker.id, now, f"worker {worker.name} signed on again")
     worker.name = name.strip()
@@ -205,6 +213,25 @@ def update_tag(session: Session, tag_id: str, name: str, description: str | None
     if description is not None:
         tag.description = description
     return tag
+
+
+def _tag_named(session: Session, name: str) -> WorkerTag:
+    clean = name.strip()
+    if not clean or len(clean) > 200:
+        raise BadInput(f"tags: {name!r} is not a tag name (1 to 200 characters)")
+    tag = session.scalar(select(WorkerTag).where(WorkerTag.name == clean))
+    if tag is not None:
+        return tag
+    try:
+        # A savepoint: another manager process may create the same tag at the same moment.
+        with session.begin_nested():
+            tag = WorkerTag(id=str(uuid.uuid4()), name=clean, description="")
+            session.add(tag)
+        return tag
+    except IntegrityError:
+        existing = session.scalar(select(WorkerTag).where(WorkerTag.name == clean))
+        assert existing is not None
+        return existing
 
 
 def set_worker_tags(session: Session, worker_id: str, tag_ids: list[str], now: datetime) -> Worker:

@@ -85,3 +85,22 @@ def test_deleting_a_worker_requeues_its_task(manager: Manager, awake_worker: Fak
     other = register_worker(manager, "beta")
     other.wake()
     assert other.next_task() is not None
+
+
+def test_worker_names_its_own_tags_at_sign_on(manager: Manager) -> None:
+    worker = register_worker(manager, "gpu-box")
+    body = {"name": "gpu-box", "supported_task_types": ["misc"], "software_version": "1"}
+    signed = worker.call("POST", "/sign-on", json={**body, "tags": ["gpu", " studio-b ", "gpu"]})
+    assert signed.status_code == 200, signed.text
+    tags = manager.get(f"/api/v3/worker-mgt/workers/{worker.id}").json()["tags"]
+    assert sorted(t["name"] for t in tags) == ["gpu", "studio-b"]
+    # Signing on without tags keeps what the worker (or an admin) set before.
+    assert worker.call("POST", "/sign-on", json=body).status_code == 200
+    assert len(manager.get(f"/api/v3/worker-mgt/workers/{worker.id}").json()["tags"]) == 2
+    # A second worker with the same tag joins the existing tag instead of making another.
+    other = register_worker(manager, "other")
+    assert other.call("POST", "/sign-on", json={**body, "tags": ["gpu"]}).status_code == 200
+    listed = manager.get("/api/v3/worker-mgt/tags").json()["tags"]
+    assert sorted(t["name"] for t in listed) == ["gpu", "studio-b"]
+    bad = worker.call("POST", "/sign-on", json={**body, "tags": ["   "]})
+    assert bad.status_code == 400 and "tags" in bad.json()["message"]

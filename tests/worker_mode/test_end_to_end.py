@@ -7,6 +7,8 @@ import re
 import time
 from pathlib import Path
 
+import requests
+
 from .helpers import bright_center_x, read_png, wait_for
 
 
@@ -134,11 +136,13 @@ def test_missing_blend_file_fails_the_task_and_the_worker_carries_on(
 
 
 def test_sigterm_signs_off(manager, start_worker):
-    worker = start_worker("w1")
+    worker = start_worker("w1", "--tags", "gpu, studio-b")
     wait_for(lambda: "idle" in worker.output, 60, "the worker to be idle")
     assert worker.stop() == 0
     assert "signed off" in worker.output
     worker_id = worker.worker_id()
     status = {w["id"]: w["status"] for w in manager.api.workers()}[worker_id]
     assert status == "offline"
+    one = requests.get(f"{manager.url}/api/v3/worker-mgt/workers/{worker_id}", timeout=10).json()
+    assert sorted(t["name"] for t in one["tags"]) == ["gpu", "studio-b"]
     assert oct(os.stat(Path(worker.data_dir) / "credentials.json").st_mode & 0o777) == "0o600"

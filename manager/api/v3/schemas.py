@@ -44,6 +44,8 @@ class WorkerSignOn(Body):
     supported_task_types: list[str]
     software_version: str = Field(max_length=200)
     can_restart: bool = False
+    # Farmhand's addition: the worker's own tags (``--tags``); Flamenco workers never send it.
+    tags: list[str] | None = Field(default=None, max_length=50)
 
 
 class WorkerStateChanged(Body):

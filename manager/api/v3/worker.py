@@ -70,6 +70,7 @@ def sign_on(
             software=body.software_version,
             can_restart=body.can_restart,
             address=client_address(request),
+            tags=body.tags,
             now=now,
         )
         worker_id = worker.id
