@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not open the file; give scene settings with --set",
     )
+    sub.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="submit even if files the .blend uses are missing (they render as Blender's pink)",
+    )
     sub.add_argument("--json", action="store_true", help="print the stored job as JSON")
 
     commands.add_parser("types", help="list the manager's job types and their settings")
@@ -266,7 +271,7 @@ def cmd_submit(api: ManagerAPI, args: argparse.Namespace) -> int:
     )
     bar = ProgressBar()
     try:
-        job = submit(api, request, blendfile, bar.update)
+        job = submit(api, request, blendfile, bar.update, allow_missing=args.allow_missing)
     finally:
         bar.close()
     if args.json:

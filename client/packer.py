@@ -133,8 +133,13 @@ def pack_and_upload(
     *,
     project: Path | None = None,
     on_progress: ProgressCallback | None = None,
+    allow_missing: bool = False,
 ) -> PackResult:
     """Send ``blendfile`` and everything it uses; returns the checkout the job refers to.
+
+    A file the .blend uses that is not on disk stops the packing (PackError naming it) before
+    anything is uploaded, unless ``allow_missing``: a farm render with a missing texture is
+    hours of wrong frames.
 
     ``project`` is the folder whose layout is kept in the checkout (default: the file's own
     folder); dependencies outside it go to ``_outside_project/``.
@@ -155,6 +160,8 @@ def pack_and_upload(
         packer.progress_cb = _TraceProgress(lambda text: progress(text, _TRACE[0]))
         try:
             packer.strategise()
+            if packer.missing_files and not allow_missing:
+                raise PackError(_describe_missing(sorted(packer.missing_files)))
             packer.execute()
         except bat_pack.Aborted as exc:
             raise PackError(f"packing failed: {exc}") from exc
@@ -175,6 +182,12 @@ def pack_and_upload(
     result.missing = missing
     progress("Files are on the farm", _UPLOAD[1])
     return result
+
+
+def _describe_missing(missing: list[Path]) -> str:
+    shown = ", ".join(str(path) for path in missing[:3])
+    more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+    return f"the file uses {len(missing)} missing file(s): {shown}{more}"
 
 
 def _make_gzip_reproducible(path: Path) -> None:

@@ -91,8 +91,12 @@ def submit(
     request: JobRequest,
     blendfile: Path,
     on_progress: ProgressCallback | None = None,
+    allow_missing: bool = False,
 ) -> dict[str, Any]:
-    """Get ``blendfile`` to the farm, submit the job and return the stored job."""
+    """Get ``blendfile`` to the farm, submit the job and return the stored job.
+
+    ``allow_missing``: submit even when files the .blend uses are missing (packing only).
+    """
     progress = on_progress or (lambda step, fraction: None)
     blendfile = blendfile.absolute()
     if not blendfile.is_file():
@@ -106,7 +110,7 @@ def submit(
     # Bad settings are refused before anything is packed or uploaded.
     api.check_job(body)
     if not _uses_shared_storage(api):
-        checkout = _pack_and_upload(api, blendfile, request.name, progress)
+        checkout = _pack_and_upload(api, blendfile, request.name, progress, allow_missing)
         body["settings"]["blendfile"] = checkout.blendfile
         body["storage"] = {"shaman_checkout_id": checkout.checkout_id}
 
@@ -129,12 +133,18 @@ class Checkout:
 
 
 def _pack_and_upload(
-    api: ManagerAPI, blendfile: Path, job_name: str, progress: ProgressCallback
+    api: ManagerAPI,
+    blendfile: Path,
+    job_name: str,
+    progress: ProgressCallback,
+    allow_missing: bool,
 ) -> Checkout:
     packer = load_packer()
     assert packer is not None
     checkout_id = safe_checkout_id(job_name)
-    result = packer.pack_and_upload(api, blendfile, checkout_id, on_progress=progress)
+    result = packer.pack_and_upload(
+        api, blendfile, checkout_id, on_progress=progress, allow_missing=allow_missing
+    )
     return Checkout(str(result.blendfile), str(result.checkout_id))
 
 

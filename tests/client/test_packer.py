@@ -114,3 +114,17 @@ def test_packing_something_that_is_not_a_blend_is_a_submission_error(
     with pytest.raises(SubmissionError, match="not a .blend"):
         pack_and_upload(api_for(manager), fake, "x")
     assert manager.get("/api/farmhand/checkouts/x").status_code == 404
+
+
+def test_missing_texture_stops_the_packing_by_name_unless_allowed(
+    manager: Manager, submitter_dir: Path
+) -> None:
+    (submitter_dir / "project" / "textures" / "red.png").unlink()
+    api = api_for(manager)
+    with pytest.raises(PackError, match=r"1 missing file\(s\): .*red\.png"):
+        pack_and_upload(api, submitter_dir / "project" / "shot.blend", "shot")
+    assert manager.get("/api/farmhand/checkouts/shot").status_code == 404  # nothing sent
+    result = pack_and_upload(
+        api, submitter_dir / "project" / "shot.blend", "shot", allow_missing=True
+    )
+    assert [path.name for path in result.missing] == ["red.png"]
