@@ -36,7 +36,7 @@ def _operations() -> list[tuple[str, str]]:
     spec = yaml.safe_load((REPO / "manager/api/openapi/flamenco-v3.9.yaml").read_text())
     ops = []
     for path, item in spec["paths"].items():
-        for method, op in item.items():
+        for method in item:
             if method in ("get", "post", "put", "delete"):
                 ops.append((method.upper(), path))
     return ops
