@@ -261,6 +261,32 @@ def _output_of_workers(session: Session, worker_ids: list[str]) -> dict[str, tup
     return {str(worker_id): (int(n), int(frames or 0)) for worker_id, n, frames in rows}
 
 
+PROTOCOL_NAMES = {"farm": "/farm node", "rest2015": "2015 REST", "sheepit": "SheepIt client"}
+
+
+def worker_metrics(extra: dict[str, Any]) -> list[list[str]]:
+    """The machine readings a worker reported (the 2015 API sends them), as label/value pairs."""
+    frequent = extra.get("update_frequent") or {}
+    less = extra.get("update_less_frequent") or {}
+    out: list[list[str]] = []
+    load = frequent.get("load_average")
+    if isinstance(load, dict):
+        values = [load.get(k) for k in ("1min", "5min", "15min")]
+        out.append(["Load average", " / ".join(f"{v:.2f}" for v in values if v is not None)])
+    for source, key, label in (
+        (frequent, "worker_cpu_percent", "CPU"),
+        (less, "worker_mem_percent", "Memory"),
+        (less, "worker_disk_percent", "Disk"),
+    ):
+        if isinstance(source.get(key), int | float):
+            out.append([label, f"{source[key]:.0f} %"])
+    if less.get("worker_num_cpus"):
+        out.append(["CPUs", str(less["worker_num_cpus"])])
+    if less.get("worker_architecture"):
+        out.append(["Architecture", str(less["worker_architecture"])])
+    return out
+
+
 def list_workers(session: Session, ids: list[str]) -> dict[str, Any]:
     query = select(Worker).order_by(Worker.name, Worker.id)
     if ids:
@@ -296,6 +322,10 @@ def list_workers(session: Session, ids: list[str]) -> dict[str, Any]:
         row.update(
             {
                 "software": worker.software,
+                "protocol": PROTOCOL_NAMES.get(
+                    str((worker.extra or {}).get("protocol", "")), "Flamenco API"
+                ),
+                "metrics": worker_metrics(worker.extra or {}),
                 "tasks_completed": tasks_done,
                 "frames_rendered": frames_done,
                 "sleep_schedule": serialize.sleep_schedule(schedule) if schedule else None,

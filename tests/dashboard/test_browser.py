@@ -230,6 +230,37 @@ def test_workers_page_shows_workers_and_steers_them(
     assert job["id"]
 
 
+def test_workers_of_the_older_protocols_show_how_they_connect_and_their_readings(
+    manager: Manager, page: Any
+) -> None:
+    node = [{"id": "identity", "name": "node-7", "provides": ["blender-frame"], "version": "1.4.2"}]
+    assert manager.post("/farm", json=node).status_code == 200
+    hostname = "old-mac.local"
+    registered = manager.post("/workers", json={"hostname": hostname, "system": "Darwin 14.1.0"})
+    number = registered.json()[hostname]["id"]
+    readings = {
+        "status": "available",
+        "update_frequent": {
+            "load_average": {"1min": 2.5, "5min": 2.0, "15min": 1.5},
+            "worker_cpu_percent": 7.0,
+        },
+        "update_less_frequent": {"worker_mem_percent": 56.7, "worker_disk_percent": 90.7},
+    }
+    assert manager.api("PATCH", f"/workers/{number}", json=readings).status_code == 200
+
+    open_dashboard(page, "/#/workers")
+    node_row = page.locator("#workers-table tr", has_text="node-7")
+    expect(node_row).to_contain_text("/farm node")
+    expect(node_row).to_contain_text("1.4.2")
+    old_row = page.locator("#workers-table tr", has_text=hostname)
+    expect(old_row).to_contain_text("2015 REST")
+    old_row.click()
+    detail = page.locator("#worker-detail")
+    expect(detail).to_contain_text("2.50 / 2.00 / 1.50")
+    expect(detail).to_contain_text("57 %")  # memory
+    expect(detail).to_contain_text("91 %")  # disk
+
+
 def test_blocklist_entry_can_be_removed(manager: Manager, page: Any) -> None:
     manager.farm.settings.blocklist_threshold = 1
     job = submit(manager, name="blocky", settings={"frames": "1-3", "chunk_size": 1})

@@ -5,7 +5,7 @@ import { act, confirmAction, del, get, post, toast } from "./api.js";
 import { batcher, formatAgo, formatDate, formatNumber, h, replaceChildren, statusBadge, throttle } from "./dom.js";
 import { subscribe } from "./live.js";
 
-const COLUMNS = ["Name", "Status", "Platform", "Blender", "Tags", "Current task", "Last seen", "Frames rendered"];
+const COLUMNS = ["Name", "Status", "Platform", "Version", "Tags", "Current task", "Last seen", "Frames rendered"];
 
 function requested(worker) {
   const change = worker.status_change;
@@ -18,7 +18,7 @@ function workerRow(worker, selected) {
   return h(
     "tr",
     { dataset: { workerId: worker.id, status: worker.status }, class: selected ? "selected" : "", tabindex: 0 },
-    h("td", { class: "col-name" }, worker.name),
+    h("td", { class: "col-name" }, worker.name, worker.protocol !== "Flamenco API" ? h("span", { class: "chip muted", title: "connected through" }, worker.protocol) : null),
     h("td", {}, statusBadge(worker.status), requested(worker)),
     h("td", {}, worker.platform || "—"),
     h("td", {}, worker.software || "—"),
@@ -136,8 +136,10 @@ export function mountWorkers(root, selectedId) {
         [
           ["Address", w.ip_address || "—"],
           ["Platform", w.platform || "—"],
-          ["Blender", w.software || "—"],
+          ["Version", w.software || "—"],
+          ["Connected through", w.protocol],
           ["Task types", (w.supported_task_types || []).join(", ") || "—"],
+          ...(w.metrics || []),
           ["Tasks completed", formatNumber(w.tasks_completed)],
           ["Frames rendered", formatNumber(w.frames_rendered)],
           ["Last seen", formatAgo(w.last_seen)],
