@@ -161,7 +161,7 @@ def pack_and_upload(
         try:
             packer.strategise()
             if packer.missing_files and not allow_missing:
-                raise PackError(_describe_missing(sorted(packer.missing_files)))
+                raise PackError(_describe_missing(blendfile, sorted(packer.missing_files)))
             packer.execute()
         except bat_pack.Aborted as exc:
             raise PackError(f"packing failed: {exc}") from exc
@@ -184,10 +184,11 @@ def pack_and_upload(
     return result
 
 
-def _describe_missing(missing: list[Path]) -> str:
+def _describe_missing(blendfile: Path, missing: list[Path]) -> str:
     shown = ", ".join(str(path) for path in missing[:3])
     more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
-    return f"the file uses {len(missing)} missing file(s): {shown}{more}"
+    files = "a file that is" if len(missing) == 1 else f"{len(missing)} files that are"
+    return f"Cannot pack {blendfile.name}: it uses {files} missing: {shown}{more}"
 
 
 def _make_gzip_reproducible(path: Path) -> None:

@@ -121,7 +121,7 @@ def test_missing_texture_stops_the_packing_by_name_unless_allowed(
 ) -> None:
     (submitter_dir / "project" / "textures" / "red.png").unlink()
     api = api_for(manager)
-    with pytest.raises(PackError, match=r"1 missing file\(s\): .*red\.png"):
+    with pytest.raises(PackError, match=r"Cannot pack shot\.blend: it uses a file that is missing: .*red\.png"):
         pack_and_upload(api, submitter_dir / "project" / "shot.blend", "shot")
     assert manager.get("/api/farmhand/checkouts/shot").status_code == 404  # nothing sent
     result = pack_and_upload(
