@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import socket
 import sys
@@ -61,6 +62,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"farmhand manager: {exc}", file=sys.stderr)
         return 2
 
+    problem = _cannot_listen(settings.host, settings.port)
+    if problem:
+        print(f"farmhand manager: cannot listen on {settings.host}:{settings.port}: {problem}",
+              file=sys.stderr)
+        return 2
+
     from manager.app import create_app
 
     try:
@@ -95,8 +102,10 @@ def main(argv: list[str] | None = None) -> int:
             timeout_graceful_shutdown=3,
         )
     except (OSError, SystemExit) as exc:
+        # uvicorn logs the reason and exits with a bare status when it cannot bind.
+        reason = exc if isinstance(exc, OSError) else "see the error above"
         print(
-            f"farmhand manager: cannot listen on {settings.host}:{settings.port}: {exc}",
+            f"farmhand manager: cannot listen on {settings.host}:{settings.port}: {reason}",
             file=sys.stderr,
         )
         return 2
@@ -104,6 +113,24 @@ def main(argv: list[str] | None = None) -> int:
         if puller is not None:
             puller.stop()
     return 0
+
+
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why the manager could not listen there, found before anything is set up or printed."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        return f"unknown host ({exc})"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return "the port is in use (another manager?); pick another with --port"
+            return exc.strerror or str(exc)
+    return None
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -31,6 +32,22 @@ def test_bad_port_stops_start_up_with_one_line() -> None:
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert "port" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_port_in_use_is_said_before_anything_starts(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_manager(
+            "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(tmp_path / "data")
+        )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"farmhand manager: cannot listen on 127.0.0.1:{port}: the port is in use "
+        "(another manager?); pick another with --port"
+    )
+    assert result.stdout == "" and not (tmp_path / "data").exists()
 
 
 def test_bad_environment_value_is_named() -> None:
