@@ -73,6 +73,13 @@ def scenario_installed(spec: dict[str, Any]) -> dict[str, Any]:
         "enabled": ADDON in bpy.context.preferences.addons,
         "operators": sorted(name for name in dir(bpy.ops.farmhand) if not name.startswith("_")),
         "panel": hasattr(bpy.types, "FARMHAND_PT_farm"),
+        # Where Blender unpacked the extension's bundled wheels (its own site-packages).
+        "bundled_packages": sorted(
+            path.name
+            for path in Path(bpy.utils.user_resource("EXTENSIONS")).glob(
+                ".local/lib/python*/site-packages/*"
+            )
+        ),
     }
 
 

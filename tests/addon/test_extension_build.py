@@ -26,7 +26,10 @@ def test_zip_holds_the_addon_and_not_the_manager_tests_or_benches(extension_zip:
         "panels/farm.py",
         "client/api.py",
         "client/job_settings.py",
+        "client/packer.py",
         "worker_mode/worker.py",
+        # Packing without shared storage needs it, and Blender does not ship it.
+        "wheels/blender_asset_tracer-1.23-py3-none-any.whl",
     ):
         assert needed in names
     tops = {n.split("/")[0] for n in names}
@@ -52,6 +55,7 @@ def test_manifest_declares_id_version_and_permissions() -> None:
     assert manifest["blender_version_min"] == "4.2.0"
     assert set(manifest["permissions"]) == {"network", "files"}
     assert all(reason.strip() for reason in manifest["permissions"].values())
-    # Bundled wheels, if any, are listed and present.
-    for wheel in manifest.get("wheels", []):
+    # Bundled wheels are listed and present; the packer's library is one of them.
+    assert any("blender_asset_tracer" in wheel for wheel in manifest["wheels"])
+    for wheel in manifest["wheels"]:
         assert (REPO / wheel).is_file(), wheel

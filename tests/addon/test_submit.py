@@ -78,6 +78,8 @@ def test_extension_installs_and_enables(session: dict[str, Any]) -> None:
         "worker_mode",
         "stop_worker_mode",
     } <= set(installed["operators"])
+    # The packer's library came with the extension, as it must in a Blender without it.
+    assert "blender_asset_tracer" in installed["bundled_packages"]
 
 
 def test_online_access_off_is_said_and_nothing_is_sent(session: dict[str, Any]) -> None:

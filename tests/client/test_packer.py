@@ -121,7 +121,8 @@ def test_missing_texture_stops_the_packing_by_name_unless_allowed(
 ) -> None:
     (submitter_dir / "project" / "textures" / "red.png").unlink()
     api = api_for(manager)
-    with pytest.raises(PackError, match=r"Cannot pack shot\.blend: it uses a file that is missing: .*red\.png"):
+    missing = r"Cannot pack shot\.blend: it uses a file that is missing: .*red\.png"
+    with pytest.raises(PackError, match=missing):
         pack_and_upload(api, submitter_dir / "project" / "shot.blend", "shot")
     assert manager.get("/api/farmhand/checkouts/shot").status_code == 404  # nothing sent
     result = pack_and_upload(
