@@ -11,9 +11,12 @@ import pytest
 
 from manager.config import Settings
 from manager.protocols.cluster_puller import ClusterPuller
-from tests.conftest import Manager, free_port, start_manager, stop_manager
+from tests.conftest import Manager, database_backends, free_port, start_manager, stop_manager
 from tests.protocols.conftest import job_status, submit_frames
 from tests.spec_check import SpecChecker
+
+# The core behind the protocol runs on both databases.
+pytestmark = pytest.mark.parametrize("backend", database_backends(), indirect=True)
 
 
 @pytest.fixture

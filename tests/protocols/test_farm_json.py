@@ -9,10 +9,13 @@ import pytest
 
 from manager.core.farm import utcnow
 from manager.protocols.farm_json import HeartbeatPolicy, NodeCensus
-from tests.conftest import Manager
+from tests.conftest import Manager, database_backends
 from tests.protocols.conftest import app_of, job_status, submit_frames
 
 FEATURES = ["blender-frame", "blender-video"]
+
+# The core behind the protocol runs on both databases.
+pytestmark = pytest.mark.parametrize("backend", database_backends(), indirect=True)
 
 
 def identity(name: str = "node-1", provides: list[str] | None = None) -> dict[str, Any]:
