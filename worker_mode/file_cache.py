@@ -325,6 +325,15 @@ class HttpFetcher:
         self.http = session or requests.Session()
         self._requests = requests
 
+    def get(self, path: str, **kwargs: Any) -> Any:
+        """A GET of ``path`` under the manager's URL; CacheError when it cannot be reached."""
+        try:
+            return self.http.get(
+                f"{self.base_url}{path}", auth=self.auth, timeout=(5, 60), **kwargs
+            )
+        except self._requests.RequestException as exc:
+            raise CacheError(f"cannot reach the manager: {exc}") from exc
+
     def checkout_of_job(self, job_id: str) -> dict[str, Any]:
         try:
             response = self.http.get(

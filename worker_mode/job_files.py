@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .file_cache import JOBS_VARIABLE, CacheError, FileCache, HttpFetcher
-from .job_outputs import OutputsClient
+from .job_outputs import download_matching, job_has_checkout
 from .outputs import OutputUploader, UploadError, local_render_output
 
 log = logging.getLogger(__name__)
@@ -33,9 +33,11 @@ class JobFiles:
         self.credentials = credentials
         self._local = threading.local()
 
+    def _fetcher(self) -> HttpFetcher:
+        return HttpFetcher(self.manager_url, self.credentials())
+
     def _cache(self) -> FileCache:
-        fetcher = HttpFetcher(self.manager_url, self.credentials())
-        return FileCache(self.data_dir / "file-cache", fetcher)
+        return FileCache(self.data_dir / "file-cache", self._fetcher())
 
     def local_blendfile(self, job_id: str, path: str, on_progress: Callable[[str], None]) -> str:
         """Fetch the job's checkout (what is not cached yet) and return the local path."""
@@ -54,15 +56,14 @@ class JobFiles:
 
     def uses_file_store(self, job_id: str) -> bool:
         """Whether the job's files (and so its frames) live on the manager, not on a share."""
-        return OutputsClient(self.manager_url, self.credentials()).job_has_checkout(job_id)
+        return job_has_checkout(self._fetcher(), job_id)
 
     def fetch_frames(
         self, job_id: str, name_pattern: str, on_progress: Callable[[str], None]
     ) -> list[Path]:
         """The job's uploaded frames matching ``name_pattern``, downloaded to a folder here."""
-        client = OutputsClient(self.manager_url, self.credentials())
         folder = self.data_dir / "outputs" / job_id / "frames-for-video"
-        return client.download_matching(job_id, name_pattern, folder, on_progress)
+        return download_matching(self._fetcher(), job_id, name_pattern, folder, on_progress)
 
     def upload(self, task_id: str, path: str) -> None:
         """Deliver one frame; returns once the manager has it, verified. Raises UploadError."""

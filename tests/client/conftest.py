@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from client.api import ManagerAPI
+from client.submission import JobRequest
 from tests.conftest import REPO
 
 SCENE_SCRIPT = REPO / "tests" / "client" / "blend_scene.py"
@@ -58,3 +60,24 @@ def pixel(png: Path, x: int, y: int) -> tuple[int, ...]:
 
 def near(actual: tuple[int, ...], expected: tuple[int, int, int], tolerance: int = 8) -> bool:
     return all(abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=True))
+
+
+def render_request(api: ManagerAPI, submitter_dir: Path, name: str, frames: str) -> JobRequest:
+    """A simple-blender-render job of the test scene, with a preview video (fps 24), as the
+    add-on would fill it in on the artist's machine."""
+    return JobRequest(
+        name=name,
+        type="simple-blender-render",
+        type_etag=api.job_type("simple-blender-render")["etag"],
+        settings={
+            "frames": frames,
+            "chunk_size": 1,
+            "render_output_root": str(submitter_dir / "render"),
+            "add_path_components": 0,
+            "render_output_path": str(submitter_dir / "render" / "######"),
+            "format": "PNG",
+            "image_file_extension": ".png",
+            "scene": "Scene",
+            "fps": 24,
+        },
+    )

@@ -9,8 +9,8 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from client.submission import JobRequest, submit
-from tests.client.conftest import BLUE, RED, near, pixel, run_bpy
+from client.submission import submit
+from tests.client.conftest import BLUE, RED, near, pixel, render_request, run_bpy
 from tests.client.test_packer import api_for
 from tests.conftest import Manager, register_worker
 from worker_mode.file_cache import FileCache, HttpFetcher
@@ -21,23 +21,7 @@ def test_submit_render_upload_download(
     manager: Manager, submitter_dir: Path, tmp_path: Path
 ) -> None:
     api = api_for(manager)
-    job_type = api.job_type("simple-blender-render")
-    request = JobRequest(
-        name="shot 010",
-        type="simple-blender-render",
-        type_etag=job_type["etag"],
-        settings={
-            "frames": "1",
-            "chunk_size": 1,
-            "render_output_root": str(submitter_dir / "render"),
-            "add_path_components": 0,
-            "render_output_path": str(submitter_dir / "render" / "######"),
-            "format": "PNG",
-            "image_file_extension": ".png",
-            "scene": "Scene",
-            "fps": 24,
-        },
-    )
+    request = render_request(api, submitter_dir, "shot 010", "1")
     job = submit(api, request, submitter_dir / "project" / "shot.blend")
     assert job["settings"]["blendfile"] == "{jobs}/shot_010/shot.blend"
     assert job["storage"] == {"shaman_checkout_id": "shot_010"}

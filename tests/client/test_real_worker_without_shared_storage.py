@@ -13,8 +13,8 @@ import time
 import zipfile
 from pathlib import Path
 
-from client.submission import JobRequest, submit
-from tests.client.conftest import BLUE, RED, near, pixel
+from client.submission import submit
+from tests.client.conftest import BLUE, RED, near, pixel, render_request
 from tests.client.test_packer import api_for
 from tests.conftest import REPO, Manager
 
@@ -23,22 +23,7 @@ def test_worker_process_renders_a_packed_job_and_uploads_its_frames(
     manager: Manager, submitter_dir: Path, tmp_path: Path
 ) -> None:
     api = api_for(manager)
-    request = JobRequest(
-        name="packed",
-        type="simple-blender-render",
-        type_etag=api.job_type("simple-blender-render")["etag"],
-        settings={
-            "frames": "1-2",
-            "chunk_size": 1,
-            "render_output_root": str(submitter_dir / "render"),
-            "add_path_components": 0,
-            "render_output_path": str(submitter_dir / "render" / "######"),
-            "format": "PNG",
-            "image_file_extension": ".png",
-            "scene": "Scene",
-            "fps": 24,
-        },
-    )
+    request = render_request(api, submitter_dir, "packed", "1-2")
     job = submit(api, request, submitter_dir / "project" / "shot.blend")
     shutil.rmtree(submitter_dir)
 
