@@ -186,6 +186,7 @@ def client_process(
 
 
 def run_round(url: str, auths: list[tuple[str, str]], seconds: float, processes: int) -> None:
+    print(f"  {len(auths):4d} workers: running for {seconds:.0f} s ...", flush=True)
     results: mp.Queue = mp.Queue()  # type: ignore[type-arg]
     start_at = time.time() + 1.0
     groups = [auths[i::processes] for i in range(processes)]

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from sqlalchemy.orm import Session
 
 from manager.core.errors import WORKER_CHALLENGE, Unauthorized
 from manager.core.farm import Farm, utcnow
+from manager.core.worker_facts import (
+    LAST_SEEN_RESOLUTION,
+    WorkerFacts,
+    authenticated_worker,
+    record_seen,
+)
 from manager.core.workers import authenticate
 from manager.db.models import Worker
 
@@ -51,11 +58,6 @@ async def worker_credentials(
 CredentialsDep = Annotated[HTTPBasicCredentials, Depends(worker_credentials)]
 
 
-#: Writing last_seen on every request would cost a row update per poll; this is precise
-#: enough for timeouts measured in tens of seconds.
-LAST_SEEN_RESOLUTION = timedelta(seconds=2)
-
-
 def mark_seen(worker: Worker, now: datetime) -> None:
     if worker.last_seen is None or now - worker.last_seen >= LAST_SEEN_RESOLUTION:
         worker.last_seen = now
@@ -70,6 +72,36 @@ def worker_transaction(
         worker = authenticate(session, farm.secrets, credentials.username, credentials.password)
         mark_seen(worker, now)
         yield session, worker
+
+
+T = TypeVar("T")
+
+
+async def as_worker(
+    farm: Farm,
+    credentials: HTTPBasicCredentials,
+    now: datetime,
+    work: Callable[[Session, WorkerFacts], T],
+) -> T:
+    """Run ``work(session, worker)`` for an authenticated worker, marked as seen, on the
+    farm's batch writer. A secret seen for the first time is checked in the thread pool
+    first: its slow hash must not hold up the other workers' transactions."""
+    if not farm.secrets.knows(credentials.username, credentials.password):
+        await run_in_threadpool(_check_credentials, farm, credentials)
+
+    def run(session: Session) -> T:
+        worker = authenticated_worker(
+            session, farm.secrets, credentials.username, credentials.password
+        )
+        record_seen(session, worker, now)
+        return work(session, worker)
+
+    return await farm.writer.run(run)
+
+
+def _check_credentials(farm: Farm, credentials: HTTPBasicCredentials) -> None:
+    with farm.db.read() as session:
+        authenticated_worker(session, farm.secrets, credentials.username, credentials.password)
 
 
 ACCESS_COOKIE = "farmhand_access"

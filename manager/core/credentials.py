@@ -52,6 +52,13 @@ class SecretVerifier:
             self._verified[key] = stored
         return True
 
+    def knows(self, worker_id: str, secret: str) -> bool:
+        """Whether this secret was verified for the worker before (its hash may have changed
+        since; ``verify`` still compares it)."""
+        key = (worker_id, hashlib.sha256(secret.encode()).digest())
+        with self._lock:
+            return key in self._verified
+
     def forget(self, worker_id: str) -> None:
         with self._lock:
             for key in [k for k in self._verified if k[0] == worker_id]:

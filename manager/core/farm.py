@@ -12,6 +12,7 @@ from manager.core.events import EventBus
 from manager.core.job_types import JobTypeRegistry
 from manager.core.last_rendered import LastRenderedStore
 from manager.core.task_logs import TaskLogStore
+from manager.db.batch_writer import BatchWriter
 from manager.db.migrate import upgrade_to_latest
 from manager.db.session import Database
 
@@ -38,8 +39,10 @@ class Farm:
         self.last_rendered = LastRenderedStore(settings.data_dir / "last-rendered")
         self.events = EventBus()
         self.secrets = SecretVerifier()
+        self.writer = BatchWriter(self.db)
 
     def close(self) -> None:
+        self.writer.close()
         self.db.dispose()
 
 

@@ -7,7 +7,8 @@ whose dependencies completed, never a task it failed, never a job that blocked i
 
 Claiming is one UPDATE that checks the task is still runnable; with the job row locked on
 PostgreSQL (and ``SKIP LOCKED`` on the task) two managers on one database never hand out
-the same task.
+the same task. Every worker poll runs this, so it is a handful of plain statements, and
+the job's counters change relative to what is stored.
 """
 
 from __future__ import annotations
@@ -18,29 +19,36 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
 from manager.core.statuses import SCHEDULABLE_JOB_STATUSES, TaskStatus
-from manager.core.task_states import count_change, follow_tasks, lock_job
-from manager.db.models import RUNNABLE_SQL, Task, UTCDateTime, Worker
-from manager.db.session import is_postgres
+from manager.core.worker_facts import AnyWorker
+from manager.db.models import RUNNABLE_SQL, Job, Task, UTCDateTime, Worker
+from manager.db.prepared import Prepared
+from manager.db.session import expire_loaded, is_postgres
 
 #: How many candidate jobs one claim looks at before giving up.
 CANDIDATE_JOBS = 25
 
 
-_CURRENT_TASK = text(
-    "SELECT id FROM tasks WHERE worker_id = :worker_id AND status = 'active' LIMIT 1"
+_CURRENT_TASK = Prepared(
+    text("SELECT id FROM tasks WHERE worker_id = :worker_id AND status = 'active' LIMIT 1")
 )
 
 
+def current_task_id(session: Session, worker_id: str) -> str | None:
+    task_id: str | None = _CURRENT_TASK.scalar(session, worker_id=worker_id)
+    return task_id
+
+
 def current_task_of(session: Session, worker: Worker) -> Task | None:
-    task_id = session.scalar(_CURRENT_TASK, {"worker_id": worker.id})
+    task_id = current_task_id(session, worker.id)
     return session.get(Task, task_id) if task_id is not None else None
 
 
 # The two queries every claim runs are plain SQL built once: composing them with the ORM on
 # each call cost ten times more than running them. Status literals are inline, not bound,
 # so the planner can use the partial index of runnable tasks.
-_CANDIDATE_JOBS_SQL = text(
-    f"""
+_CANDIDATE_JOBS = Prepared(
+    text(
+        f"""
     SELECT jobs.id FROM jobs
     WHERE jobs.status IN ('queued', 'active')
       AND jobs.tasks_queued + jobs.tasks_soft_failed > 0
@@ -49,6 +57,7 @@ _CANDIDATE_JOBS_SQL = text(
     ORDER BY jobs.priority DESC, jobs.tasks_active ASC, jobs.created ASC
     LIMIT {CANDIDATE_JOBS}
     """
+    )
 )
 
 _NEXT_TASK_SQL = """
@@ -75,58 +84,88 @@ _NEXT_TASK = {
     for postgres in (False, True)
 }
 
-_CLAIM = text(
-    f"""
-    UPDATE tasks SET status = 'active', worker_id = :worker_id, last_touched = :now, started = :now,
-                     updated = :now, activity = :activity
-    WHERE id = :task_id AND {RUNNABLE_SQL}
-    """
-).bindparams(bindparam("now", type_=UTCDateTime))
+_CLAIM = Prepared(
+    text(
+        f"""
+        UPDATE tasks SET status = 'active', worker_id = :worker_id, last_touched = :now,
+                         started = :now, updated = :now, activity = :activity
+        WHERE id = :task_id AND {RUNNABLE_SQL}
+        """
+    ).bindparams(bindparam("now", type_=UTCDateTime))
+)
+
+# Counters change relative to what is stored, so no loaded copy of the job is written back.
+# The job was queued or active (a claim checks), and with a task active it is active.
+_COUNT_CLAIM = Prepared(
+    text(
+        """
+        UPDATE jobs SET tasks_queued = tasks_queued - :from_queued,
+                        tasks_soft_failed = tasks_soft_failed - :from_soft_failed,
+                        tasks_active = tasks_active + 1, status = 'active', updated = :now
+        WHERE id = :job_id
+        """
+    ).bindparams(bindparam("now", type_=UTCDateTime))
+)
+
+_LOCK_JOB = Prepared(text("SELECT status FROM jobs WHERE id = :job_id FOR UPDATE"))
 
 
-def _candidate_jobs(session: Session, worker: Worker) -> list[str]:
-    return list(session.scalars(_CANDIDATE_JOBS_SQL, {"worker_id": worker.id}).all())
+def _candidate_jobs(session: Session, worker_id: str) -> list[str]:
+    return [row[0] for row in _CANDIDATE_JOBS.rows(session, worker_id=worker_id)]
 
 
 def _next_task_in_job(
-    session: Session, worker: Worker, job_id: str, postgres: bool
+    session: Session, worker_id: str, task_types: list[str], job_id: str, postgres: bool
 ) -> tuple[str, str] | None:
     """The id and status of the job's best runnable task for this worker."""
     row = session.execute(
         _NEXT_TASK[postgres],
-        {"job_id": job_id, "worker_id": worker.id, "task_types": worker.supported_task_types},
+        {"job_id": job_id, "worker_id": worker_id, "task_types": task_types},
     ).first()
     return (row[0], row[1]) if row is not None else None
 
 
-def claim_next_task(session: Session, worker: Worker, now: datetime) -> Task | None:
-    """Assign the best runnable task to the worker and return it, or None when there is none."""
+def claim_task_id(session: Session, worker: AnyWorker, now: datetime) -> str | None:
+    """Assign the best runnable task to the worker; its id, or None when there is none.
+
+    Plain statements, no ORM objects: every worker poll runs this.
+    """
     if not worker.supported_task_types:
         return None
     postgres = is_postgres(session)
-    for job_id in _candidate_jobs(session, worker):
-        job = lock_job(session, job_id)
-        if job.status not in SCHEDULABLE_JOB_STATUSES:
+    session.flush()
+    for job_id in _candidate_jobs(session, worker.id):
+        # On SQLite the write transaction (BEGIN IMMEDIATE) already holds the database, so
+        # the candidate query's status check still holds; PostgreSQL locks and checks again.
+        if postgres and _LOCK_JOB.scalar(session, job_id=job_id) not in SCHEDULABLE_JOB_STATUSES:
             continue
-        found = _next_task_in_job(session, worker, job_id, postgres)
+        found = _next_task_in_job(session, worker.id, worker.supported_task_types, job_id, postgres)
         if found is None:
             continue
         task_id, old_status = found
-        claimed = session.execute(
-            _CLAIM,
-            {
-                "worker_id": worker.id,
-                "now": now,
-                "activity": f"assigned to {worker.name}",
-                "task_id": task_id,
-            },
-        ).rowcount  # type: ignore[attr-defined]
+        claimed = _CLAIM.execute(
+            session,
+            worker_id=worker.id,
+            now=now,
+            activity=f"assigned to {worker.name}",
+            task_id=task_id,
+        )
         if claimed != 1:
             continue
-        task = session.get(Task, task_id, populate_existing=True)
-        assert task is not None
-        count_change(job, old_status, TaskStatus.ACTIVE)
-        job.updated = now
-        follow_tasks(session, job, now)
-        return task
+        _COUNT_CLAIM.execute(
+            session,
+            from_queued=int(old_status == TaskStatus.QUEUED),
+            from_soft_failed=int(old_status == TaskStatus.SOFT_FAILED),
+            now=now,
+            job_id=job_id,
+        )
+        expire_loaded(session, Job, job_id)
+        expire_loaded(session, Task, task_id)
+        return task_id
     return None
+
+
+def claim_next_task(session: Session, worker: Worker, now: datetime) -> Task | None:
+    """Assign the best runnable task to the worker and return it, or None when there is none."""
+    task_id = claim_task_id(session, worker, now)
+    return session.get(Task, task_id) if task_id is not None else None

@@ -30,7 +30,9 @@ _COUNTER = {
 
 def lock_job(session: Session, job_id: str) -> Job:
     """Load a job for changing it; on PostgreSQL the row stays locked until commit."""
-    job = session.get(Job, job_id, with_for_update=is_postgres(session))
+    # ``None`` rather than False on SQLite: Session.get skips its identity map for any
+    # with_for_update other than None, and a batch of worker updates shares one job row.
+    job = session.get(Job, job_id, with_for_update=True if is_postgres(session) else None)
     if job is None:
         raise NotFound("job", job_id)
     return job

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Integer, Table, Text, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from manager.config import Settings
 from manager.core.errors import BadInput, Conflict, InvalidTransition, NotFound
 from manager.core.statuses import FINAL_TASK_STATUSES, JobStatus, TaskStatus
 from manager.core.task_states import follow_tasks, lock_job, set_task_status
-from manager.db.models import Job, JobBlock, Task, TaskFailure, Worker
+from manager.core.worker_facts import AnyWorker
+from manager.db.models import Job, JobBlock, Task, TaskFailure
+from manager.db.prepared import Prepared
+from manager.db.session import expire_loaded
 
 #: Task statuses a worker may report in a task update.
 WORKER_REPORTABLE = {
@@ -36,10 +40,89 @@ class TaskUpdateResult:
     status_changed: bool
 
 
+_TASKS = cast(Table, Task.__table__)
+_JOBS = cast(Table, Job.__table__)
+
+_TASK_FACTS = Prepared(
+    select(
+        _TASKS.c.job_id, _TASKS.c.worker_id, _TASKS.c.status, _TASKS.c.steps_total, _TASKS.c.name
+    ).where(_TASKS.c.id == bindparam("task_id"))
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _TaskFacts:
+    job_id: str
+    worker_id: str | None
+    status: str
+    steps_total: int
+    name: str
+
+
+# Relative to the stored counters, so no loaded copy of the job is written back; what it
+# returns tells whether the job's status may follow (see ``_job_may_change``).
+_COUNT_COMPLETION = Prepared(
+    update(_JOBS)
+    .where(_JOBS.c.id == bindparam("job_id"))
+    .values(
+        tasks_active=_JOBS.c.tasks_active - 1,
+        tasks_completed=_JOBS.c.tasks_completed + 1,
+        updated=bindparam("now"),
+        activity=bindparam("activity"),
+    )
+    .returning(
+        _JOBS.c.status,
+        _JOBS.c.tasks_queued,
+        _JOBS.c.tasks_soft_failed,
+        _JOBS.c.tasks_active,
+        _JOBS.c.tasks_paused,
+        _JOBS.c.tasks_failed,
+    )
+)
+
+# One statement for every report: COALESCE keeps what the report leaves out.
+_REPORT = Prepared(
+    update(_TASKS)
+    .where(_TASKS.c.id == bindparam("task_id"))
+    .values(
+        status=bindparam("status"),
+        steps_completed=func.coalesce(bindparam("steps", type_=Integer), _TASKS.c.steps_completed),
+        activity=func.coalesce(bindparam("activity", type_=Text), _TASKS.c.activity),
+        last_touched=bindparam("now"),
+        updated=bindparam("now"),
+    )
+)
+
+
+def _job_may_change(counters: tuple[Any, ...]) -> bool:
+    """False when ``follow_tasks`` would leave the job as it is: active, nothing failed and
+    tasks left to run. That is every completion but a job's last."""
+    status, queued, soft_failed, active, paused, failed = counters
+    unfinished = queued + soft_failed + active + paused
+    return not (status == JobStatus.ACTIVE and not failed and unfinished)
+
+
+def _task_facts(session: Session, task_id: str) -> _TaskFacts:
+    session.flush()  # the statements below read rows the ORM may still hold changes for
+    row = _TASK_FACTS.first(session, task_id=task_id)
+    if row is None:
+        raise NotFound("task", task_id)
+    return _TaskFacts(*row)
+
+
+def _active_task_of(session: Session, worker: AnyWorker, task_id: str) -> _TaskFacts:
+    facts = _task_facts(session, task_id)
+    if facts.worker_id != worker.id:
+        raise Conflict(f"task {task_id} is not assigned to worker {worker.name!r}")
+    if facts.status != TaskStatus.ACTIVE:
+        raise Conflict(f"task {task_id} is {facts.status}, stop working on it")
+    return facts
+
+
 def update_task_from_worker(
     session: Session,
     settings: Settings,
-    worker: Worker,
+    worker: AnyWorker,
     task_id: str,
     *,
     now: datetime,
@@ -47,41 +130,63 @@ def update_task_from_worker(
     activity: str | None = None,
     steps_completed: int | None = None,
 ) -> TaskUpdateResult:
-    """Apply a worker's progress report; 409 when the task is no longer that worker's to run."""
-    task = get_task(session, task_id)
-    if task.worker_id != worker.id:
-        raise Conflict(f"task {task_id} is not assigned to worker {worker.name!r}")
-    if task.status != TaskStatus.ACTIVE:
-        raise Conflict(f"task {task_id} is {task.status}, stop working on it")
+    """Apply a worker's progress report; 409 when the task is no longer that worker's to run.
+
+    Progress and completion, which every task sends, are plain statements; a failure, which
+    is rare and has more to decide, goes through the ORM.
+    """
+    facts = _active_task_of(session, worker, task_id)
     new_status: TaskStatus | None = None
     if task_status is not None:
         new_status = TaskStatus(task_status)
         if new_status not in WORKER_REPORTABLE:
             raise BadInput(f"taskStatus: a worker cannot set a task to {task_status!r}")
-    if steps_completed is not None:
-        if steps_completed < 0 or steps_completed > task.steps_total:
-            raise BadInput(
-                f"steps_completed: {steps_completed} is outside 0..{task.steps_total} for this task"
-            )
-        task.steps_completed = steps_completed
+    if steps_completed is not None and not 0 <= steps_completed <= facts.steps_total:
+        raise BadInput(
+            f"steps_completed: {steps_completed} is outside 0..{facts.steps_total} for this task"
+        )
     if activity is not None:
-        task.activity = activity[:1000]
-    task.last_touched = now
-    task.updated = now
-    if new_status is None or new_status == TaskStatus.ACTIVE:
-        return TaskUpdateResult(task.job_id, False)
+        activity = activity[:1000]
 
-    job = lock_job(session, task.job_id)
-    if new_status == TaskStatus.COMPLETED:
-        task.steps_completed = task.steps_total
-        set_task_status(job, task, TaskStatus.COMPLETED, now)
-        job.activity = f"task {task.name} completed by {worker.name}"
-    else:
+    if new_status in (TaskStatus.FAILED, TaskStatus.SOFT_FAILED):
+        task = get_task(session, task_id)
+        task.last_touched = task.updated = now
+        if steps_completed is not None:
+            task.steps_completed = steps_completed
+        if activity is not None:
+            task.activity = activity
+        job = lock_job(session, task.job_id)
         record_failure(
             session, settings, job, task, worker, now, activity or "failed on the worker"
         )
-    follow_tasks(session, job, now)
-    return TaskUpdateResult(job.id, True)
+        follow_tasks(session, job, now)
+        return TaskUpdateResult(job.id, True)
+
+    status_changed = new_status == TaskStatus.COMPLETED
+    counters = None
+    if status_changed:
+        # The job row first: on PostgreSQL that is the lock order a claim takes too.
+        counters = _COUNT_COMPLETION.first(
+            session,
+            job_id=facts.job_id,
+            now=now,
+            activity=f"task {facts.name} completed by {worker.name}",
+        )
+        steps_completed = facts.steps_total
+    _REPORT.execute(
+        session,
+        task_id=task_id,
+        status=TaskStatus.COMPLETED.value if status_changed else TaskStatus.ACTIVE.value,
+        steps=steps_completed,
+        activity=activity,
+        now=now,
+    )
+    expire_loaded(session, Task, task_id)
+    if counters is not None:
+        expire_loaded(session, Job, facts.job_id)
+        if _job_may_change(counters):
+            follow_tasks(session, lock_job(session, facts.job_id), now)
+    return TaskUpdateResult(facts.job_id, status_changed)
 
 
 def record_failure(
@@ -89,7 +194,7 @@ def record_failure(
     settings: Settings,
     job: Job,
     task: Task,
-    worker: Worker,
+    worker: AnyWorker,
     now: datetime,
     reason: str,
 ) -> None:
@@ -143,16 +248,22 @@ def requeue_tasks_of_worker(session: Session, worker_id: str, now: datetime, rea
     return len(tasks)
 
 
+_TOUCH_TASK = Prepared(
+    update(_TASKS).where(_TASKS.c.id == bindparam("task_id")).values(last_touched=bindparam("now"))
+)
+
+
 def may_worker_run(
-    session: Session, worker: Worker, task_id: str, now: datetime
+    session: Session, worker: AnyWorker, task_id: str, now: datetime
 ) -> tuple[bool, str]:
     """Whether the worker may go on with the task; asking counts as a sign of life."""
-    task = get_task(session, task_id)
-    if task.worker_id != worker.id:
+    facts = _task_facts(session, task_id)
+    if facts.worker_id != worker.id:
         return False, "task is assigned to another worker"
-    if task.status != TaskStatus.ACTIVE:
-        return False, f"task is {task.status}"
-    task.last_touched = now
+    if facts.status != TaskStatus.ACTIVE:
+        return False, f"task is {facts.status}"
+    _TOUCH_TASK.execute(session, task_id=task_id, now=now)
+    expire_loaded(session, Task, task_id)
     return True, ""
 
 

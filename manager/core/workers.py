@@ -14,6 +14,7 @@ from manager.core.credentials import SecretVerifier, hash_secret
 from manager.core.errors import WORKER_CHALLENGE, BadInput, Conflict, NotFound, Unauthorized
 from manager.core.statuses import WorkerStatus
 from manager.core.tasks import requeue_tasks_of_worker
+from manager.core.worker_facts import AnyWorker
 from manager.db.models import JobBlock, SleepSchedule, Task, TaskFailure, Worker, WorkerTag
 
 #: States a user or the manager may ask a worker to go to.
@@ -123,7 +124,7 @@ def sign_off(session: Session, worker: Worker, now: datetime) -> None:
     worker.updated = now
 
 
-def pending_state_change(worker: Worker, has_task: bool) -> WorkerStatus | None:
+def pending_state_change(worker: AnyWorker, has_task: bool) -> WorkerStatus | None:
     """The state the worker must go to now, honouring lazy requests."""
     if worker.status_requested is None:
         return None

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.util import identity_key
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -95,3 +96,11 @@ class Database:
 def is_postgres(session: Session) -> bool:
     """Whether the session talks to PostgreSQL (row locks and SKIP LOCKED are available)."""
     return session.get_bind().dialect.name == "postgresql"
+
+
+def expire_loaded(session: Session, model: type[Any], key: str) -> None:
+    """Make a loaded copy of this row, if the session holds one, read it again: plain
+    statements changed the row behind the ORM's back."""
+    loaded = session.identity_map.get(identity_key(model, key))
+    if loaded is not None:
+        session.expire(loaded)

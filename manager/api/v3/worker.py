@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPBasicCredentials
+from sqlalchemy.orm import Session
 
-from manager.api.deps import CredentialsDep, FarmDep, NowDep, client_address, worker_transaction
+from manager.api.deps import CredentialsDep, FarmDep, NowDep, as_worker, client_address
 from manager.api.v3 import schemas, serialize
 from manager.core import scheduler, tasks, variables, workers
 from manager.core.errors import BadInput, Conflict, FarmError, Forbidden
-from manager.core.farm import Farm
 from manager.core.last_rendered import ACCEPTED_TYPES, MAX_IMAGE_BYTES
 from manager.core.statuses import WorkerStatus
-from manager.db.models import Job
+from manager.core.worker_facts import WorkerFacts
 
 router = APIRouter(prefix="/api/v3/worker", tags=["worker"])
 
@@ -54,93 +52,109 @@ def register_worker(
 
 
 @router.post("/sign-on")
-def sign_on(
+async def sign_on(
     body: schemas.WorkerSignOn,
     farm: FarmDep,
     credentials: CredentialsDep,
     now: NowDep,
     request: Request,
 ) -> JSONResponse:
-    with worker_transaction(farm, credentials, now) as (session, worker):
-        wanted = workers.sign_on(
+    address = client_address(request)
+
+    def work(session: Session, facts: WorkerFacts) -> str | None:
+        return workers.sign_on(
             session,
-            worker,
+            workers.get_worker(session, facts.id),
             name=body.name,
             supported_task_types=body.supported_task_types,
             software=body.software_version,
             can_restart=body.can_restart,
-            address=client_address(request),
+            address=address,
             tags=body.tags,
             now=now,
         )
-        worker_id = worker.id
-    farm.events.publish("worker", id=worker_id)
+
+    wanted = await as_worker(farm, credentials, now, work)
+    farm.events.publish("worker", id=credentials.username)
     return JSONResponse({"status_requested": wanted})
 
 
 @router.post("/sign-off", status_code=204)
-def sign_off(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
-    with worker_transaction(farm, credentials, now) as (session, worker):
-        workers.sign_off(session, worker, now)
-        worker_id = worker.id
-    farm.events.publish("worker", id=worker_id)
+async def sign_off(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
+    await as_worker(
+        farm,
+        credentials,
+        now,
+        lambda s, w: workers.sign_off(s, workers.get_worker(s, w.id), now),
+    )
+    farm.events.publish("worker", id=credentials.username)
     return Response(status_code=204)
 
 
+def _pending_state_change(session: Session, worker: WorkerFacts) -> str | None:
+    has_task = scheduler.current_task_id(session, worker.id) is not None
+    return workers.pending_state_change(worker, has_task)
+
+
 @router.get("/state")
-def worker_state(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
-    with worker_transaction(farm, credentials, now) as (session, worker):
-        has_task = scheduler.current_task_of(session, worker) is not None
-        wanted = workers.pending_state_change(worker, has_task)
+async def worker_state(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
+    wanted = await as_worker(farm, credentials, now, _pending_state_change)
     if wanted is None:
         return Response(status_code=204)
     return JSONResponse({"status_requested": wanted})
 
 
 @router.post("/state-changed", status_code=204)
-def worker_state_changed(
+async def worker_state_changed(
     body: schemas.WorkerStateChanged, farm: FarmDep, credentials: CredentialsDep, now: NowDep
 ) -> Response:
-    with worker_transaction(farm, credentials, now) as (session, worker):
-        workers.state_changed(session, worker, body.status, now)
-        worker_id = worker.id
-    farm.events.publish("worker", id=worker_id)
+    await as_worker(
+        farm,
+        credentials,
+        now,
+        lambda s, w: workers.state_changed(s, workers.get_worker(s, w.id), body.status, now),
+    )
+    farm.events.publish("worker", id=credentials.username)
     return Response(status_code=204)
 
 
 @router.post("/task")
-def schedule_task(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
-    with worker_transaction(farm, credentials, now) as (session, worker):
-        current = scheduler.current_task_of(session, worker)
+async def schedule_task(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
+    def work(session: Session, worker: WorkerFacts) -> tuple[int, dict[str, Any] | None]:
+        current = scheduler.current_task_id(session, worker.id)
         wanted = workers.pending_state_change(worker, current is not None)
         if wanted is not None:
-            return JSONResponse({"status_requested": wanted}, status_code=423)
+            return 423, {"status_requested": wanted}
         if worker.status != WorkerStatus.AWAKE:
-            return Response(status_code=409)
-        task = current or scheduler.claim_next_task(session, worker, now)
-        if task is None:
-            return Response(status_code=204)
-        job = session.get(Job, task.job_id)
-        assert job is not None
-        out = serialize.assigned_task(task, job)
+            return 409, None
+        task_id = current or scheduler.claim_task_id(session, worker, now)
+        if task_id is None:
+            return 204, None
+        out = serialize.assigned_task(session, task_id)
         out["commands"] = variables.expand_for_platform(
             out["commands"], farm.settings.variables, worker.platform.lower()
         )
-        worker_id = worker.id
-    farm.events.publish("task", id=out["uuid"], job_id=out["job"], worker_id=worker_id)
+        return 200, out
+
+    status, out = await as_worker(farm, credentials, now, work)
+    if out is None:
+        return Response(status_code=status)
+    if status != 200:
+        return JSONResponse(out, status_code=status)
+    farm.events.publish("task", id=out["uuid"], job_id=out["job"], worker_id=credentials.username)
     return JSONResponse(out)
 
 
 @router.post("/task/{task_id}", status_code=204)
-def task_update(
+async def task_update(
     task_id: str,
     body: schemas.TaskUpdate,
     farm: FarmDep,
     credentials: CredentialsDep,
     now: NowDep,
 ) -> Response:
-    with worker_transaction(farm, credentials, now) as (session, worker):
-        result = tasks.update_task_from_worker(
+    def work(session: Session, worker: WorkerFacts) -> tasks.TaskUpdateResult:
+        return tasks.update_task_from_worker(
             session,
             farm.settings,
             worker,
@@ -150,8 +164,10 @@ def task_update(
             activity=body.activity,
             steps_completed=body.steps_completed,
         )
-        if body.log:
-            farm.logs.append(result.job_id, task_id, body.log)
+
+    result = await as_worker(farm, credentials, now, work)
+    if body.log:
+        await run_in_threadpool(farm.logs.append, result.job_id, task_id, body.log)
     farm.events.publish("task", id=task_id, job_id=result.job_id, worker_id=credentials.username)
     if body.log:
         farm.events.publish("tasklog", task_id=task_id, job_id=result.job_id, log=body.log)
@@ -159,24 +175,21 @@ def task_update(
 
 
 @router.get("/task/{task_id}/may-i-run")
-def may_worker_run(
+async def may_worker_run(
     task_id: str, farm: FarmDep, credentials: CredentialsDep, now: NowDep
 ) -> JSONResponse:
-    with worker_transaction(farm, credentials, now) as (session, worker):
-        has_task = scheduler.current_task_of(session, worker) is not None
-        wanted = workers.pending_state_change(worker, has_task)
+    def work(session: Session, worker: WorkerFacts) -> dict[str, Any]:
+        wanted = _pending_state_change(session, worker)
         if wanted is not None:
-            return JSONResponse(
-                {
-                    "mayKeepRunning": False,
-                    "reason": f"worker is asked to go {wanted}",
-                    "statusChangeRequested": True,
-                }
-            )
+            return {
+                "mayKeepRunning": False,
+                "reason": f"worker is asked to go {wanted}",
+                "statusChangeRequested": True,
+            }
         may_run, reason = tasks.may_worker_run(session, worker, task_id, now)
-    return JSONResponse(
-        {"mayKeepRunning": may_run, "reason": reason, "statusChangeRequested": False}
-    )
+        return {"mayKeepRunning": may_run, "reason": reason, "statusChangeRequested": False}
+
+    return JSONResponse(await as_worker(farm, credentials, now, work))
 
 
 @router.post("/task/{task_id}/output-produced", status_code=202)
@@ -207,17 +220,14 @@ async def task_output_produced(
             415,
         )
     data = await request.body()
-    job_id = await run_in_threadpool(_task_job_for_worker, farm, credentials, task_id, now)
-    await run_in_threadpool(farm.last_rendered.store, job_id, data)
-    farm.events.publish("last-rendered", job_id=job_id)
-    return Response(status_code=202)
 
-
-def _task_job_for_worker(
-    farm: Farm, credentials: HTTPBasicCredentials, task_id: str, now: datetime
-) -> str:
-    with worker_transaction(farm, credentials, now) as (session, worker):
+    def work(session: Session, worker: WorkerFacts) -> str:
         task = tasks.get_task(session, task_id)
         if task.worker_id != worker.id:
             raise Conflict(f"task {task_id} is not assigned to worker {worker.name!r}")
         return task.job_id
+
+    job_id = await as_worker(farm, credentials, now, work)
+    await run_in_threadpool(farm.last_rendered.store, job_id, data)
+    farm.events.publish("last-rendered", job_id=job_id)
+    return Response(status_code=202)

@@ -1,0 +1,123 @@
+"""Short write transactions run back to back on one thread, many to a commit.
+
+Every worker request (poll for a task, progress, completion) is a small write transaction.
+Run in the request thread pool, dozens of them would queue on SQLite's single write lock and
+take turns on the GIL, and each would pay for its own BEGIN and COMMIT. Here they queue once
+and run one after another on a thread of their own. Each runs in a SAVEPOINT, so one that
+fails rolls back only its own changes, and those waiting together share one commit. A caller
+is answered only after the commit that holds its changes, so nothing acknowledged is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
+
+from manager.db.session import Database
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Enough to share a commit among a busy farm's polls, few enough that the first of them
+#: does not wait long for the last.
+MAX_BATCH = 64
+
+
+@dataclass(slots=True)
+class _Work:
+    run: Callable[[Session], Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.cancelled():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+class BatchWriter:
+    def __init__(self, db: Database, max_batch: int = MAX_BATCH) -> None:
+        self._db = db
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._closed = False
+
+    async def run(self, work: Callable[[Session], T]) -> T:
+        """Run ``work(session)`` in a write transaction; its result once it is committed."""
+        if self._closed:
+            raise RuntimeError("the manager is shutting down")
+        self._start()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Work(work, future, loop))
+        return await future
+
+    def close(self) -> None:
+        """Finish what is queued, then stop the thread."""
+        self._closed = True
+        with self._start_lock:
+            thread = self._thread
+        if thread is not None:
+            self._queue.put(None)
+            thread.join(timeout=30)
+
+    def _start(self) -> None:
+        if self._thread is not None:
+            return
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._serve, name="farmhand-batch-writer", daemon=True
+                )
+                self._thread.start()
+
+    def _serve(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self._max_batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True
+                    break
+                batch.append(more)
+            self._run_batch(batch)
+
+    def _run_batch(self, batch: list[_Work]) -> None:
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            with self._db.write() as session:
+                for work in batch:
+                    try:
+                        with session.begin_nested():
+                            outcomes.append((True, work.run(session)))
+                    except Exception as exc:  # noqa: BLE001 - handed to the caller to answer
+                        outcomes.append((False, exc))
+        except Exception as exc:  # noqa: BLE001 - the commit failed: none of it was stored
+            log.exception("a batch of %d write transactions failed to commit", len(batch))
+            outcomes = [(False, exc)] * len(batch)
+        for work, (ok, value) in zip(batch, outcomes, strict=True):
+            try:
+                work.loop.call_soon_threadsafe(_settle, work.future, ok, value)
+            except RuntimeError:  # that caller's event loop has closed; nobody is waiting
+                pass
