@@ -64,7 +64,7 @@ _NEXT_TASK_SQL = """
     SELECT tasks.id, tasks.status FROM tasks
     WHERE tasks.job_id = :job_id
       AND tasks.{runnable}
-      AND tasks.task_type IN :task_types
+      AND tasks.task_type IN ({task_types})
       AND tasks.task_type NOT IN (
           SELECT b.task_type FROM job_blocklist b
           WHERE b.job_id = :job_id AND b.worker_id = :worker_id)
@@ -76,13 +76,25 @@ _NEXT_TASK_SQL = """
     ORDER BY tasks.priority DESC, tasks.dispatch_rank ASC
     LIMIT 1
 """
-_NEXT_TASK = {
-    postgres: text(
-        _NEXT_TASK_SQL.format(runnable=RUNNABLE_SQL)
-        + (" FOR UPDATE OF tasks SKIP LOCKED" if postgres else "")
-    ).bindparams(bindparam("task_types", expanding=True))
-    for postgres in (False, True)
-}
+#: Prepared per database and number of task types the worker supports, which is a handful;
+#: a worker naming more than this many gets its statement compiled for each claim.
+_NEXT_TASK: dict[tuple[bool, int], Prepared] = {}
+_CACHED_TYPE_COUNTS = 32
+
+
+def _next_task_statement(postgres: bool, type_count: int) -> Prepared:
+    key = (postgres, type_count)
+    statement = _NEXT_TASK.get(key)
+    if statement is None:
+        placeholders = ", ".join(f":task_type_{i}" for i in range(type_count))
+        sql = _NEXT_TASK_SQL.format(runnable=RUNNABLE_SQL, task_types=placeholders)
+        if postgres:
+            sql += " FOR UPDATE OF tasks SKIP LOCKED"
+        statement = Prepared(text(sql))
+        if type_count <= _CACHED_TYPE_COUNTS:
+            _NEXT_TASK[key] = statement
+    return statement
+
 
 _CLAIM = Prepared(
     text(
@@ -118,10 +130,10 @@ def _next_task_in_job(
     session: Session, worker_id: str, task_types: list[str], job_id: str, postgres: bool
 ) -> tuple[str, str] | None:
     """The id and status of the job's best runnable task for this worker."""
-    row = session.execute(
-        _NEXT_TASK[postgres],
-        {"job_id": job_id, "worker_id": worker_id, "task_types": task_types},
-    ).first()
+    types = {f"task_type_{i}": task_type for i, task_type in enumerate(task_types)}
+    row = _next_task_statement(postgres, len(types)).first(
+        session, job_id=job_id, worker_id=worker_id, **types
+    )
     return (row[0], row[1]) if row is not None else None
 
 

@@ -3,9 +3,10 @@
 Every worker request (poll for a task, progress, completion) is a small write transaction.
 Run in the request thread pool, dozens of them would queue on SQLite's single write lock and
 take turns on the GIL, and each would pay for its own BEGIN and COMMIT. Here they queue once
-and run one after another on a thread of their own. Each runs in a SAVEPOINT, so one that
-fails rolls back only its own changes, and those waiting together share one commit. A caller
-is answered only after the commit that holds its changes, so nothing acknowledged is lost.
+and run one after another on a thread of their own; those waiting together share one
+commit. Should one of them fail, the shared transaction rolls back and they run again, each
+in a SAVEPOINT, so the failure undoes only its own changes. A caller is answered only after
+the commit that holds its changes, so nothing acknowledged is lost.
 """
 
 from __future__ import annotations
@@ -104,6 +105,36 @@ class BatchWriter:
             self._run_batch(batch)
 
     def _run_batch(self, batch: list[_Work]) -> None:
+        if len(batch) == 1:
+            outcomes = [self._run_alone(batch[0])]
+        else:
+            try:
+                outcomes = self._run_together(batch)
+            except Exception:  # noqa: BLE001 - rolled back; each runs again on its own
+                outcomes = self._run_apart(batch)
+        for work, (ok, value) in zip(batch, outcomes, strict=True):
+            try:
+                work.loop.call_soon_threadsafe(_settle, work.future, ok, value)
+            except RuntimeError:  # that caller's event loop has closed; nobody is waiting
+                pass
+
+    def _run_alone(self, work: _Work) -> tuple[bool, Any]:
+        try:
+            with self._db.write() as session:
+                result = work.run(session)
+        except Exception as exc:  # noqa: BLE001 - handed to the caller to answer
+            return False, exc
+        return True, result
+
+    def _run_together(self, batch: list[_Work]) -> list[tuple[bool, Any]]:
+        """All in one transaction without savepoints: the common case, where none fails.
+        When one does, the whole transaction rolls back and ``_run_apart`` runs them again."""
+        with self._db.write() as session:
+            results = [work.run(session) for work in batch]
+        return [(True, result) for result in results]
+
+    def _run_apart(self, batch: list[_Work]) -> list[tuple[bool, Any]]:
+        """Each in a savepoint, so one that fails rolls back only its own changes."""
         outcomes: list[tuple[bool, Any]] = []
         try:
             with self._db.write() as session:
@@ -116,8 +147,4 @@ class BatchWriter:
         except Exception as exc:  # noqa: BLE001 - the commit failed: none of it was stored
             log.exception("a batch of %d write transactions failed to commit", len(batch))
             outcomes = [(False, exc)] * len(batch)
-        for work, (ok, value) in zip(batch, outcomes, strict=True):
-            try:
-                work.loop.call_soon_threadsafe(_settle, work.future, ok, value)
-            except RuntimeError:  # that caller's event loop has closed; nobody is waiting
-                pass
+        return outcomes
