@@ -1,14 +1,18 @@
 """Dispatch throughput of the manager: simulated workers claim and complete no-op tasks.
 
 Starts the manager on SQLite (a temporary data dir), submits a 20,000-task ``frames-noop`` job,
-and lets 50, then 200 workers over HTTP claim (``POST /api/v3/worker/task``) and complete tasks
-as fast as they can. Prints tasks completed per second and p50/p99 latency of the claim call,
-and how long submitting a 100,000-frame job (chunk size 1) takes. One run, ratios and rates
-only; the machine is shared and noisy. The workers are coroutines on keep-alive connections in
-one process, so that the client takes as little of the machine as it can; ``--workers 1``
-shows the latency of one claim on an idle manager.
+per round and lets 50, then 200 workers over HTTP claim (``POST /api/v3/worker/task``) and
+complete tasks: first as fast as they can (the manager's capacity), then paced so that they
+offer ``--rate`` tasks per second in all, as workers whose renders take 50/rate or 200/rate
+seconds would (the claim latency at that load: flat out, latency is only the queue of
+workers waiting their turn). Prints tasks completed per second and p50/p99 latency of the
+claim call, and how long submitting a 100,000-frame job (chunk size 1) takes. One run,
+ratios and rates only; the machine is shared and noisy. The workers are coroutines on
+keep-alive connections in one process, so that the client takes as little of the machine as
+it can; ``--workers 1`` shows the latency of one claim on an idle manager.
 
     .venv/bin/python bench/dispatch.py [--tasks 20000] [--workers 50 200] [--seconds 20]
+                                       [--rate 500]
 """
 
 from __future__ import annotations
@@ -68,7 +72,8 @@ def start_manager(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("manager did not start")
 
 
-def submit(url: str, frames: str, name: str) -> float:
+def submit(url: str, frames: str, name: str) -> tuple[str, float]:
+    """Submit a no-op job; its id and how long the submission took."""
     body = {
         "name": name,
         "type": "frames-noop",
@@ -80,7 +85,15 @@ def submit(url: str, frames: str, name: str) -> float:
     response = requests.post(url + "/api/v3/jobs", json=body, timeout=600)
     elapsed = time.perf_counter() - started
     response.raise_for_status()
-    return elapsed
+    return response.json()["id"], elapsed
+
+
+def cancel(url: str, job_id: str) -> None:
+    requests.post(
+        f"{url}/api/v3/jobs/{job_id}/setstatus",
+        json={"status": "cancel-requested", "reason": "bench"},
+        timeout=600,
+    ).raise_for_status()
 
 
 def register(url: str) -> tuple[str, str]:
@@ -149,12 +162,25 @@ class Connection:
 
 
 async def worker_loop(
-    host: str, port: int, auth: tuple[str, str], stop_at: float, out: list[tuple[float, int]]
+    host: str,
+    port: int,
+    auth: tuple[str, str],
+    stop_at: float,
+    out: list[tuple[float, int]],
+    period: float = 0.0,
+    offset: float = 0.0,
 ) -> None:
-    """Claim and complete tasks until the deadline; record (claim latency, completed 0/1)."""
+    """Claim and complete tasks until the deadline; record (claim latency, completed 0/1).
+
+    With a ``period``, the worker starts a task every ``period`` seconds (as a worker whose
+    renders take that long would); without, it claims again as soon as it is done."""
     connection = Connection(host, port, auth)
     completed = json.dumps({"taskStatus": "completed"}).encode()
+    next_at = time.perf_counter() + offset
     while time.perf_counter() < stop_at:
+        if period:
+            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+            next_at += period
         started = time.perf_counter()
         status, data = await connection.post("/api/v3/worker/task")
         latency = time.perf_counter() - started
@@ -168,8 +194,13 @@ async def worker_loop(
 
 
 def client_process(
-    url: str, auths: list[tuple[str, str]], start_at: float, seconds: float, results: mp.Queue
-) -> None:  # type: ignore[type-arg]
+    url: str,
+    auths: list[tuple[str, str]],
+    start_at: float,
+    seconds: float,
+    period: float,
+    results: mp.Queue,  # type: ignore[type-arg]
+) -> None:
     host, _, port = url.removeprefix("http://").partition(":")
     while time.time() < start_at:
         time.sleep(0.001)
@@ -178,20 +209,29 @@ def client_process(
 
     async def run_all() -> None:
         await asyncio.gather(
-            *(worker_loop(host, int(port), a, stop_at, samples) for a in auths)
+            *(
+                worker_loop(host, int(port), a, stop_at, samples, period, period * i / len(auths))
+                for i, a in enumerate(auths)
+            )
         )
 
     asyncio.run(run_all())
     results.put(samples)
 
 
-def run_round(url: str, auths: list[tuple[str, str]], seconds: float, processes: int) -> None:
-    print(f"  {len(auths):4d} workers: running for {seconds:.0f} s ...", flush=True)
+def run_round(
+    url: str, auths: list[tuple[str, str]], seconds: float, processes: int, rate: float = 0.0
+) -> None:
+    """As fast as the workers can go, or with ``rate`` tasks per second offered in all."""
+    period = len(auths) / rate if rate else 0.0
+    pace = f"offered {rate:.0f} tasks/s" if rate else "flat out"
+    print(f"  {len(auths):4d} workers, {pace}: running for {seconds:.0f} s ...", flush=True)
     results: mp.Queue = mp.Queue()  # type: ignore[type-arg]
     start_at = time.time() + 1.0
     groups = [auths[i::processes] for i in range(processes)]
     procs = [
-        mp.Process(target=client_process, args=(url, g, start_at, seconds, results)) for g in groups
+        mp.Process(target=client_process, args=(url, g, start_at, seconds, period, results))
+        for g in groups
     ]
     for p in procs:
         p.start()
@@ -205,7 +245,7 @@ def run_round(url: str, auths: list[tuple[str, str]], seconds: float, processes:
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
     print(
-        f"  {len(auths):4d} workers: {completed / seconds:7.1f} tasks/s completed, "
+        f"  {len(auths):4d} workers, {pace}: {completed / seconds:7.1f} tasks/s completed, "
         f"claim latency p50 {p50:6.1f} ms, p99 {p99:6.1f} ms ({len(latencies)} claims)"
     )
 
@@ -218,6 +258,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[50, 200])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--client-processes", type=int, default=1)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=500.0,
+        help="tasks/s the workers offer in the paced rounds, where claim latency is measured "
+        "at that load (0: skip them)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="farmhand-bench-") as tmp:
@@ -227,19 +274,18 @@ def main() -> None:
         try:
             cpus, clients = os.cpu_count(), args.client_processes
             print(f"manager on SQLite, {cpus} CPU(s); {clients} client processes")
-            big = submit(url, "1-100000", "big")
-            print(f"  submitting a 100,000-frame job (chunk 1): {big:.2f} s")
-            requests.post(
-                url
-                + "/api/v3/jobs/"
-                + requests.get(url + "/api/v3/jobs").json()["jobs"][0]["id"]
-                + "/setstatus",
-                json={"status": "cancel-requested", "reason": "bench"},
-            )
-            submit(url, f"1-{args.tasks}", "dispatch")
+            big, took = submit(url, "1-100000", "big")
+            print(f"  submitting a 100,000-frame job (chunk 1): {took:.2f} s")
+            cancel(url, big)
             auths = [register(url) for _ in range(max(args.workers))]
-            for count in args.workers:
-                run_round(url, auths[:count], args.seconds, args.client_processes)
+            rounds = [(count, 0.0) for count in args.workers]
+            if args.rate:
+                rounds += [(count, args.rate) for count in args.workers]
+            for count, rate in rounds:
+                # A fresh job per round, so no round finds the queue run dry.
+                job, _ = submit(url, f"1-{args.tasks}", "dispatch")
+                run_round(url, auths[:count], args.seconds, args.client_processes, rate)
+                cancel(url, job)
         finally:
             manager.terminate()
             manager.wait(timeout=30)
