@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -38,6 +39,18 @@ class JobSubmission:
     worker_tag: str | None = None
     initial_status: str | None = None
     shaman_checkout_id: str | None = None
+
+
+def random_uuids(count: int) -> list[str]:
+    """``count`` random (version 4) UUIDs as text, from one read of the system's random
+    source: building a ``uuid.UUID`` per task took a tenth of a 100,000-task submission."""
+    digits = os.urandom(16 * count).hex()
+    out = []
+    for start in range(0, 32 * count, 32):
+        h = digits[start : start + 32]
+        variant = "89ab"[int(h[16], 16) & 3]
+        out.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}")
+    return out
 
 
 def _resolve_tag(session: Session, tag_ref: str | None) -> str | None:
@@ -109,7 +122,7 @@ def submit_job(
     session.add(job)
     session.flush()
 
-    task_ids = [str(uuid.uuid4()) for _ in specs]
+    task_ids = random_uuids(len(specs))
     status_text = task_status.value
     insert_rows(
         session,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
 
+from manager.core.jobs import random_uuids
 from tests.conftest import FakeWorker, Manager, register_worker, submit
 
 
@@ -348,3 +350,12 @@ def test_paused_submission_waits(manager: Manager, awake_worker: FakeWorker) -> 
     job = submit(manager, initial_status="paused")
     assert job["status"] == "paused"
     assert awake_worker.next_task() is None
+
+
+def test_task_ids_are_distinct_version_4_uuids() -> None:
+    ids = random_uuids(5000)
+    assert len(set(ids)) == 5000
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+    assert random_uuids(0) == []
