@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import text
@@ -18,6 +20,8 @@ from manager.db.session import Database
 from tests.conftest import database_backends, database_url
 
 pytestmark = pytest.mark.parametrize("backend", database_backends(), indirect=True)
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -38,6 +42,13 @@ def add(note_id: int, body: str = "x") -> Callable[[Session], int]:
     return work
 
 
+def run_async(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` on a thread of its own: the browser tests leave an event loop running
+    on the main thread."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, main).result()
+
+
 def stored(db: Database) -> dict[int, str]:
     with db.read() as session:
         return {row[0]: row[1] for row in session.execute(text("SELECT id, body FROM notes"))}
@@ -53,7 +64,7 @@ def test_each_caller_gets_its_own_result_once_committed(db: Database) -> None:
             assert note_id in stored(db), "answered before the commit"
         return results
 
-    assert asyncio.run(main()) == [0, 1, 2, 3, 4]
+    assert run_async(main()) == [0, 1, 2, 3, 4]
     writer.close()
 
 
@@ -81,7 +92,7 @@ def test_a_failing_request_undoes_only_its_own_changes(db: Database) -> None:
         queued_behind.set()
         return list(await asyncio.gather(first, *rest, return_exceptions=True))
 
-    held, one, failed, two, three = asyncio.run(main())
+    held, one, failed, two, three = run_async(main())
     assert (held, one, two, three) == ("held", 1, 2, 3)
     assert isinstance(failed, IntegrityError)
     assert stored(db) == {1: "one", 2: "two", 3: "three"}
@@ -96,8 +107,8 @@ def test_close_finishes_what_is_queued(db: Database) -> None:
         await asyncio.sleep(0)
         await asyncio.gather(*pending)
 
-    asyncio.run(main())
+    run_async(main())
     writer.close()
     assert sorted(stored(db)) == list(range(20))
     with pytest.raises(RuntimeError, match="shutting down"):
-        asyncio.run(writer.run(add(99)))
+        run_async(writer.run(add(99)))
