@@ -6,7 +6,7 @@ import hmac
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -72,6 +72,19 @@ def worker_transaction(
         worker = authenticate(session, farm.secrets, credentials.username, credentials.password)
         mark_seen(worker, now)
         yield session, worker
+
+
+#: For the endpoints that take ``worker_call`` instead of the three dependencies: the docs
+#: still say they need the worker's HTTP Basic credentials.
+WORKER_AUTH_DOC: dict[str, Any] = {"security": [{"HTTPBasic": []}]}
+
+
+async def worker_call(request: Request) -> tuple[Farm, HTTPBasicCredentials, datetime]:
+    """What ``FarmDep``, ``CredentialsDep`` and ``NowDep`` give, for the endpoints every
+    worker calls many times a second: FastAPI resolving three dependencies took a fifth of
+    the manager's time on each of those requests."""
+    credentials = await worker_credentials(await _basic(request))
+    return request.app.state.farm, credentials, utcnow()
 
 
 T = TypeVar("T")

@@ -9,7 +9,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from manager.api.deps import CredentialsDep, FarmDep, NowDep, as_worker, client_address
+from manager.api.deps import (
+    WORKER_AUTH_DOC,
+    CredentialsDep,
+    FarmDep,
+    NowDep,
+    as_worker,
+    client_address,
+    worker_call,
+)
 from manager.api.v3 import schemas, serialize
 from manager.core import scheduler, tasks, variables, workers
 from manager.core.errors import BadInput, Conflict, FarmError, Forbidden
@@ -118,8 +126,10 @@ async def worker_state_changed(
     return Response(status_code=204)
 
 
-@router.post("/task")
-async def schedule_task(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
+@router.post("/task", openapi_extra=WORKER_AUTH_DOC)
+async def schedule_task(request: Request) -> Response:
+    farm, credentials, now = await worker_call(request)
+
     def work(session: Session, worker: WorkerFacts) -> tuple[int, dict[str, Any] | None]:
         current = scheduler.current_task_id(session, worker.id)
         wanted = workers.pending_state_change(worker, current is not None)
@@ -145,14 +155,10 @@ async def schedule_task(farm: FarmDep, credentials: CredentialsDep, now: NowDep)
     return JSONResponse(out)
 
 
-@router.post("/task/{task_id}", status_code=204)
-async def task_update(
-    task_id: str,
-    body: schemas.TaskUpdate,
-    farm: FarmDep,
-    credentials: CredentialsDep,
-    now: NowDep,
-) -> Response:
+@router.post("/task/{task_id}", status_code=204, openapi_extra=WORKER_AUTH_DOC)
+async def task_update(task_id: str, body: schemas.TaskUpdate, request: Request) -> Response:
+    farm, credentials, now = await worker_call(request)
+
     def work(session: Session, worker: WorkerFacts) -> tasks.TaskUpdateResult:
         return tasks.update_task_from_worker(
             session,
@@ -174,10 +180,10 @@ async def task_update(
     return Response(status_code=204)
 
 
-@router.get("/task/{task_id}/may-i-run")
-async def may_worker_run(
-    task_id: str, farm: FarmDep, credentials: CredentialsDep, now: NowDep
-) -> JSONResponse:
+@router.get("/task/{task_id}/may-i-run", openapi_extra=WORKER_AUTH_DOC)
+async def may_worker_run(task_id: str, request: Request) -> JSONResponse:
+    farm, credentials, now = await worker_call(request)
+
     def work(session: Session, worker: WorkerFacts) -> dict[str, Any]:
         wanted = _pending_state_change(session, worker)
         if wanted is not None:
