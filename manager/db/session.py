@@ -7,6 +7,8 @@ when upgrading a read to a write; other processes (a second manager) wait on bus
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -18,7 +20,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.util import identity_key
 
+log = logging.getLogger(__name__)
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+#: The WAL is copied back into the database file by a thread of its own every so often,
+#: not by whichever transaction commits when it passes 1000 pages (SQLite's default): that
+#: copy and its fsync held up the worker requests queued behind the commit. Commits still
+#: checkpoint past this many pages, should the thread fall behind.
+CHECKPOINT_INTERVAL_S = 0.5
+COMMIT_CHECKPOINT_PAGES = 10_000
 
 
 def _sqlite_engine(url: str, begin: str) -> Engine:
@@ -31,6 +42,7 @@ def _sqlite_engine(url: str, begin: str) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={COMMIT_CHECKPOINT_PAGES}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
@@ -42,6 +54,32 @@ def _sqlite_engine(url: str, begin: str) -> Engine:
     return engine
 
 
+class _Checkpointer:
+    """Runs passive WAL checkpoints, which never wait for nor block the writers."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoints", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        connection = sqlite3.connect(self._path, check_same_thread=False)
+        try:
+            connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            while not self._stop.wait(CHECKPOINT_INTERVAL_S):
+                try:
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:
+                    log.warning("WAL checkpoint failed; trying again", exc_info=True)
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
 class Database:
     """The farm's database: ``read()`` and ``write()`` sessions that commit on success."""
 
@@ -50,6 +88,7 @@ class Database:
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self.is_postgres = parsed.get_backend_name() == "postgresql"
+        self._checkpointer: _Checkpointer | None = None
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -63,6 +102,11 @@ class Database:
         self._write_sessions = sessionmaker(self.write_engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
         self._write_lock = threading.Lock() if self.is_sqlite else None
+        if self.is_sqlite and parsed.database and parsed.database != ":memory:":
+            # After the engines' first connection has switched the file to WAL mode.
+            with self.write_engine.connect():
+                pass
+            self._checkpointer = _Checkpointer(parsed.database)
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -88,6 +132,9 @@ class Database:
                 yield session
 
     def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             self.read_engine.dispose()
