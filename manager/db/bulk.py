@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from manager.db.models import UTCDateTime
 
-
 # One encoder for all rows, without the spaces json.dumps puts after separators: both cost
 # time and bytes over 100,000 tasks' commands.
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), check_circular=False)

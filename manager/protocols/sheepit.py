@@ -112,8 +112,10 @@ def _version(text: str) -> tuple[int, ...] | None:
         return None
 
 
-@router.api_route("/", methods=["GET", "POST"])
-@router.api_route("/server/config.php", methods=["GET", "POST"])
+@router.get("/")
+@router.post("/")
+@router.get("/server/config.php")
+@router.post("/server/config.php")
 async def create_session(request: Request, farm: FarmDep, now: NowDep) -> Response:
     form = await read_params(request, "config")
     if isinstance(form, Response):
@@ -244,7 +246,8 @@ def live_client(session: Session, token: str | None, now: datetime) -> LiveClien
 # Job request -----------------------------------------------------------------------------------
 
 
-@router.api_route("/server/request_job.php", methods=["GET", "POST"])
+@router.get("/server/request_job.php")
+@router.post("/server/request_job.php")
 async def request_job(request: Request, farm: FarmDep, now: NowDep) -> Response:
     form = await read_params(request, "jobrequest")
     if isinstance(form, Response):
@@ -335,7 +338,8 @@ def _hand_out(
 # Downloads -------------------------------------------------------------------------------------
 
 
-@router.api_route("/server/download.php", methods=["GET", "POST"])
+@router.get("/server/download.php")
+@router.post("/server/download.php")
 async def download_archive(request: Request, farm: FarmDep, now: NowDep) -> Response:
     form = await read_params(request, "download")
     if isinstance(form, Response):

@@ -49,7 +49,8 @@ def _events(farm: Farm, task_id: str, job_id: str) -> None:
 # Job validation --------------------------------------------------------------------------------
 
 
-@router.api_route("/server/send_frame.php", methods=["GET", "POST"])
+@router.get("/server/send_frame.php")
+@router.post("/server/send_frame.php")
 async def validate_job(request: Request, farm: FarmDep, now: NowDep) -> Response:
     form = await read_params(request, "jobvalidate")
     if isinstance(form, Response):
@@ -174,7 +175,8 @@ def _keep_frame(
 # Error report ----------------------------------------------------------------------------------
 
 
-@router.api_route("/server/error.php", methods=["GET", "POST"])
+@router.get("/server/error.php")
+@router.post("/server/error.php")
 async def error_report(request: Request, farm: FarmDep, now: NowDep) -> Response:
     form = await read_params(request, "error")
     if isinstance(form, Response):
@@ -222,7 +224,8 @@ def _error(
 # Heartbeat -------------------------------------------------------------------------------------
 
 
-@router.api_route("/server/keepmealive.php", methods=["GET", "POST"])
+@router.get("/server/keepmealive.php")
+@router.post("/server/keepmealive.php")
 async def keep_me_alive(request: Request, farm: FarmDep, now: NowDep) -> Response:
     form = await read_params(request, "keepmealive")
     if isinstance(form, Response):
@@ -253,7 +256,8 @@ def _keep_alive(farm: Farm, token: str | None, form: Form, now: datetime) -> Res
 # Session end and the client's extras -------------------------------------------------------------
 
 
-@router.api_route("/account.php", methods=["GET", "POST"])
+@router.get("/account.php")
+@router.post("/account.php")
 async def logout(request: Request, farm: FarmDep, now: NowDep) -> Response:
     if request.query_params.get("mode") != "logout":
         return xml("logout", UNKNOWN_ERROR, "mode: only 'logout' is served here")

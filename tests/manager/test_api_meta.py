@@ -71,3 +71,14 @@ def test_farm_status_follows_workers_and_jobs(manager: Manager) -> None:
     submit(manager)
     worker.next_task()
     assert manager.get("/api/v3/status").json() == {"status": "active"}
+
+
+def test_openapi_document_names_every_operation_once(manager: Manager) -> None:
+    document = manager.get("/openapi.json").json()
+    ids = [
+        operation["operationId"]
+        for path in document["paths"].values()
+        for operation in path.values()
+        if isinstance(operation, dict) and "operationId" in operation
+    ]
+    assert ids and len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
