@@ -91,6 +91,8 @@ def submit(url: str, frames: str, name: str) -> tuple[str, float]:
 def cancel(url: str, job_id: str) -> None:
     """Cancel what is left of the job; one the workers finished needs nothing."""
     status = requests.get(f"{url}/api/v3/jobs/{job_id}", timeout=60).json()["status"]
+    if status == "completed":
+        print("    (the workers finished the whole job before the round ended: a lower bound)")
     if status in ("completed", "canceled", "failed"):
         return
     requests.post(
