@@ -48,6 +48,15 @@ def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
         future.set_exception(value)
 
 
+def _run_one(work: _Work, session: Session) -> Any:
+    """Run one request's work so that the next one starts as if in a session of its own:
+    its changes written, nothing it loaded left in the session."""
+    result = work.run(session)
+    session.flush()
+    session.expunge_all()
+    return result
+
+
 class BatchWriter:
     def __init__(self, db: Database, max_batch: int = MAX_BATCH) -> None:
         self._db = db
@@ -130,7 +139,7 @@ class BatchWriter:
         """All in one transaction without savepoints: the common case, where none fails.
         When one does, the whole transaction rolls back and ``_run_apart`` runs them again."""
         with self._db.write() as session:
-            results = [work.run(session) for work in batch]
+            results = [_run_one(work, session) for work in batch]
         return [(True, result) for result in results]
 
     def _run_apart(self, batch: list[_Work]) -> list[tuple[bool, Any]]:
@@ -141,7 +150,7 @@ class BatchWriter:
                 for work in batch:
                     try:
                         with session.begin_nested():
-                            outcomes.append((True, work.run(session)))
+                            outcomes.append((True, _run_one(work, session)))
                     except Exception as exc:  # noqa: BLE001 - handed to the caller to answer
                         outcomes.append((False, exc))
         except Exception as exc:  # noqa: BLE001 - the commit failed: none of it was stored
