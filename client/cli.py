@@ -374,7 +374,7 @@ def cmd_download(api: ManagerAPI, args: argparse.Namespace) -> int:
     info = api.last_rendered_info(job["id"])
     if info and info.get("suffixes"):
         suffix = str(info["suffixes"][0])  # the largest
-        files.append((f"{str(info['base']).rstrip('/')}/{suffix}", target / f"last-{suffix}"))
+        files.append((f"{str(info['base']).rstrip('/')}/{suffix}", target / Path(suffix).name))
     for task in api.job_tasks(job["id"]):
         log_info = api.task_log_info(task["id"])
         if log_info:

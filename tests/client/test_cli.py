@@ -287,7 +287,7 @@ def test_jobs_status_cancel_and_download(
     assert code == 0, err
     folder = tmp_path / "dl" / f"anim-{job_id[:8]}"
     assert (folder / "000001.png").read_bytes() == image.getvalue()  # the frame itself
-    assert (folder / "last-last-rendered.jpg").read_bytes()[:2] == b"\xff\xd8"
+    assert (folder / "last-rendered.jpg").read_bytes()[:2] == b"\xff\xd8"
     (log,) = (folder / "logs").iterdir()
     assert "rendering frame 1" in log.read_text()
     assert "100%" in err and "Downloaded 3 files" in out
