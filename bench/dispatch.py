@@ -13,6 +13,9 @@ it can; ``--workers 1`` shows the latency of one claim on an idle manager.
 
     .venv/bin/python bench/dispatch.py [--tasks 20000] [--workers 50 200] [--seconds 20]
                                        [--rate 500]
+
+The manager takes ``FARMHAND_DATABASE`` from the environment as usual, so the same bench runs
+on PostgreSQL with ``FARMHAND_DATABASE=postgresql+psycopg://...`` (an empty database).
 """
 
 from __future__ import annotations
@@ -284,7 +287,8 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         try:
             cpus, clients = os.cpu_count(), args.client_processes
-            print(f"manager on SQLite, {cpus} CPU(s); {clients} client processes")
+            database = os.environ.get("FARMHAND_DATABASE", "").partition(":")[0] or "SQLite"
+            print(f"manager on {database}, {cpus} CPU(s); {clients} client processes")
             big, took = submit(url, "1-100000", "big")
             print(f"  submitting a 100,000-frame job (chunk 1): {took:.2f} s")
             cancel(url, big)
