@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
@@ -21,7 +20,6 @@ from manager.core.worker_facts import (
     authenticated_worker,
     record_seen,
 )
-from manager.core.workers import authenticate
 from manager.db.models import Worker
 
 # Dependencies are ``async``: FastAPI runs a plain ``def`` dependency in its thread pool, one
@@ -61,17 +59,6 @@ CredentialsDep = Annotated[HTTPBasicCredentials, Depends(worker_credentials)]
 def mark_seen(worker: Worker, now: datetime) -> None:
     if worker.last_seen is None or now - worker.last_seen >= LAST_SEEN_RESOLUTION:
         worker.last_seen = now
-
-
-@contextmanager
-def worker_transaction(
-    farm: Farm, credentials: HTTPBasicCredentials, now: datetime
-) -> Iterator[tuple[Session, Worker]]:
-    """A write transaction on behalf of an authenticated worker, which is marked as seen."""
-    with farm.db.write() as session:
-        worker = authenticate(session, farm.secrets, credentials.username, credentials.password)
-        mark_seen(worker, now)
-        yield session, worker
 
 
 #: For the endpoints that take ``worker_call`` instead of the three dependencies: the docs

@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import Field
+from sqlalchemy.orm import Session
 
 import manager
 from manager.api.deps import (
@@ -15,13 +17,15 @@ from manager.api.deps import (
     CredentialsDep,
     FarmDep,
     NowDep,
+    as_worker,
     client_address,
-    worker_transaction,
 )
+from manager.api.v3 import serialize
 from manager.api.v3.schemas import Body
 from manager.core import jobs, scheduler, tasks, workers
 from manager.core.statuses import WorkerStatus
-from manager.db.models import Job, Task, Worker
+from manager.core.worker_facts import WorkerFacts
+from manager.db.models import Job, Worker
 
 router = APIRouter(prefix="/api", tags=["flamenco-2022"])
 
@@ -107,18 +111,16 @@ def _job(job: Job) -> dict[str, Any]:
     }
 
 
-def _assigned(task: Task, job: Job) -> dict[str, Any]:
-    return {
-        "uuid": task.id,
-        "job": task.job_id,
-        "name": task.name,
-        "status": task.status,
-        "priority": task.priority,
-        "job_priority": job.priority,
-        "job_type": job.job_type,
-        "task_type": task.task_type,
-        "commands": [{"name": c["name"], "parameters": c["parameters"]} for c in task.commands],
-    }
+def _assigned(task: dict[str, Any]) -> dict[str, Any]:
+    """The 2022 ``AssignedTask``: the v3 one without step counts."""
+    out = {key: task[key] for key in _ASSIGNED_KEYS_2022}
+    out["commands"] = [{"name": c["name"], "parameters": c["parameters"]} for c in task["commands"]]
+    return out
+
+
+_ASSIGNED_KEYS_2022 = (
+    "uuid", "job", "name", "status", "priority", "job_priority", "job_type", "task_type",
+)
 
 
 _SETTING_KEYS_2022 = (
@@ -174,76 +176,97 @@ def register_worker(
 
 
 @router.post("/worker/sign-on")
-def sign_on(
+async def sign_on(
     body: WorkerSignOn, farm: FarmDep, credentials: CredentialsDep, now: NowDep, request: Request
 ) -> JSONResponse:
-    with worker_transaction(farm, credentials, now) as (session, worker):
-        wanted = workers.sign_on(
+    address = client_address(request)
+
+    def work(session: Session, facts: WorkerFacts) -> str:
+        return workers.sign_on(
             session,
-            worker,
+            workers.get_worker(session, facts.id),
             name=body.nickname,
             supported_task_types=body.supported_task_types,
             software=body.software_version,
             can_restart=False,
-            address=client_address(request),
+            address=address,
             now=now,
         )
+
+    wanted = await as_worker(farm, credentials, now, work)
     return JSONResponse({"status_requested": _worker_status(wanted)})
 
 
 @router.post("/worker/sign-off", status_code=204)
-def sign_off(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
-    with worker_transaction(farm, credentials, now) as (session, worker):
-        workers.sign_off(session, worker, now)
+async def sign_off(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
+    await as_worker(
+        farm,
+        credentials,
+        now,
+        lambda s, w: workers.sign_off(s, workers.get_worker(s, w.id), now),
+    )
     return Response(status_code=204)
 
 
+def _pending_state_change(session: Session, worker: WorkerFacts) -> str | None:
+    return workers.pending_state_change(
+        worker, scheduler.current_task_id(session, worker.id) is not None
+    )
+
+
 @router.get("/worker/state")
-def worker_state(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
-    with worker_transaction(farm, credentials, now) as (session, worker):
-        wanted = workers.pending_state_change(
-            worker, scheduler.current_task_of(session, worker) is not None
-        )
+async def worker_state(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
+    wanted = await as_worker(farm, credentials, now, _pending_state_change)
     if wanted is None:
         return Response(status_code=204)
     return JSONResponse({"status_requested": _worker_status(wanted)})
 
 
 @router.post("/worker/state-changed", status_code=204)
-def worker_state_changed(
+async def worker_state_changed(
     body: WorkerStateChanged, farm: FarmDep, credentials: CredentialsDep, now: NowDep
 ) -> Response:
-    with worker_transaction(farm, credentials, now) as (session, worker):
-        workers.state_changed(session, worker, _WORKER_STATUS_IN.get(body.status, body.status), now)
+    status = _WORKER_STATUS_IN.get(body.status, body.status)
+    await as_worker(
+        farm,
+        credentials,
+        now,
+        lambda s, w: workers.state_changed(s, workers.get_worker(s, w.id), status, now),
+    )
     return Response(status_code=204)
 
 
 @router.post("/worker/task")
-def schedule_task(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
-    with worker_transaction(farm, credentials, now) as (session, worker):
-        current = scheduler.current_task_of(session, worker)
+async def schedule_task(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
+    def work(session: Session, worker: WorkerFacts) -> tuple[int, dict[str, Any] | None]:
+        current = scheduler.current_task_id(session, worker.id)
         wanted = workers.pending_state_change(worker, current is not None)
         if wanted is not None:
-            return JSONResponse({"status_requested": _worker_status(wanted)}, status_code=423)
+            return 423, {"status_requested": _worker_status(wanted)}
         if worker.status != WorkerStatus.AWAKE:
-            return Response(status_code=409)
-        task = current or scheduler.claim_next_task(session, worker, now)
-        if task is None:
-            return Response(status_code=204)
-        job = session.get(Job, task.job_id)
-        assert job is not None
-        out = _assigned(task, job)
+            return 409, None
+        task_id = current or scheduler.claim_task_id(session, worker, now)
+        if task_id is None:
+            return 204, None
+        return 200, _assigned(serialize.assigned_task(session, task_id))
+
+    status, out = await as_worker(farm, credentials, now, work)
+    if out is None:
+        return Response(status_code=status)
+    if status != 200:
+        return JSONResponse(out, status_code=status)
     farm.events.publish("task", id=out["uuid"], job_id=out["job"])
     return JSONResponse(out)
 
 
 @router.post("/worker/task/{task_id}", status_code=204)
-def task_update(
+async def task_update(
     task_id: str, body: TaskUpdate, farm: FarmDep, credentials: CredentialsDep, now: NowDep
 ) -> Response:
     status = _TASK_STATUS_IN.get(body.taskStatus, body.taskStatus) if body.taskStatus else None
-    with worker_transaction(farm, credentials, now) as (session, worker):
-        result = tasks.update_task_from_worker(
+
+    def work(session: Session, worker: WorkerFacts) -> tasks.TaskUpdateResult:
+        return tasks.update_task_from_worker(
             session,
             farm.settings,
             worker,
@@ -252,8 +275,10 @@ def task_update(
             task_status=status,
             activity=body.activity,
         )
-        if body.log:
-            farm.logs.append(result.job_id, task_id, body.log)
+
+    result = await as_worker(farm, credentials, now, work)
+    if body.log:
+        await run_in_threadpool(farm.logs.append, result.job_id, task_id, body.log)
     farm.events.publish("task", id=task_id, job_id=result.job_id)
     return Response(status_code=204)
 
