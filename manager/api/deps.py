@@ -20,6 +20,7 @@ from manager.core.worker_facts import (
     authenticated_worker,
     record_seen,
 )
+from manager.core.workers import get_worker
 from manager.db.models import Worker
 
 # Dependencies are ``async``: FastAPI runs a plain ``def`` dependency in its thread pool, one
@@ -97,6 +98,18 @@ async def as_worker(
         return work(session, worker)
 
     return await farm.writer.run(run)
+
+
+async def as_loaded_worker(
+    farm: Farm,
+    credentials: HTTPBasicCredentials,
+    now: datetime,
+    work: Callable[[Session, Worker], T],
+) -> T:
+    """``as_worker`` for work that changes the worker itself and so needs its ORM object."""
+    return await as_worker(
+        farm, credentials, now, lambda session, facts: work(session, get_worker(session, facts.id))
+    )
 
 
 def _check_credentials(farm: Farm, credentials: HTTPBasicCredentials) -> None:

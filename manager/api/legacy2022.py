@@ -17,13 +17,13 @@ from manager.api.deps import (
     CredentialsDep,
     FarmDep,
     NowDep,
+    as_loaded_worker,
     as_worker,
     client_address,
 )
 from manager.api.v3 import serialize
 from manager.api.v3.schemas import Body
 from manager.core import jobs, scheduler, tasks, workers
-from manager.core.statuses import WorkerStatus
 from manager.core.worker_facts import WorkerFacts
 from manager.db.models import Job, Worker
 
@@ -181,10 +181,10 @@ async def sign_on(
 ) -> JSONResponse:
     address = client_address(request)
 
-    def work(session: Session, facts: WorkerFacts) -> str:
+    def work(session: Session, worker: Worker) -> str:
         return workers.sign_on(
             session,
-            workers.get_worker(session, facts.id),
+            worker,
             name=body.nickname,
             supported_task_types=body.supported_task_types,
             software=body.software_version,
@@ -193,30 +193,19 @@ async def sign_on(
             now=now,
         )
 
-    wanted = await as_worker(farm, credentials, now, work)
+    wanted = await as_loaded_worker(farm, credentials, now, work)
     return JSONResponse({"status_requested": _worker_status(wanted)})
 
 
 @router.post("/worker/sign-off", status_code=204)
 async def sign_off(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
-    await as_worker(
-        farm,
-        credentials,
-        now,
-        lambda s, w: workers.sign_off(s, workers.get_worker(s, w.id), now),
-    )
+    await as_loaded_worker(farm, credentials, now, lambda s, w: workers.sign_off(s, w, now))
     return Response(status_code=204)
-
-
-def _pending_state_change(session: Session, worker: WorkerFacts) -> str | None:
-    return workers.pending_state_change(
-        worker, scheduler.current_task_id(session, worker.id) is not None
-    )
 
 
 @router.get("/worker/state")
 async def worker_state(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
-    wanted = await as_worker(farm, credentials, now, _pending_state_change)
+    wanted = await as_worker(farm, credentials, now, scheduler.state_to_go_to)
     if wanted is None:
         return Response(status_code=204)
     return JSONResponse({"status_requested": _worker_status(wanted)})
@@ -227,11 +216,8 @@ async def worker_state_changed(
     body: WorkerStateChanged, farm: FarmDep, credentials: CredentialsDep, now: NowDep
 ) -> Response:
     status = _WORKER_STATUS_IN.get(body.status, body.status)
-    await as_worker(
-        farm,
-        credentials,
-        now,
-        lambda s, w: workers.state_changed(s, workers.get_worker(s, w.id), status, now),
+    await as_loaded_worker(
+        farm, credentials, now, lambda s, w: workers.state_changed(s, w, status, now)
     )
     return Response(status_code=204)
 
@@ -239,16 +225,12 @@ async def worker_state_changed(
 @router.post("/worker/task")
 async def schedule_task(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
     def work(session: Session, worker: WorkerFacts) -> tuple[int, dict[str, Any] | None]:
-        current = scheduler.current_task_id(session, worker.id)
-        wanted = workers.pending_state_change(worker, current is not None)
-        if wanted is not None:
-            return 423, {"status_requested": _worker_status(wanted)}
-        if worker.status != WorkerStatus.AWAKE:
-            return 409, None
-        task_id = current or scheduler.claim_task_id(session, worker, now)
-        if task_id is None:
-            return 204, None
-        return 200, _assigned(serialize.assigned_task(session, task_id))
+        poll = scheduler.poll_for_task(session, worker, now)
+        if poll.status_requested is not None:
+            return 423, {"status_requested": _worker_status(poll.status_requested)}
+        if poll.task_id is None:
+            return (409 if poll.not_awake else 204), None
+        return 200, _assigned(serialize.assigned_task(session, poll.task_id))
 
     status, out = await as_worker(farm, credentials, now, work)
     if out is None:

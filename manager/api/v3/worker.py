@@ -14,6 +14,7 @@ from manager.api.deps import (
     CredentialsDep,
     FarmDep,
     NowDep,
+    as_loaded_worker,
     as_worker,
     client_address,
     worker_call,
@@ -22,8 +23,8 @@ from manager.api.v3 import schemas, serialize
 from manager.core import scheduler, tasks, variables, workers
 from manager.core.errors import BadInput, Conflict, FarmError, Forbidden
 from manager.core.last_rendered import ACCEPTED_TYPES, MAX_IMAGE_BYTES
-from manager.core.statuses import WorkerStatus
 from manager.core.worker_facts import WorkerFacts
+from manager.db.models import Worker
 
 router = APIRouter(prefix="/api/v3/worker", tags=["worker"])
 
@@ -69,10 +70,10 @@ async def sign_on(
 ) -> JSONResponse:
     address = client_address(request)
 
-    def work(session: Session, facts: WorkerFacts) -> str | None:
+    def work(session: Session, worker: Worker) -> str:
         return workers.sign_on(
             session,
-            workers.get_worker(session, facts.id),
+            worker,
             name=body.name,
             supported_task_types=body.supported_task_types,
             software=body.software_version,
@@ -82,31 +83,21 @@ async def sign_on(
             now=now,
         )
 
-    wanted = await as_worker(farm, credentials, now, work)
+    wanted = await as_loaded_worker(farm, credentials, now, work)
     farm.events.publish("worker", id=credentials.username)
     return JSONResponse({"status_requested": wanted})
 
 
 @router.post("/sign-off", status_code=204)
 async def sign_off(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
-    await as_worker(
-        farm,
-        credentials,
-        now,
-        lambda s, w: workers.sign_off(s, workers.get_worker(s, w.id), now),
-    )
+    await as_loaded_worker(farm, credentials, now, lambda s, w: workers.sign_off(s, w, now))
     farm.events.publish("worker", id=credentials.username)
     return Response(status_code=204)
 
 
-def _pending_state_change(session: Session, worker: WorkerFacts) -> str | None:
-    has_task = scheduler.current_task_id(session, worker.id) is not None
-    return workers.pending_state_change(worker, has_task)
-
-
 @router.get("/state")
 async def worker_state(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
-    wanted = await as_worker(farm, credentials, now, _pending_state_change)
+    wanted = await as_worker(farm, credentials, now, scheduler.state_to_go_to)
     if wanted is None:
         return Response(status_code=204)
     return JSONResponse({"status_requested": wanted})
@@ -116,11 +107,8 @@ async def worker_state(farm: FarmDep, credentials: CredentialsDep, now: NowDep) 
 async def worker_state_changed(
     body: schemas.WorkerStateChanged, farm: FarmDep, credentials: CredentialsDep, now: NowDep
 ) -> Response:
-    await as_worker(
-        farm,
-        credentials,
-        now,
-        lambda s, w: workers.state_changed(s, workers.get_worker(s, w.id), body.status, now),
+    await as_loaded_worker(
+        farm, credentials, now, lambda s, w: workers.state_changed(s, w, body.status, now)
     )
     farm.events.publish("worker", id=credentials.username)
     return Response(status_code=204)
@@ -131,16 +119,12 @@ async def schedule_task(request: Request) -> Response:
     farm, credentials, now = await worker_call(request)
 
     def work(session: Session, worker: WorkerFacts) -> tuple[int, dict[str, Any] | None]:
-        current = scheduler.current_task_id(session, worker.id)
-        wanted = workers.pending_state_change(worker, current is not None)
-        if wanted is not None:
-            return 423, {"status_requested": wanted}
-        if worker.status != WorkerStatus.AWAKE:
-            return 409, None
-        task_id = current or scheduler.claim_task_id(session, worker, now)
-        if task_id is None:
-            return 204, None
-        out = serialize.assigned_task(session, task_id)
+        poll = scheduler.poll_for_task(session, worker, now)
+        if poll.status_requested is not None:
+            return 423, {"status_requested": poll.status_requested}
+        if poll.task_id is None:
+            return (409 if poll.not_awake else 204), None
+        out = serialize.assigned_task(session, poll.task_id)
         out["commands"] = variables.expand_for_platform(
             out["commands"], farm.settings.variables, worker.platform.lower()
         )
@@ -185,7 +169,7 @@ async def may_worker_run(task_id: str, request: Request) -> JSONResponse:
     farm, credentials, now = await worker_call(request)
 
     def work(session: Session, worker: WorkerFacts) -> dict[str, Any]:
-        wanted = _pending_state_change(session, worker)
+        wanted = scheduler.state_to_go_to(session, worker)
         if wanted is not None:
             return {
                 "mayKeepRunning": False,
