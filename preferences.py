@@ -21,6 +21,15 @@ class FarmhandPreferences(bpy.types.AddonPreferences):
         subtype="PASSWORD",
         default="",
     )
+    registration_token: bpy.props.StringProperty(  # type: ignore[valid-type]
+        name="Worker Registration Token",
+        description=(
+            "For Start Worker Mode: the manager's registration token, when it has one "
+            "(FARMHAND_REGISTRATION_TOKEN is used when this is empty)"
+        ),
+        subtype="PASSWORD",
+        default="",
+    )
     job_refresh_seconds: bpy.props.IntProperty(  # type: ignore[valid-type]
         name="Refresh Jobs Every",
         description="How often the Farm panel refreshes this file's jobs while any is running",
@@ -37,6 +46,7 @@ class FarmhandPreferences(bpy.types.AddonPreferences):
         layout.use_property_split = True
         layout.prop(self, "manager_url")
         layout.prop(self, "access_token")
+        layout.prop(self, "registration_token")
         layout.prop(self, "job_refresh_seconds")
         row = layout.row()
         row.operator("farmhand.test_connection", icon="LINKED")

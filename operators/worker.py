@@ -10,6 +10,7 @@ the command-line worker itself, on the main thread, until Ctrl+C or the manager 
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 
@@ -33,9 +34,10 @@ class _LastLine(logging.Handler):
 class WorkerMode:
     """The worker running in a thread of this Blender."""
 
-    def __init__(self, manager_url: str, name: str) -> None:
+    def __init__(self, manager_url: str, name: str, registration_token: str = "") -> None:
         self.manager_url = manager_url.rstrip("/")
         self.name = name
+        self.registration_token = registration_token
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="farmhand-worker", daemon=True)
         self._handler = _LastLine()
@@ -54,42 +56,19 @@ class WorkerMode:
         self.stop.set()
 
     def _run(self) -> None:
-        from ..worker_mode.credentials import CredentialStore, default_data_dir
-        from ..worker_mode.defaults import SUPPORTED_TASK_TYPES
-        from ..worker_mode.manager_api import ManagerClient, RequestsTransport
+        from ..worker_mode import assembly
+        from ..worker_mode.credentials import default_data_dir
         from ..worker_mode.render_process import RenderProcessError
-        from ..worker_mode.renderer import Renderer
-        from ..worker_mode.task_runner import TaskRunner
-        from ..worker_mode.worker import Worker, WorkerOptions
 
-        renderer = Renderer(None)
+        config = assembly.WorkerConfig(
+            manager_url=self.manager_url,
+            name=self.name,
+            data_dir=default_data_dir(),
+            registration_token=assembly.token_from(self.registration_token, dict(os.environ)),
+            can_restart=False,
+        )
         try:
-            renderer.ensure_started()
-            data_dir = default_data_dir()
-            previews = data_dir / "previews"
-            previews.mkdir(parents=True, exist_ok=True)
-            client = ManagerClient(RequestsTransport(self.manager_url))
-
-            def reporter_client() -> ManagerClient:
-                return ManagerClient(RequestsTransport(self.manager_url), client.credentials)
-
-            runner = TaskRunner(reporter_client, renderer, self.stop, str(previews))
-            options = WorkerOptions(
-                manager_url=self.manager_url,
-                name=self.name,
-                software_version=str(renderer.hello.get("blender", bpy_version())),
-                task_types=list(SUPPORTED_TASK_TYPES),
-                can_restart=False,
-            )
-            worker = Worker(
-                options,
-                client,
-                CredentialStore(data_dir),
-                runner.run,
-                self.stop,
-                status_change_requested=lambda: runner.status_change_requested,
-            )
-            worker.run()
+            worker = assembly.run_worker(config, self.stop)
             state.STATE.worker_message = f"Worker mode stopped after {worker.tasks_run} tasks"
         except RenderProcessError as exc:
             state.STATE.worker_message = f"Worker mode could not start Blender: {exc}"
@@ -97,7 +76,6 @@ class WorkerMode:
             log.exception("worker mode ended")
             state.STATE.worker_message = f"Worker mode failed: {exc}"
         finally:
-            renderer.shutdown()
             _worker_logger().removeHandler(self._handler)
 
 
@@ -106,10 +84,6 @@ def _worker_logger() -> logging.Logger:
     from .. import worker_mode
 
     return logging.getLogger(worker_mode.__name__)
-
-
-def bpy_version() -> str:
-    return ".".join(str(v) for v in bpy.app.version)
 
 
 _worker: WorkerMode | None = None
@@ -134,13 +108,17 @@ class FARMHAND_OT_worker_mode(bpy.types.Operator):
         global _worker
         if not online_or_report(self):
             return {"CANCELLED"}
-        url = get_preferences(context).manager_url
+        prefs = get_preferences(context)
+        url = prefs.manager_url
         if bpy.app.background:
             from ..worker_mode.cli import main
 
-            code = main(["--manager", url])
+            token = ["--registration-token", prefs.registration_token] if (
+                prefs.registration_token
+            ) else []
+            code = main(["--manager", url, *token])
             return {"FINISHED"} if code == 0 else {"CANCELLED"}
-        _worker = WorkerMode(url, socket.gethostname())
+        _worker = WorkerMode(url, socket.gethostname(), prefs.registration_token)
         _worker.start()
         state.STATE.worker_message = f"Worker mode: connecting to {url}"
         bpy.app.timers.register(_redraw_while_running, first_interval=1.0)

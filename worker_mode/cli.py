@@ -12,8 +12,8 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from .credentials import CredentialStore, default_data_dir
-from .defaults import IDLE_POLL_MAX_S, SUPPORTED_TASK_TYPES
+from .credentials import default_data_dir
+from .defaults import IDLE_POLL_MAX_S
 
 log = logging.getLogger("worker_mode")
 
@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tags", default="",
                         help="comma-separated worker tags, e.g. gpu,studio-b: only jobs for "
                              "these tags and untagged jobs come to this worker")
+    parser.add_argument("--registration-token", default=None,
+                        help="the manager's registration_token, when it has one "
+                             "(default: $FARMHAND_REGISTRATION_TOKEN)")
     parser.add_argument("--once", action="store_true",
                         help="exit when the manager has had no task for this worker for 5 s")
     device = parser.add_mutually_exclusive_group()
@@ -66,59 +69,26 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_worker(args: argparse.Namespace, argv: list[str] | None) -> int:
-    from .job_files import JobFiles
-    from .manager_api import ManagerClient, RequestsTransport
+    from . import assembly
     from .render_process import RenderProcessError
-    from .renderer import Renderer
-    from .task_runner import TaskRunner
-    from .worker import Worker, WorkerOptions
 
-    manager_url = args.manager.rstrip("/")
-    data_dir = args.data_dir or default_data_dir()
     stop = threading.Event()
     _install_signal_handlers(stop)
-
-    device = "GPU" if args.gpu else "CPU" if args.cpu else None
-    renderer = Renderer(device)
+    config = assembly.WorkerConfig(
+        manager_url=args.manager.rstrip("/"),
+        name=args.name,
+        data_dir=args.data_dir or default_data_dir(),
+        device="GPU" if args.gpu else "CPU" if args.cpu else None,
+        tags=[tag.strip() for tag in args.tags.split(",") if tag.strip()],
+        once=args.once,
+        poll_max_s=args.poll_max,
+        registration_token=assembly.token_from(args.registration_token, dict(os.environ)),
+    )
     try:
-        renderer.ensure_started()
+        worker = assembly.run_worker(config, stop)
     except RenderProcessError as exc:
         log.error("cannot start Blender for rendering: %s", exc)
         return 1
-    hello = renderer.hello
-    gpu = hello.get("gpu")
-    log.info("Blender %s ready (%s)", hello.get("blender"),
-             f"GPU: {gpu[0]} {', '.join(gpu[1])}" if gpu else (device or "device from file"))
-
-    client = ManagerClient(RequestsTransport(manager_url))
-    store = CredentialStore(data_dir)
-    previews = data_dir / "previews"
-    previews.mkdir(parents=True, exist_ok=True)
-
-    def reporter_client() -> ManagerClient:
-        return ManagerClient(RequestsTransport(manager_url), client.credentials)
-
-    def credentials() -> tuple[str, str]:
-        assert client.credentials is not None, "tasks come only after registration"
-        return client.credentials.worker_id, client.credentials.secret
-
-    job_files = JobFiles(manager_url, data_dir, credentials)
-    runner = TaskRunner(reporter_client, renderer, stop, str(previews), job_files=job_files)
-    options = WorkerOptions(
-        manager_url=manager_url,
-        name=args.name,
-        software_version=str(hello.get("blender", "unknown")),
-        task_types=list(SUPPORTED_TASK_TYPES),
-        once=args.once,
-        idle_poll_max_s=args.poll_max,
-        tags=[tag.strip() for tag in args.tags.split(",") if tag.strip()],
-    )
-    worker = Worker(options, client, store, runner.run, stop,
-                    status_change_requested=lambda: runner.status_change_requested)
-    try:
-        worker.run()
-    finally:
-        renderer.shutdown()
     if worker.restart and not stop.is_set():
         _restart(argv)
     return 0

@@ -190,9 +190,10 @@ class FileCache:
         try:
             total = len(manifest.files)
             for index, f in enumerate(manifest.files):
+                line = f"fetching job files: {index + 1}/{total} ({f.path})"
                 if on_progress:
-                    on_progress(f"fetching job files: {index + 1}/{total} ({f.path})")
-                source = self.get(f.sha256, f.size)
+                    on_progress(line)
+                source = self.get(f.sha256, f.size, _byte_progress(line, f.size, on_progress))
                 _place(source, _inside(target, f.path))
             marker.write_text(json.dumps({"key": key}))
         finally:
@@ -249,10 +250,45 @@ class FileCache:
         keep_set = {p.resolve() for p in keep}
         if not self.checkouts_dir.is_dir():
             return
-        for marker in self.checkouts_dir.rglob(MANIFEST_MARKER):
-            folder = marker.parent
-            if folder.resolve() not in keep_set:
-                shutil.rmtree(folder, ignore_errors=True)
+        # The walk is finished before anything is removed: deleting folders while rglob
+        # still walks them makes it raise FileNotFoundError. Clean-up is never worth a task.
+        try:
+            folders = [marker.parent for marker in self.checkouts_dir.rglob(MANIFEST_MARKER)]
+        except OSError as exc:
+            log.warning("file cache: cannot list old checkouts (%s); leaving them", exc)
+            return
+        for folder in folders:
+            try:
+                if folder.resolve() not in keep_set and not _contains_any(folder, keep_set):
+                    shutil.rmtree(folder, ignore_errors=True)
+            except OSError as exc:
+                log.warning("file cache: cannot remove checkout %s (%s)", folder, exc)
+
+
+def _byte_progress(
+    line: str, size: int, on_progress: Callable[[str], None] | None, every_s: float = 2.0
+) -> Callable[[int], None] | None:
+    """Reports a long download's bytes now and then: it is progress, which keeps a task alive."""
+    if on_progress is None:
+        return None
+    received = 0
+    last = time.monotonic()
+
+    def on_bytes(count: int) -> None:
+        nonlocal received, last
+        received += count
+        now = time.monotonic()
+        if now - last >= every_s:
+            last = now
+            on_progress(f"{line}: {received // 2**20} of {size // 2**20} MiB")
+
+    return on_bytes
+
+
+def _contains_any(folder: Path, paths: set[Path]) -> bool:
+    """Whether a checkout to keep lies inside ``folder`` (checkout paths can nest)."""
+    base = folder.resolve()
+    return any(path.is_relative_to(base) for path in paths)
 
 
 class _Counting:

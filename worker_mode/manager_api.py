@@ -92,6 +92,10 @@ class AuthError(Exception):
     """The manager does not know these credentials (401/403): register again."""
 
 
+class RegistrationRefused(Exception):
+    """The manager will not register this worker (a missing or wrong registration token)."""
+
+
 class ManagerError(Exception):
     """The manager answered something this worker cannot act on."""
 
@@ -131,9 +135,15 @@ def _error_message(resp: HttpResponse) -> str:
 class ManagerClient:
     """Calls of the worker API; every method raises ManagerUnreachable/AuthError/ManagerError."""
 
-    def __init__(self, transport: Transport, credentials: Credentials | None = None) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        credentials: Credentials | None = None,
+        registration_token: str | None = None,
+    ) -> None:
         self.transport = transport
         self.credentials = credentials
+        self.registration_token = registration_token
 
     def _call(
         self,
@@ -177,10 +187,18 @@ class ManagerClient:
             "platform": platform,
             "supported_task_types": task_types,
         }
-        resp = self._call(
-            "POST", "/api/v3/worker/register-worker", json_body=body, authenticated=False,
-            ok=(200,),
+        headers = (
+            {"X-Farmhand-Registration-Token": self.registration_token}
+            if self.registration_token
+            else None
         )
+        try:
+            resp = self._call(
+                "POST", "/api/v3/worker/register-worker", json_body=body, headers=headers,
+                authenticated=False, ok=(200,),
+            )
+        except AuthError as exc:
+            raise RegistrationRefused(str(exc)) from exc
         return Credentials(worker_id=str(resp.json()["uuid"]), secret=secret)
 
     def sign_on(

@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -314,8 +315,41 @@ class RenderChild:
             raise RenderError(f"Blender did not write the video {output}")
 
 
+PARENT_WATCH_INTERVAL_S = 1.0
+"""How often the render process checks that its worker is still there."""
+
+
+def die_with_worker() -> None:
+    """End this process as soon as the worker that started it is gone, even mid-frame.
+
+    A render blocks the main thread for as long as a frame takes, so the closed socket would
+    be noticed only after the frame: a killed worker's render would go on competing with the
+    restarted worker. Linux kills us through PR_SET_PDEATHSIG; everywhere a thread watches
+    the parent process id, which changes when the parent dies (bpy releases the GIL while it
+    renders, so the thread runs).
+    """
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass  # the watch thread still covers it
+    if os.getppid() != parent:  # the worker died before the line above took effect
+        os._exit(3)
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_WATCH_INTERVAL_S)
+            if os.getppid() != parent:
+                os._exit(3)
+
+    threading.Thread(target=watch, name="watch-worker", daemon=True).start()
+
+
 def main() -> int:
     """Entry point of the render process; talks to the worker over a loopback socket."""
+    die_with_worker()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the worker's to handle.
     port = int(os.environ[PORT_ENV])
     token = os.environ[TOKEN_ENV]

@@ -25,6 +25,19 @@ def _flag(value: Any) -> bool:
     return bool(value)
 
 
+def _seconds(value: Any, name: str) -> float | None:
+    """A time limit parameter: a number of seconds; empty, 0 or absent is no limit."""
+    if value is None or value == "":
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError) as exc:
+        raise CommandError(f"blender-render: {name} must be a number of seconds") from exc
+    if seconds < 0 or seconds != seconds:
+        raise CommandError(f"blender-render: {name} must be 0 (no limit) or more")
+    return seconds or None
+
+
 def blender_render(ctx: CommandContext, params: dict[str, Any]) -> None:
     args = params.get("args", [])
     before = params.get("argsBefore", []) or []
@@ -90,7 +103,9 @@ def blender_render(ctx: CommandContext, params: dict[str, Any]) -> None:
         elif kind == "log":
             ctx.log(str(event.get("line", "")))
 
-    ctx.renderer.run(request, on_event, ctx.log, ctx.should_stop)
+    ctx.renderer.run(request, on_event, ctx.log, ctx.should_stop,
+                     max_frame_seconds=_seconds(params.get("max_frame_seconds"),
+                                                "max_frame_seconds"))
     if upload_errors:
         raise CommandError(f"frame not delivered to the manager: {upload_errors[0]}")
 

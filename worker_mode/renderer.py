@@ -49,8 +49,15 @@ class Renderer:
         on_event: EventHandler,
         on_log: Callable[[str], None],
         should_stop: StopCheck,
+        max_frame_seconds: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """Send one request and handle its events until done; kill the process to abandon."""
+        """Send one request and handle its events until done; kill the process to abandon.
+
+        A request that does not end normally (abandoned, a frame over ``max_frame_seconds``,
+        an exception in ``on_event``) kills the render process: it may still be rendering, and
+        its late events must not be taken for the next request's.
+        """
         try:
             process = self.ensure_started()
         except RenderProcessError as exc:
@@ -62,24 +69,40 @@ class Renderer:
                 break
         process.tail.clear()
         process.log_sink = on_log
+        finished = False
+        frames: list[Any] = []
+        frames_done = 0
+        frame_started: float | None = None
         try:
             process.send(request)
             while True:
                 reason = should_stop()
                 if reason:
                     log.info("abandoning the render: %s", reason)
-                    self.kill()
                     raise TaskAbandoned(reason)
+                if (
+                    max_frame_seconds
+                    and frame_started is not None
+                    and clock() - frame_started > max_frame_seconds
+                ):
+                    frame = frames[frames_done] if frames_done < len(frames) else "?"
+                    raise CommandError(
+                        f"frame {frame} ran longer than max_frame_seconds "
+                        f"({max_frame_seconds:g} s); render stopped"
+                    )
                 try:
                     event = process.events.get(timeout=0.2)
                 except queue.Empty:
                     continue
                 kind = event.get("ev")
                 if kind == "done":
+                    finished = True
                     return
                 if kind == "error":
+                    finished = True
                     raise CommandError(str(event.get("message", "render failed")))
                 if kind == "exit":
+                    finished = True
                     process.join_output()
                     tail = "\n".join(process.tail)
                     self.process = None
@@ -87,12 +110,19 @@ class Renderer:
                         f"Blender crashed (render process exit code {event.get('code')})"
                         + (f"; last output:\n{tail}" if tail else "")
                     )
+                if kind == "frames":
+                    frames = list(event.get("frames") or [])
+                    frame_started = clock()
+                elif kind == "frame":
+                    frames_done += 1
+                    frame_started = clock()
                 on_event(event)
         except RenderProcessError as exc:
-            self.kill()
             raise CommandError(str(exc)) from exc
         finally:
             process.log_sink = None
+            if not finished:
+                self.kill()
 
     def log_tail(self) -> list[str]:
         return list(self.process.tail) if self.process else []

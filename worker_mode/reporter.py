@@ -184,6 +184,9 @@ class TaskReporter:
                 log.error("task %s: manager refused an update (%s); abandoning the task",
                           self.task_id[:8], exc)
                 self.cancel_reason = f"manager refused update: {exc}"
+            except Exception:  # noqa: BLE001 - a reporting bug must not end the reporting
+                log.exception("task %s: error while reporting; retrying", self.task_id[:8])
+                self._retry_at = now + self._backoff.next_delay()
             if self._final_delivered.is_set():
                 return
             self._wake.wait(0.25)
@@ -265,8 +268,8 @@ class TaskReporter:
         with self._lock:
             self._sending = True
         update, taken = self._take_update()
-        if not update:
-            update = {"activity": "running"}  # A heartbeat keeps the manager's lease alive.
+        # With nothing new this is a heartbeat: an empty update that tells the task is still
+        # ours (409 if not) without counting as progress, which only real output does.
         try:
             accepted = self.client.task_update(self.task_id, update)
         except ManagerUnreachable:

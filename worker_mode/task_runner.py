@@ -6,6 +6,7 @@ import logging
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
@@ -82,6 +83,10 @@ class TaskRunner:
             outcome, message = TaskOutcome.ABANDONED, str(exc)
         except CommandError as exc:
             outcome, message = TaskOutcome.FAILED, str(exc)
+        except Exception as exc:  # noqa: BLE001 - whatever a task does fails that task only
+            log.exception("task %s: unexpected error", short)
+            outcome = TaskOutcome.FAILED
+            message = f"unexpected error: {type(exc).__name__}: {exc}\n{traceback.format_exc()}"
         finally:
             self.status_change_requested = reporter.status_change_requested
         seconds = time.monotonic() - started

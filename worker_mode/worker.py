@@ -27,7 +27,13 @@ from .defaults import (
     RETRY_MAX_S,
     SUPPORTED_TASK_TYPES,
 )
-from .manager_api import AuthError, ManagerClient, ManagerError, ManagerUnreachable
+from .manager_api import (
+    AuthError,
+    ManagerClient,
+    ManagerError,
+    ManagerUnreachable,
+    RegistrationRefused,
+)
 
 log = logging.getLogger(__name__)
 
@@ -119,15 +125,28 @@ class Worker:
                             self.options.manager_url, exc, delay)
             self._unreachable = True
             return delay
+        except RegistrationRefused as exc:
+            delay = self.retry.next_delay()
+            log.error("manager %s refused to register this worker (%s); start the worker with "
+                      "--registration-token (or FARMHAND_REGISTRATION_TOKEN) set to the "
+                      "manager's registration_token; trying again in %.0f s",
+                      self.options.manager_url, exc, delay)
+            return delay
         except AuthError as exc:
-            log.warning("manager rejected this worker's credentials (%s); registering again", exc)
+            delay = self.retry.next_delay()
+            log.warning("manager rejected this worker's credentials (%s); registering again "
+                        "in %.0f s", exc, delay)
             self.store.save(self.options.manager_url, None)
             self.client.credentials = None
             self.signed_on = False
-            return self.retry.next_delay() if self.retry.attempts else 0.0
+            return delay
         except ManagerError as exc:
             delay = self.retry.next_delay()
             log.error("manager answered unexpectedly (%s); retrying in %.0f s", exc, delay)
+            return delay
+        except Exception:  # noqa: BLE001 - only a kill stops a worker; this step is retried
+            delay = self.retry.next_delay()
+            log.exception("unexpected error in the worker loop; going on in %.0f s", delay)
             return delay
         if self._unreachable:
             log.info("manager %s reachable again", self.options.manager_url)
@@ -152,6 +171,10 @@ class Worker:
         self.signed_on = True
         log.info("signed on to %s as %s (worker %s, Blender %s)", opts.manager_url, opts.name,
                  self.client.credentials.worker_id[:8], opts.software_version)
+        # Sign-on leaves the worker "starting" on the manager, whatever this process believed
+        # before (it may have been marked error or offline while out of touch): the state it
+        # enters now is always acknowledged.
+        self.state = WorkerState.STARTING
         self.go_to(requested or WorkerState.AWAKE)
 
     def poll_task(self) -> float:
