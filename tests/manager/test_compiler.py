@@ -117,6 +117,7 @@ def test_render_command_is_flamencos_blender_render(shipped: JobTypeRegistry) ->
                 "--render-frame", "1..3",
             ],
             "persistent_data": True,
+            "max_frame_seconds": 0,
         },
         "total_step_count": 3,
     }]

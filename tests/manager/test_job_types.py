@@ -133,7 +133,7 @@ def test_simple_blender_render_serves_flamencos_settings() -> None:
     assert list(settings) == [
         "frames", "chunk_size", "render_output_root", "add_path_components",
         "render_output_path", "blendfile", "fps", "format", "image_file_extension",
-        "has_previews", "scene", "persistent_data",
+        "has_previews", "scene", "persistent_data", "max_frame_seconds",
     ]
     frames = settings["frames"]
     assert frames["eval"] == "f'{C.scene.frame_start}-{C.scene.frame_end}'"

@@ -105,3 +105,17 @@ def test_a_render_is_abandoned_mid_frame_within_seconds(renderer, slow_blend, tm
     assert time.monotonic() - asked[0] < 2.0
     assert time.monotonic() - started < 10
     assert not list(tmp_path.glob("*.png"))
+
+
+def test_a_frame_over_max_frame_seconds_is_stopped_and_fails(renderer, slow_blend, tiny_blend,
+                                                              tmp_path):
+    path, key = local_blendfile(slow_blend)
+    settings = parse_blender_args(["--render-output", f"{tmp_path}/######", "--render-frame", "1"])
+    request = {"op": "render", "blendfile": path, "key": key, "settings": settings.to_json()}
+    pid = renderer.ensure_started().pid
+    with pytest.raises(CommandError, match=r"frame 1 ran longer than max_frame_seconds \(2 s\)"):
+        renderer.run(request, lambda event: None, lambda line: None, lambda: None,
+                     max_frame_seconds=2)
+    assert renderer.process is None  # killed mid-frame, not left rendering
+    render(renderer, tiny_blend, tmp_path, "1")  # a new render process takes the next task
+    assert renderer.process.pid != pid
