@@ -256,6 +256,7 @@ async def task_update(
             now=now,
             task_status=status,
             activity=body.activity,
+            has_log=bool(body.log),
         )
 
     result = await as_worker(farm, credentials, now, work)

@@ -153,6 +153,7 @@ async def task_update(task_id: str, body: schemas.TaskUpdate, request: Request) 
             task_status=body.taskStatus,
             activity=body.activity,
             steps_completed=body.steps_completed,
+            has_log=bool(body.log),
         )
 
     result = await as_worker(farm, credentials, now, work)
