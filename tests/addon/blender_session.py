@@ -327,6 +327,51 @@ def scenario_worker_mode(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def scenario_worker_mode_packed(spec: dict[str, Any]) -> dict[str, Any]:
+    """*Start Worker Mode* renders a job the add-on packed into the manager (no shared storage):
+    the UI's worker fetches the job's files like the command-line worker does."""
+    import requests
+
+    make_scene(spec["blend"])
+    scene = bpy.context.scene
+    scene.render.engine = "CYCLES"
+    scene.cycles.samples = 1
+    scene.frame_start, scene.frame_end = 1, 2
+    camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
+    scene.collection.objects.link(camera)
+    scene.camera = camera
+    bpy.ops.wm.save_mainfile()
+    set_prefs(spec["manager"])
+    run_op(bpy.ops.farmhand.refresh_job_types)
+    scene.farmhand_job_type = "simple-blender-render"
+    submit = run_op(bpy.ops.farmhand.submit_job)
+    job_id = state().jobs[0]["id"]
+    worker_module = sys.modules[ADDON + ".operators.worker"]
+    mode = worker_module.WorkerMode(spec["manager"], "blender-ui-worker")
+    mode.start()
+    status = ""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = requests.get(f"{spec['manager']}/api/v3/jobs/{job_id}", timeout=5).json()["status"]
+        if status in ("completed", "failed"):
+            break
+        time.sleep(0.3)
+    mode.request_stop()
+    mode.thread.join(30)
+    outputs = requests.get(f"{spec['manager']}/api/farmhand/jobs/{job_id}/outputs", timeout=5)
+    return {
+        "submit": submit,
+        "status": status,
+        "message": state().worker_message,
+        "outputs": [f["name"] for f in outputs.json().get("files", [])],
+        "tasks": [
+            requests.get(f"{spec['manager']}/api/v3/tasks/{t['id']}", timeout=5).json()["activity"]
+            for t in requests.get(
+                f"{spec['manager']}/api/v3/jobs/{job_id}/tasks", timeout=5).json()["tasks"]
+        ],
+    }
+
+
 def scenario_disable(spec: dict[str, Any]) -> dict[str, Any]:
     bpy.ops.preferences.addon_disable(module=ADDON)
     return {

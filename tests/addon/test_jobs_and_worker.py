@@ -22,6 +22,7 @@ def session(
         [
             ("jobs", {"blend": str(work / "anim.blend")}),
             ("worker_mode", {"blend": str(work / "worker.blend")}),
+            ("worker_mode_packed", {"blend": str(work / "shot.blend")}),
         ],
         manager=module_manager.url,
     )
@@ -50,7 +51,14 @@ def test_pause_and_cancel_from_the_panel(session: dict[str, Any], module_manager
 
 def test_worker_mode_renders_the_farms_tasks(session: dict[str, Any]) -> None:
     result = session["worker_mode"]
-    assert result["status"] == "completed", result
+    assert result["status"] == "completed", result["tasks"]
     assert result["stopped"]
     assert ["blender-in-test", "offline"] in result["workers"]
     assert "stopped after 3 tasks" in result["message"]
+
+
+def test_worker_mode_in_the_ui_renders_a_packed_job(session: dict[str, Any]) -> None:
+    result = session["worker_mode_packed"]
+    assert result["submit"]["result"] == "FINISHED", result
+    assert result["status"] == "completed", result["tasks"]
+    assert {"000001.png", "000002.png"} <= set(result["outputs"]), result
