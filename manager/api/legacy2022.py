@@ -21,9 +21,8 @@ from manager.api.deps import (
     as_worker,
     client_address,
 )
-from manager.api.v3 import serialize
 from manager.api.v3.schemas import Body
-from manager.core import jobs, scheduler, tasks, workers
+from manager.core import jobs, scheduler, tasks, worker_session, workers
 from manager.core.worker_facts import WorkerFacts
 from manager.db.models import Job, Worker
 
@@ -225,12 +224,12 @@ async def worker_state_changed(
 @router.post("/worker/task")
 async def schedule_task(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
     def work(session: Session, worker: WorkerFacts) -> tuple[int, dict[str, Any] | None]:
-        poll = scheduler.poll_for_task(session, worker, now)
-        if poll.status_requested is not None:
-            return 423, {"status_requested": _worker_status(poll.status_requested)}
-        if poll.task_id is None:
-            return (409 if poll.not_awake else 204), None
-        return 200, _assigned(serialize.assigned_task(session, poll.task_id))
+        given = worker_session.ask_for_work(session, farm.settings, worker, now)
+        if given.status_requested is not None:
+            return 423, {"status_requested": _worker_status(given.status_requested)}
+        if given.task is None:
+            return (409 if given.not_awake else 204), None
+        return 200, _assigned(given.task)
 
     status, out = await as_worker(farm, credentials, now, work)
     if out is None:

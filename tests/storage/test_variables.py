@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
+import requests
 
 from manager.config import Variable, VariableValue
 from tests.conftest import FakeWorker, Manager
@@ -127,3 +128,28 @@ def test_checkout_paths_are_left_for_the_worker(manager: Manager) -> None:
     task = worker_on(manager, "windows").next_task()
     assert task is not None
     assert task["commands"][0]["parameters"]["blendfile"] == "{jobs}/shot-1/shot.blend"
+
+
+def test_a_2022_worker_gets_the_same_expanded_commands_as_a_v3_worker(manager: Manager) -> None:
+    manager.settings.variables = {**manager.settings.variables, "render": RENDER}
+    manager.settings.shared_storage = "/mnt/render"
+    render_job(manager, "linux", "/mnt/render", "/")
+    v3_task = worker_on(manager, "windows").next_task()
+    assert v3_task is not None
+
+    secret = uuid.uuid4().hex
+    url = manager.url + "/api/worker"
+    registered = requests.post(url + "/register-worker", json={
+        "nickname": "old-timer", "secret": secret, "platform": "windows",
+        "supported_task_types": ["blender"],
+    }).json()
+    auth = (registered["uuid"], secret)
+    requests.post(url + "/sign-on", auth=auth, json={
+        "nickname": "old-timer", "supported_task_types": ["blender"], "software_version": "2022",
+    })
+    requests.post(url + "/state-changed", auth=auth, json={"status": "awake"})
+    old_task = requests.post(url + "/task", auth=auth).json()
+    params = old_task["commands"][0]["parameters"]
+    assert params["exe"] == "blender"
+    assert params["blendfile"] == "R:\\shots\\010\\shot.blend"
+    assert params["exe"] == v3_task["commands"][0]["parameters"]["exe"]

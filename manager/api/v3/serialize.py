@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, select
-from sqlalchemy.orm import Session
-
-from manager.core.errors import NotFound
 from manager.db.models import Job, JobBlock, SleepSchedule, Task, Worker, WorkerTag
-from manager.db.prepared import Prepared
 
 
 def iso(value: datetime | None) -> str | None:
@@ -81,52 +76,6 @@ def task(row: Task, failed_by: list[Worker]) -> dict[str, Any]:
     if row.last_touched:
         out["last_touched"] = iso(row.last_touched)
     return out
-
-
-_TASKS = cast(Table, Task.__table__)
-_JOBS = cast(Table, Job.__table__)
-
-# Read in one statement, without ORM objects: a task goes out on every worker poll.
-_ASSIGNED_TASK = Prepared(
-    select(
-        _TASKS.c.id.label("uuid"),
-        _TASKS.c.job_id.label("job"),
-        _TASKS.c.name,
-        _TASKS.c.status,
-        _TASKS.c.priority,
-        _JOBS.c.priority.label("job_priority"),
-        _JOBS.c.job_type,
-        _TASKS.c.task_type,
-        _TASKS.c.commands,
-        _TASKS.c.steps_completed,
-        _TASKS.c.steps_total,
-    )
-    .join_from(_TASKS, _JOBS, _JOBS.c.id == _TASKS.c.job_id)
-    .where(_TASKS.c.id == bindparam("task_id"))
-)
-
-
-_ASSIGNED_TASK_FIELDS = (
-    "uuid",
-    "job",
-    "name",
-    "status",
-    "priority",
-    "job_priority",
-    "job_type",
-    "task_type",
-    "commands",
-    "steps_completed",
-    "steps_total",
-)
-
-
-def assigned_task(session: Session, task_id: str) -> dict[str, Any]:
-    """The ``AssignedTask`` of the API for a task a worker has just been given."""
-    row = _ASSIGNED_TASK.first(session, task_id=task_id)
-    if row is None:
-        raise NotFound("task", task_id)
-    return dict(zip(_ASSIGNED_TASK_FIELDS, row, strict=True))
 
 
 def tag(row: WorkerTag) -> dict[str, Any]:

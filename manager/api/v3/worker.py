@@ -20,7 +20,7 @@ from manager.api.deps import (
     worker_call,
 )
 from manager.api.v3 import schemas, serialize
-from manager.core import scheduler, tasks, variables, workers
+from manager.core import scheduler, tasks, worker_session, workers
 from manager.core.errors import BadInput, Conflict, FarmError, Forbidden
 from manager.core.last_rendered import ACCEPTED_TYPES, MAX_IMAGE_BYTES
 from manager.core.worker_facts import WorkerFacts
@@ -119,16 +119,12 @@ async def schedule_task(request: Request) -> Response:
     farm, credentials, now = await worker_call(request)
 
     def work(session: Session, worker: WorkerFacts) -> tuple[int, dict[str, Any] | None]:
-        poll = scheduler.poll_for_task(session, worker, now)
-        if poll.status_requested is not None:
-            return 423, {"status_requested": poll.status_requested}
-        if poll.task_id is None:
-            return (409 if poll.not_awake else 204), None
-        out = serialize.assigned_task(session, poll.task_id)
-        out["commands"] = variables.expand_for_platform(
-            out["commands"], farm.settings.variables, worker.platform.lower()
-        )
-        return 200, out
+        given = worker_session.ask_for_work(session, farm.settings, worker, now)
+        if given.status_requested is not None:
+            return 423, {"status_requested": given.status_requested}
+        if given.task is None:
+            return (409 if given.not_awake else 204), None
+        return 200, given.task
 
     status, out = await as_worker(farm, credentials, now, work)
     if out is None:

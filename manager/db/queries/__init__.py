@@ -1,0 +1,1 @@
+"""The persistence room: named queries, one function each."""
