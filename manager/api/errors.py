@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from manager.core.errors import FarmError
+from manager.core.errors import FarmError, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +45,10 @@ def describe_validation_errors(errors: list[Any]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FarmError)
     async def _farm_error(_request: Request, exc: FarmError) -> JSONResponse:
-        headers = (
-            {"WWW-Authenticate": 'Basic realm="Farmhand workers"'} if exc.status == 401 else None
-        )
+        # Each refusal names its own challenge: Basic for workers only, so that a browser
+        # never pops up a password box for a user endpoint.
+        challenge = exc.challenge if isinstance(exc, Unauthorized) else None
+        headers = {"WWW-Authenticate": challenge} if challenge else None
         return error_response(exc.status, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)

@@ -22,6 +22,18 @@ def test_access_token_guards_users_but_not_workers(manager: Manager) -> None:
     worker.sign_on()  # workers authenticate with their own secret
 
 
+def test_a_refused_user_is_not_asked_for_a_password_but_a_worker_is(manager: Manager) -> None:
+    manager.settings.access_token = "studio-secret"
+    for path in ("/api/v3/jobs", "/api/v3/worker-mgt/workers", "/api/farmhand/job-type-errors"):
+        refused = manager.get(path)
+        assert refused.status_code == 401, path
+        # A Basic challenge would make a browser pop up a password box.
+        assert "basic" not in refused.headers.get("WWW-Authenticate", "").lower(), path
+    worker = manager.post("/api/v3/worker/task")
+    assert worker.status_code == 401
+    assert worker.headers["WWW-Authenticate"].startswith("Basic")
+
+
 GARBAGE_BODIES: list[Any] = [
     None,
     "not json",
