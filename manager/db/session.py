@@ -116,16 +116,6 @@ class Database:
                 yield session
 
     @contextmanager
-    def scratch(self) -> Iterator[Session]:
-        """A write session that is always rolled back: for checks that must store nothing."""
-        with self._write_lock or nullcontext(), self._write_sessions() as session:
-            session.begin()
-            try:
-                yield session
-            finally:
-                session.rollback()
-
-    @contextmanager
     def read(self) -> Iterator[Session]:
         with self._read_sessions() as session:
             with session.begin():

@@ -69,6 +69,26 @@ def test_check_compiles_but_stores_nothing(manager: Manager) -> None:
     assert bad.status_code == 400 and "frames" in bad.json()["message"]
 
 
+def test_check_does_not_wait_for_the_write_lock(manager: Manager) -> None:
+    body = {"name": "j", "type": "frames-noop", "priority": 50, "submitter_platform": "linux",
+            "settings": {"frames": "1-20000", "chunk_size": 1}}
+    # While another transaction writes (a submission, a burst of worker reports), a check
+    # is answered: it only reads.
+    with manager.farm.db.write():
+        checked = manager.post("/api/v3/jobs/check", json=body)
+    assert checked.status_code == 204
+    assert manager.get("/api/v3/jobs").json()["jobs"] == []
+
+
+def test_check_refuses_a_checkout_that_was_never_uploaded(manager: Manager) -> None:
+    body = {"name": "j", "type": "frames-noop", "priority": 50, "submitter_platform": "linux",
+            "settings": {"frames": "1", "chunk_size": 1},
+            "storage": {"shaman_checkout_id": "never-uploaded"}}
+    for path in ("/api/v3/jobs/check", "/api/v3/jobs"):
+        refused = manager.post(path, json=body)
+        assert refused.status_code == 400 and "never-uploaded" in refused.json()["message"]
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [

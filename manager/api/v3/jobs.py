@@ -5,16 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from manager.api.deps import FarmDep, NowDep
 from manager.api.v3 import schemas, serialize
 from manager.core import jobs, tasks, variables
-from manager.core.errors import BadInput, NotFound
+from manager.core.errors import NotFound
 from manager.core.farm import Farm
 from manager.db.models import Job, Task, TaskFailure, Worker
 from manager.storage import output_store
-from manager.storage.models import Checkout
 
 router = APIRouter(prefix="/api/v3", tags=["jobs"])
 
@@ -49,20 +47,9 @@ def _submission(body: schemas.SubmittedJob, farm: Farm) -> jobs.JobSubmission:
     )
 
 
-def _require_checkout(session: Session, body: schemas.SubmittedJob) -> None:
-    # A job naming files that were never uploaded would only fail later, on every worker.
-    checkout_id = body.storage.shaman_checkout_id if body.storage else None
-    if checkout_id and session.get(Checkout, checkout_id) is None:
-        raise BadInput(
-            f"storage.shaman_checkout_id: there is no checkout {checkout_id!r} on this "
-            "manager; upload the job's files first"
-        )
-
-
 @router.post("/jobs")
 def submit_job(body: schemas.SubmittedJob, farm: FarmDep, now: NowDep) -> JSONResponse:
     with farm.db.write() as session:
-        _require_checkout(session, body)
         job = jobs.submit_job(session, farm.job_types, _submission(body, farm), now)
         out = serialize.job(job)
     farm.events.publish("job", id=out["id"])
@@ -71,9 +58,9 @@ def submit_job(body: schemas.SubmittedJob, farm: FarmDep, now: NowDep) -> JSONRe
 
 @router.post("/jobs/check", status_code=204)
 def submit_job_check(body: schemas.SubmittedJob, farm: FarmDep, now: NowDep) -> Response:
-    with farm.db.scratch() as session:
-        _require_checkout(session, body)
-        jobs.submit_job(session, farm.job_types, _submission(body, farm), now)
+    # Checks and compiles in a read transaction: no write lock, nothing to roll back.
+    with farm.db.read() as session:
+        jobs.compile_submission(session, farm.job_types, _submission(body, farm), now)
     return Response(status_code=204)
 
 
