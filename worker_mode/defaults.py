@@ -50,6 +50,14 @@ PREVIEW_MIN_INTERVAL_S = 1.0
 PREVIEW_MAX_SIZE = 320
 """Longest side, in pixels, of the JPEG preview sent for a finished frame."""
 
+BLACK_CHECK_SIZE = 64
+"""Longest side of the box-filtered copy of a frame that the black-frame check reads: each of
+its pixels averages about a 60x60 block of a 4K frame, small enough to see a lit object."""
+
+BLACK_LEVEL = 2 / 255
+"""Brightest display value (0..1) a frame may have and still count as black: Blender dithers
+8-bit frames, so a black render holds values of 1/255."""
+
 RENDER_CHILD_START_TIMEOUT_S = 120.0
 """How long the render process may take to start (bpy import, GPU detection)."""
 

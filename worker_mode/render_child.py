@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -22,6 +23,9 @@ from typing import Any
 import bpy
 
 from .blender_args import RenderSettings, resolve_frames
+from .defaults import BLACK_CHECK_SIZE, BLACK_LEVEL
+from .frame_check import BadFrame, check_frame_file, format_of
+from .frame_pixels import read_pixels
 from .protocol import DEVICE_ENV, PORT_ENV, TOKEN_ENV, Channel
 
 log = logging.getLogger(__name__)
@@ -63,6 +67,24 @@ def detect_gpu() -> tuple[str, list[str]] | None:
             return device_type, [d.name for d in devices]
     prefs.compute_device_type = "NONE"
     return None
+
+
+def render_size(render: Any) -> tuple[int, int, int] | None:
+    """Width, height and the slack in pixels of the frames Blender writes for these settings.
+
+    Blender truncates the percentage scaling (``BKE_render_resolution``); a crop to the render
+    region multiplies in single precision, hence one pixel of slack. None for stereo views,
+    which Blender may write side by side or one above the other.
+    """
+    if render.use_multiview:
+        return None
+    width = render.resolution_x * render.resolution_percentage // 100
+    height = render.resolution_y * render.resolution_percentage // 100
+    if render.use_border and render.use_crop_to_border:
+        width = int(width * (render.border_max_x - render.border_min_x))
+        height = int(height * (render.border_max_y - render.border_min_y))
+        return width, height, 1
+    return width, height, 0
 
 
 class RenderChild:
@@ -217,17 +239,102 @@ class RenderChild:
             path = scene.render.frame_path(frame=frame)
             if not os.path.isfile(path):
                 raise RenderError(f"Blender did not write frame {frame} to {path}")
-            preview = self._preview(path, request, last=index == len(frames) - 1)
+            image = self._check_frame(scene, frame, path)
+            try:
+                preview = self._preview(path, request, last=index == len(frames) - 1,
+                                        image=image)
+                self._flag_black(scene, frame, path, image)
+            finally:
+                if image is not None:
+                    image.free()
             self.send(ev="frame", frame=frame, index=index, count=len(frames), path=path,
                       seconds=seconds, preview=preview)
 
-    def _preview(self, path: str, request: dict[str, Any], last: bool) -> str | None:
+    def _check_frame(self, scene: Any, frame: int, path: str) -> Any:
+        """Fail on a frame file that is cut short, does not decode or has the wrong size.
+
+        Returns the frame loaded with imbuf, for the preview and the black-frame check; None
+        for a multilayer OpenEXR, which imbuf cannot read (its header gives the size).
+        """
+        try:
+            facts = check_frame_file(path)
+        except (BadFrame, OSError) as exc:
+            raise RenderError(f"frame {frame} ({path}) is unusable: {exc}") from None
+        image = None
+        if facts is not None and facts.layered:
+            size = (facts.width, facts.height)
+        else:
+            import imbuf
+
+            try:
+                image = imbuf.load(path)
+            except (ValueError, OSError) as exc:
+                raise RenderError(f"frame {frame} ({path}) does not decode: {exc}") from None
+            size = tuple(image.size)
+        expected = render_size(scene.render)
+        if expected is not None:
+            width, height, slack = expected
+            if size[0] is None or size[1] is None or (
+                abs(size[0] - width) > slack or abs(size[1] - height) > slack
+            ):
+                if image is not None:
+                    image.free()
+                raise RenderError(
+                    f"frame {frame} ({path}) is {size[0]}x{size[1]} pixels, but scene "
+                    f"{scene.name!r} renders {width}x{height}"
+                )
+        return image
+
+    def _flag_black(self, scene: Any, frame: int, path: str, image: Any) -> None:
+        """Warn in the task log when every pixel of the frame is black.
+
+        Only a warning: some shots are black on purpose. The frame is shrunk with a box filter
+        (each pixel the mean of a block, so one lit object keeps its block above black) and
+        written in its own format, the only way to see imbuf's pixels; PNG and OpenEXR are read.
+        """
+        if image is None or format_of(path) not in ("PNG", "EXR"):
+            return
+        width, height = image.size
+        scale = BLACK_CHECK_SIZE / max(width, height, 1)
+        if scale < 1.0:
+            image.resize((max(1, round(width * scale)), max(1, round(height * scale))),
+                         method="BILINEAR")
+        import imbuf
+
+        with tempfile.TemporaryDirectory(prefix="farmhand-check-") as folder:
+            small = os.path.join(folder, "frame")
+            try:
+                imbuf.write(image, filepath=small)
+            except (OSError, ValueError, RuntimeError) as exc:
+                print(f"farmhand: no black-frame check of {path}: {exc}", flush=True)
+                return
+            pixels = read_pixels(small)
+        if pixels is None:
+            return
+        # Below the knee of the sRGB curve, linear = display / 12.92.
+        level = BLACK_LEVEL / 12.92 if pixels.linear else BLACK_LEVEL
+        if any(max(r, g, b) > level for r, g, b, _ in pixels.rgba):
+            return
+        line = f"WARNING: frame {frame} is all black ({path})"
+        if scene.render.film_transparent:
+            # With a transparent film, alpha is coverage: it tells empty from unlit.
+            if any(a > 0 for *_, a in pixels.rgba):
+                line += ("; objects cover part of it but no light reached them: are lights, "
+                         "the world or emission missing?")
+            else:
+                line += "; nothing was rendered into it: check the camera and what is visible"
+        self.send(ev="log", line=line)
+
+    def _preview(
+        self, path: str, request: dict[str, Any], last: bool, image: Any = None
+    ) -> str | None:
         """A small copy of a finished frame, at most one per preview_interval seconds.
 
         Made with the imbuf module, never through bpy.data: adding an image datablock makes
         Cycles sync the whole scene again, which would undo Persistent Data. imbuf writes the
         format it read, so PNG and JPEG frames get a preview of their own kind; other formats
-        use the JPEG Blender writes next to them when the scene asks for previews.
+        use the JPEG Blender writes next to them when the scene asks for previews. ``image``
+        is the frame already loaded; it is shrunk in place and left to the caller to free.
         """
         preview_dir = request.get("preview_dir")
         now = time.monotonic()
@@ -247,14 +354,15 @@ class RenderChild:
         self._preview_count += 1
         target = str(Path(preview_dir) / f"preview-{os.getpid()}-{self._preview_count}{suffix}")
         try:
-            buf = imbuf.load(source)
+            buf = image if image is not None and source == path else imbuf.load(source)
             width, height = buf.size
             scale = min(1.0, max_size / max(width, height, 1))
             if scale < 1.0:
                 buf.resize((max(1, round(width * scale)), max(1, round(height * scale))),
                            method="BILINEAR")
             imbuf.write(buf, filepath=target)
-            buf.free()
+            if buf is not image:
+                buf.free()
         except (OSError, ValueError, RuntimeError) as exc:
             print(f"farmhand: no preview for {path}: {exc}", flush=True)
             return None
