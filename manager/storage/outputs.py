@@ -4,11 +4,13 @@ Under the root: ``<job id>/files/<name>`` for complete files and ``<job id>/part
 uploads in progress. An upload names the whole file's SHA-256 and size up front, so it can
 arrive in pieces (``Content-Range``) over several requests: after a network error the worker
 asks how much arrived and sends the rest. The file becomes visible only once all of it is
-there and its checksum matches; sending the same file again changes nothing.
+there, its checksum matches and, for an image, it is a whole one (``frame_check``); sending
+the same file again changes nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import shutil
@@ -20,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from manager.core.errors import BadInput, Conflict
+from manager.storage.frame_check import check_uploaded_frame
 from manager.storage.paths import check_relative_path
 
 CHUNK = 1024 * 1024
@@ -116,6 +119,11 @@ class OutputStore:
             raise ChecksumMismatch(
                 f"X-Farmhand-SHA256: the file's SHA-256 is {actual}, not {sha256}; send it again"
             )
+        try:
+            await asyncio.to_thread(check_uploaded_frame, partial, name)
+        except BadInput:
+            partial.unlink(missing_ok=True)
+            raise
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(partial, final)
         return UploadState(size, True)
