@@ -158,6 +158,12 @@ class ManagerAPI:
     def set_job_status(self, job_id: str, status: str, reason: str = "") -> None:
         self.post_json(f"/api/v3/jobs/{job_id}/setstatus", {"status": status, "reason": reason})
 
+    def requeue_missing(self, job_id: str, reason: str = "") -> dict[str, Any]:
+        """Queue again the job's failed and canceled tasks and those whose frames are not
+        among its outputs; what was requeued and why, and which frames were missing."""
+        return dict(self.post_json(f"/api/farmhand/jobs/{job_id}/requeue-missing",
+                                   {"reason": reason}))
+
     def last_rendered_info(self, job_id: str) -> dict[str, Any] | None:
         """Where the job's latest preview lives, or None when nothing was rendered yet."""
         info = self.get_json(f"/api/v3/jobs/{job_id}/last-rendered")

@@ -4,6 +4,7 @@
     farmhand jobs
     farmhand status 3f2a
     farmhand cancel 3f2a
+    farmhand requeue 3f2a --missing
     farmhand download 3f2a --to out/
 
 Settings a job type computes from the scene (frame rate, output path, format...) are worked
@@ -110,6 +111,16 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         control = commands.add_parser(name, help=text)
         control.add_argument("job", help="job id or a unique start of one")
+
+    requeue = commands.add_parser(
+        "requeue", help="render a finished job again, or with --missing only what it lacks"
+    )
+    requeue.add_argument("job", help="job id or a unique start of one")
+    requeue.add_argument(
+        "--missing",
+        action="store_true",
+        help="only failed and canceled tasks, and tasks whose frames the manager does not have",
+    )
 
     download = commands.add_parser(
         "download",
@@ -364,6 +375,26 @@ def _control(status: str, verb: str) -> Any:
     return command
 
 
+def cmd_requeue(api: ManagerAPI, args: argparse.Namespace) -> int:
+    job = resolve_job(api, args.job)
+    if not args.missing:
+        api.set_job_status(job["id"], "requeueing", "requeued with the farmhand command")
+        job = api.job(job["id"])
+        print(f"Job '{job['name']}' ({job['id'][:8]}) is {job['status']}")
+        return 0
+    done = api.requeue_missing(job["id"], "missing frames requeued with the farmhand command")
+    if not done["frames_checked"]:
+        print("The manager does not hold this job's frames (shared storage): "
+              "only failed and canceled tasks are looked at")
+    if done["missing_frames"]:
+        print(f"Missing frames: {', '.join(str(f) for f in done['missing_frames'])}")
+    for task in done["requeued"]:
+        print(f"  requeued {task['name']}: {task['reason']}")
+    print(f"Job '{job['name']}' ({job['id'][:8]}): {len(done['requeued'])} task(s) requeued, "
+          f"job is {done['job_status']}")
+    return 0
+
+
 def cmd_download(api: ManagerAPI, args: argparse.Namespace) -> int:
     job = resolve_job(api, args.job)
     target: Path = args.to / f"{_safe(job['name'])}-{job['id'][:8]}"
@@ -411,5 +442,6 @@ COMMANDS = {
     "cancel": _control("canceled", "canceled"),
     "pause": _control("paused", "paused"),
     "resume": _control("queued", "resumed"),
+    "requeue": cmd_requeue,
     "download": cmd_download,
 }

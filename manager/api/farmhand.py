@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 
-from manager.api.deps import FarmDep
+from manager.api.deps import FarmDep, NowDep
+from manager.core import jobs, missing_frames
+from manager.storage import output_store
 
 router = APIRouter(prefix="/api/farmhand", tags=["farmhand"])
 
@@ -15,4 +18,48 @@ def job_type_errors(farm: FarmDep) -> JSONResponse:
     """Presets that could not be loaded, and why; the other job types keep working."""
     return JSONResponse(
         {"errors": [{"path": str(e.path), "message": e.message} for e in farm.job_types.errors()]}
+    )
+
+
+class RequeueMissingRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    reason: str = ""
+
+
+class RequeuedTaskPublic(BaseModel):
+    id: str
+    name: str
+    reason: str
+
+
+class MissingFramesRequeuePublic(BaseModel):
+    job_id: str
+    job_status: str
+    requeued: list[RequeuedTaskPublic]
+    missing_frames: list[int]
+    frames_checked: bool
+    """False when the job's frames are not uploaded to the manager (shared storage)."""
+
+
+@router.post("/jobs/{job_id}/requeue-missing")
+def requeue_missing(
+    job_id: str, farm: FarmDep, now: NowDep, body: RequeueMissingRequest | None = None
+) -> MissingFramesRequeuePublic:
+    """Queue again the job's failed and canceled tasks and the render tasks whose frames are
+    not among its outputs."""
+    with farm.db.read() as session:
+        jobs.get_job(session, job_id)  # before the outputs folder is named after the id
+    stored = [f.name for f in output_store(farm.settings).list_files(job_id)]
+    with farm.db.write() as session:
+        done = missing_frames.requeue_missing(
+            session, job_id, stored, now, body.reason if body else ""
+        )
+    if done.requeued:
+        farm.events.publish("job", id=job_id, refresh_tasks=True)
+    return MissingFramesRequeuePublic(
+        job_id=done.job_id,
+        job_status=done.job_status,
+        requeued=[RequeuedTaskPublic(id=t.id, name=t.name, reason=t.reason) for t in done.requeued],
+        missing_frames=done.missing_frames,
+        frames_checked=done.frames_checked,
     )

@@ -1,5 +1,6 @@
 // Talking to the manager: JSON requests, errors shown to the user, the sign-in state.
-// Every change of farm state is a call to the /api/v3 endpoints, as any other client makes.
+// Every change of farm state is a call to the manager's API (/api/v3, and Farmhand's own
+// controls under /api/farmhand that the farmhand command uses too), as any other client makes.
 
 import { h } from "./dom.js";
 

@@ -23,6 +23,7 @@ const PAUSABLE = ["queued", "active"];
 const RESUMABLE = ["paused", "pause-requested"];
 const FINAL = ["completed", "canceled", "failed"];
 const REQUEUEABLE = ["completed", "failed", "canceled", "paused"];
+const MISSING_REQUEUEABLE = ["queued", "active", "paused", "completed", "failed", "canceled"];
 const TASK_FILTERS = [
   ["", "All tasks"],
   ["active", "Active"],
@@ -216,6 +217,12 @@ export function mountJob(root, jobId) {
         },
       }, "Requeue job"),
       h("button", { class: "btn", disabled: !job.tasks.failed, onclick: requeueFailedTasks }, `Requeue failed tasks (${job.tasks.failed})`),
+      h("button", {
+        class: "btn",
+        disabled: !MISSING_REQUEUEABLE.includes(s),
+        title: "Render again the failed and canceled tasks, and the frames the manager does not have",
+        onclick: requeueMissing,
+      }, "Requeue missing frames"),
       priorityForm,
       outputs,
       h("button", {
@@ -267,6 +274,18 @@ export function mountJob(root, jobId) {
     const count = job.tasks.failed;
     if (!(await confirmAction(`Requeue the ${count} failed task(s) of “${job.name}” and the tasks canceled with them? Completed frames are kept.`, "Requeue failed tasks"))) return;
     await setStatus("requeueing", "failed tasks requeued from the dashboard");
+  }
+
+  async function requeueMissing() {
+    if (!(await confirmAction(`Requeue the failed and canceled tasks of “${job.name}” and the tasks whose frames are missing from its outputs? Frames that are there are kept.`, "Requeue missing frames"))) return;
+    let done = null;
+    const ok = await act("Requeue missing frames", async () => {
+      done = await post(`/api/farmhand/jobs/${jobId}/requeue-missing`, { reason: "missing frames requeued from the dashboard" });
+    });
+    if (!ok) return;
+    const frames = done.missing_frames.length ? ` (missing frames: ${done.missing_frames.join(", ")})` : "";
+    const unchecked = done.frames_checked ? "" : "; frames on shared storage were not checked";
+    toast(done.requeued.length ? `Requeued ${done.requeued.length} task(s)${frames}${unchecked}` : `Nothing to requeue${unchecked}`);
   }
 
   async function loadJob() {
