@@ -61,6 +61,40 @@ class FarmSummary:
 ONLINE_WORKER_STATUSES = frozenset({"awake", "asleep", "starting", "testing"})
 
 
+#: Job ids per ``job_counts`` request; the manager takes at most 500.
+JOB_COUNTS_PER_REQUEST = 200
+
+
+@dataclass(frozen=True)
+class JobCounts:
+    """How a job's tasks stand beyond its progress: what failed, and whom it blocked."""
+
+    failed: int = 0
+    soft_failed: int = 0
+    blocked_workers: int = 0
+
+    @classmethod
+    def from_api(cls, job: dict[str, Any]) -> JobCounts:
+        tasks = job.get("tasks") or {}
+        return cls(
+            failed=int(tasks.get("failed") or 0),
+            soft_failed=int(tasks.get("soft_failed") or 0),
+            blocked_workers=int(job.get("blocked_workers") or 0),
+        )
+
+    def describe(self) -> str:
+        """'1 failed · 3 soft-failed · 1 worker blocked'; empty when nothing went wrong."""
+        parts = []
+        if self.failed:
+            parts.append(f"{self.failed} failed")
+        if self.soft_failed:
+            parts.append(f"{self.soft_failed} soft-failed")
+        if self.blocked_workers:
+            noun = "worker" if self.blocked_workers == 1 else "workers"
+            parts.append(f"{self.blocked_workers} {noun} blocked")
+        return " · ".join(parts)
+
+
 class ManagerAPI:
     """A thin, typed-enough wrapper of the endpoints a submitter uses."""
 
@@ -151,6 +185,21 @@ class ManagerAPI:
 
     def job(self, job_id: str) -> dict[str, Any]:
         return dict(self.get_json(f"/api/v3/jobs/{job_id}"))
+
+    def job_counts(self, job_ids: list[str]) -> dict[str, JobCounts]:
+        """Tasks per status and blocked workers of these jobs, from Farmhand's own API (the
+        v3 job has only its completed and total steps)."""
+        counts: dict[str, JobCounts] = {}
+        for start in range(0, len(job_ids), JOB_COUNTS_PER_REQUEST):
+            ids = ",".join(job_ids[start : start + JOB_COUNTS_PER_REQUEST])
+            answer = self.request("GET", "/api/farmhand/jobs", params={"ids": ids})
+            for job in _json(answer).get("jobs", []):
+                counts[str(job["id"])] = JobCounts.from_api(job)
+        return counts
+
+    def job_blocklist(self, job_id: str) -> list[dict[str, Any]]:
+        """The workers blocked from the job, each with the task type it is blocked from."""
+        return list(self.get_json(f"/api/v3/jobs/{job_id}/blocklist") or [])
 
     def job_tasks(self, job_id: str) -> list[dict[str, Any]]:
         return list(self.get_json(f"/api/v3/jobs/{job_id}/tasks").get("tasks", []))

@@ -309,6 +309,10 @@ def resolve_job(api: ManagerAPI, ref: str) -> dict[str, Any]:
     return matches[0]
 
 
+#: Job statuses whose activity ``farmhand jobs`` leaves out: nothing is left to explain.
+QUIET_JOB_STATUSES = frozenset({"completed", "canceled"})
+
+
 def progress_text(job: dict[str, Any]) -> str:
     done, total = int(job.get("steps_completed") or 0), int(job.get("steps_total") or 0)
     return f"{done}/{total}"
@@ -339,6 +343,9 @@ def cmd_jobs(api: ManagerAPI, args: argparse.Namespace) -> int:
             f"{job['id'][:8]}  {job['status']:17}  {progress_text(job):>9}  "
             f"{job['type']:22}  {job['name']}"
         )
+        # Why a job waits or failed is the first thing to know about it.
+        if job.get("activity") and job["status"] not in QUIET_JOB_STATUSES:
+            print(f"{'':10}{job['activity']}")
     return 0
 
 
@@ -356,6 +363,12 @@ def cmd_status(api: ManagerAPI, args: argparse.Namespace) -> int:
         f"  tasks     {progress_text(job)} completed"
         + (f" ({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))})" if counts else "")
     )
+    blocked = [
+        f"{entry.get('worker_name') or entry['worker_id']} ({entry['task_type']} tasks)"
+        for entry in api.job_blocklist(job["id"])
+    ]
+    if blocked:
+        print(f"  blocked   {', '.join(blocked)}")
     print(f"  priority  {job['priority']}")
     print(f"  created   {job['created']}")
     frames = job.get("settings", {}).get("frames")

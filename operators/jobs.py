@@ -18,7 +18,7 @@ from typing import Any
 import bpy
 import bpy.utils.previews
 
-from ..client.api import ManagerAPI, ManagerError
+from ..client.api import JobCounts, ManagerAPI, ManagerError
 from ..preferences import get_preferences, manager_api
 from . import state
 from .connection import online_or_report
@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 RUNNING_STATUSES = frozenset(
     {"queued", "active", "pause-requested", "cancel-requested", "requeueing", "under-construction"}
 )
+#: How many of the file's jobs the panel lists.
+SHOWN_JOBS = 10
 #: The status asked for by each of the panel's buttons.
 ACTIONS = {
     "pause": ("paused", "Pause the job: workers finish their current task, then stop"),
@@ -47,6 +49,7 @@ class Fetched:
     jobs: list[dict[str, Any]] = field(default_factory=list)
     #: job id → downloaded JPEG
     images: dict[str, Path] = field(default_factory=dict)
+    counts: dict[str, JobCounts] = field(default_factory=dict)
     error: str = ""
 
 
@@ -64,6 +67,7 @@ def fetch_jobs(api: ManagerAPI, blendfile: str, with_images: bool = True) -> Fet
         all_jobs = api.jobs()
         out.jobs = [j for j in all_jobs if (j.get("metadata") or {}).get("blendfile") == blendfile]
         out.jobs.sort(key=lambda j: str(j.get("created", "")), reverse=True)
+        out.counts = _counts_of(api, [str(j["id"]) for j in out.jobs[:SHOWN_JOBS]])
         if with_images:
             for job in out.jobs[:5]:
                 image = api.last_rendered_image(job["id"])
@@ -77,6 +81,15 @@ def fetch_jobs(api: ManagerAPI, blendfile: str, with_images: bool = True) -> Fet
     return out
 
 
+def _counts_of(api: ManagerAPI, job_ids: list[str]) -> dict[str, JobCounts]:
+    # A manager without Farmhand's own API still lists its jobs, only without these counts.
+    try:
+        return api.job_counts(job_ids)
+    except ManagerError as exc:
+        log.info("no failed and blocked counts from the manager: %s", exc)
+        return {}
+
+
 def apply_fetched(fetched: Fetched) -> None:
     """Main thread: take the fetched jobs and previews into the panel's state."""
     global _previews
@@ -84,6 +97,7 @@ def apply_fetched(fetched: Fetched) -> None:
     if fetched.error:
         return
     state.STATE.jobs = fetched.jobs
+    state.STATE.job_counts = fetched.counts
     if _previews is None:
         _previews = bpy.utils.previews.new()
     for job_id, path in fetched.images.items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..client.api import JobCounts
 from ..client.job_settings import JobType
 
 
@@ -28,6 +29,8 @@ class FarmState:
     connection_failed: bool = False
     jobs: list[dict[str, Any]] = field(default_factory=list)
     jobs_error: str = ""
+    #: job id → its failed and soft-failed tasks and blocked workers.
+    job_counts: dict[str, JobCounts] = field(default_factory=dict)
     #: job id → path of its latest preview image, as downloaded.
     previews: dict[str, str] = field(default_factory=dict)
     submit: SubmitProgress | None = None

@@ -9,9 +9,10 @@ from typing import Any
 
 import bpy
 
+from ..client.api import JobCounts
 from ..operators import job_type_props, state
 from ..operators.connection import OFFLINE_MESSAGE
-from ..operators.jobs import preview_icon
+from ..operators.jobs import SHOWN_JOBS, preview_icon
 from ..operators.worker import worker_running
 
 STATUS_ICONS = {
@@ -107,11 +108,11 @@ class FARMHAND_PT_jobs(bpy.types.Panel):
         if not farm.jobs:
             layout.label(text="No jobs known for this file; refresh to fetch them")
             return
-        for job in farm.jobs[:10]:
-            draw_job(layout.box(), job)
+        for job in farm.jobs[:SHOWN_JOBS]:
+            draw_job(layout.box(), job, farm.job_counts.get(str(job.get("id"))))
 
 
-def draw_job(layout: Any, job: dict[str, Any]) -> None:
+def draw_job(layout: Any, job: dict[str, Any], counts: JobCounts | None = None) -> None:
     status = str(job.get("status", ""))
     row = layout.row(align=True)
     row.label(text=str(job.get("name")), icon=STATUS_ICONS.get(status, "DOT"))
@@ -129,6 +130,12 @@ def draw_job(layout: Any, job: dict[str, Any]) -> None:
             op.action = action
     done, total = int(job.get("steps_completed") or 0), int(job.get("steps_total") or 0)
     layout.progress(factor=done / total if total else 0.0, text=f"{done} / {total} tasks")
+    trouble = counts.describe() if counts is not None else ""
+    if trouble:
+        layout.label(text=trouble, icon="ERROR")
+    activity = str(job.get("activity") or "")
+    if activity and status not in ("completed", "canceled"):
+        layout.label(text=activity, icon="INFO")
     preview = preview_icon(str(job.get("id")))
     if preview:
         layout.template_icon(icon_value=preview, scale=6.0)

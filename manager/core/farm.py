@@ -50,6 +50,7 @@ def run_health_checks(
     farm: Farm, now: datetime | None = None, local_now: datetime | None = None
 ) -> None:
     from manager.core import health
+    from manager.core.waiting import note_jobs_waiting_for_task_types
     from manager.storage.garbage import collect_garbage
 
     now = now or utcnow()
@@ -58,5 +59,8 @@ def run_health_checks(
         health.mark_silent_workers(session, farm.settings, now)
         health.fail_silent_tasks(session, farm.settings, now)
         health.apply_sleep_schedules(session, local_now, now)
+        waiting = note_jobs_waiting_for_task_types(session, now)
     collect_garbage(farm.db, farm.settings, now)
+    for job_id in waiting:
+        farm.events.publish("job", id=job_id)
     farm.events.publish("farm", reason="health-check")

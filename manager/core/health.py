@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from manager.config import Settings
-from manager.core.statuses import TaskStatus, WorkerStatus
+from manager.core.statuses import LIVE_WORKER_STATUSES, TaskStatus, WorkerStatus
 from manager.core.task_states import follow_tasks, lock_job
 from manager.core.tasks import record_failure, requeue_tasks_of_worker
 from manager.core.workers import schedule_says_asleep
@@ -18,15 +18,12 @@ from manager.db.models import SleepSchedule, Task, Worker
 
 log = logging.getLogger(__name__)
 
-#: Worker states in which a worker is expected to keep talking to the manager.
-LIVE_STATES = (WorkerStatus.STARTING, WorkerStatus.AWAKE, WorkerStatus.ASLEEP, WorkerStatus.TESTING)
-
 
 def mark_silent_workers(session: Session, settings: Settings, now: datetime) -> list[str]:
     """Workers silent for longer than ``worker_timeout`` go to error; their tasks are requeued."""
     deadline = now - timedelta(seconds=settings.worker_timeout)
     silent = session.scalars(
-        select(Worker).where(Worker.status.in_(LIVE_STATES), Worker.last_seen < deadline)
+        select(Worker).where(Worker.status.in_(LIVE_WORKER_STATUSES), Worker.last_seen < deadline)
     ).all()
     for worker in silent:
         requeued = requeue_tasks_of_worker(
@@ -52,7 +49,8 @@ def fail_silent_tasks(session: Session, settings: Settings, now: datetime) -> li
     for task in tasks:
         job = lock_job(session, task.job_id)
         worker = session.get(Worker, task.worker_id) if task.worker_id else None
-        if worker is None:
+        # A task canceled meanwhile (its job failed on an earlier task here) has no lease left.
+        if worker is None or task.status != TaskStatus.ACTIVE:
             continue
         record_failure(
             session, settings, job, task, worker, now, f"task timed out on {worker.name}"

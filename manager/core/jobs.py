@@ -16,6 +16,7 @@ from manager.core.errors import BadInput, InvalidTransition, NotFound, Precondit
 from manager.core.job_types import JobTypeRegistry, SettingError, validate_settings
 from manager.core.statuses import JobStatus, TaskStatus
 from manager.core.task_states import bulk_set_task_status, follow_tasks, lock_job, recount_tasks
+from manager.core.waiting import note_jobs_waiting_for_task_types
 from manager.db.bulk import insert_rows
 from manager.db.models import Job, JobBlock, Task, TaskDependency, TaskFailure, WorkerTag
 
@@ -143,6 +144,7 @@ def submit_job(
         ("task_id", "depends_on_id"),
         [(task_ids[i], task_ids[dep]) for i, spec in enumerate(specs) for dep in spec.depends_on],
     )
+    note_jobs_waiting_for_task_types(session, now, job_ids=[job_id])
     return job
 
 

@@ -44,5 +44,14 @@ RUNNABLE_TASK_STATUSES = (TaskStatus.QUEUED, TaskStatus.SOFT_FAILED)
 #: Jobs in these states have tasks that may be handed out.
 SCHEDULABLE_JOB_STATUSES = (JobStatus.QUEUED, JobStatus.ACTIVE)
 
+#: Worker states in which a worker is expected to keep talking to the manager; a worker in
+#: one of them (asleep too: it wakes up) may still take work.
+LIVE_WORKER_STATUSES = (
+    WorkerStatus.STARTING,
+    WorkerStatus.AWAKE,
+    WorkerStatus.ASLEEP,
+    WorkerStatus.TESTING,
+)
+
 #: Task states that no longer change on their own.
 FINAL_TASK_STATUSES = (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELED)

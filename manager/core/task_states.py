@@ -104,8 +104,9 @@ def runnable_count(job: Job) -> int:
     return job.tasks_queued + job.tasks_soft_failed
 
 
-def follow_tasks(session: Session, job: Job, now: datetime) -> None:
-    """Derive the job's status from its task counters after tasks changed."""
+def follow_tasks(session: Session, job: Job, now: datetime, failure: str | None = None) -> None:
+    """Derive the job's status from its task counters after tasks changed; ``failure`` says
+    why, should a task have failed for good."""
     status = JobStatus(job.status)
     if status in (JobStatus.QUEUED, JobStatus.ACTIVE):
         unfinished = runnable_count(job) + job.tasks_active + job.tasks_paused
@@ -118,7 +119,9 @@ def follow_tasks(session: Session, job: Job, now: datetime) -> None:
                 now,
                 "job failed",
             )
-            _set_job_status(job, JobStatus.FAILED, now, "a task failed on too many workers")
+            _set_job_status(
+                job, JobStatus.FAILED, now, failure or "a task failed on too many workers"
+            )
         elif unfinished == 0:
             # Tasks a user canceled one by one do not hold the rest of the job back.
             if job.tasks_completed:

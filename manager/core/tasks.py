@@ -13,6 +13,7 @@ from manager.config import Settings
 from manager.core.errors import BadInput, Conflict, InvalidTransition, NotFound
 from manager.core.statuses import FINAL_TASK_STATUSES, JobStatus, TaskStatus
 from manager.core.task_states import follow_tasks, lock_job, set_task_status
+from manager.core.waiting import NO_WORKER_LEFT, tasks_no_worker_can_run
 from manager.core.worker_facts import AnyWorker
 from manager.db.models import Job, JobBlock, Task, TaskFailure
 from manager.db.prepared import Prepared
@@ -198,22 +199,52 @@ def record_failure(
     now: datetime,
     reason: str,
 ) -> None:
-    """A worker failed a task: soft-fail it for other workers, or fail it when too many did,
-    and block the worker from the job's task type when it failed too many of its tasks."""
-    already = session.get(TaskFailure, (task.id, worker.id))
-    if already is None:
+    """A worker failed a task: soft-fail it for other workers, or fail it when too many did
+    or when no worker is left that could run it; block the worker from the job's task type
+    when it failed too many of its tasks. The job's status follows."""
+    if session.get(TaskFailure, (task.id, worker.id)) is None:
         session.add(TaskFailure(task_id=task.id, worker_id=worker.id, job_id=job.id, created=now))
         session.flush()
+    _block_when_failing_often(session, settings, job, task.task_type, worker, now)
     failed_by = (
         session.scalar(
             select(func.count()).select_from(TaskFailure).where(TaskFailure.task_id == task.id)
         )
         or 0
     )
-    hard = failed_by >= settings.task_fail_after_softfail_count
-    new = TaskStatus.FAILED if hard else TaskStatus.SOFT_FAILED
-    set_task_status(job, task, new, now, f"{reason} (failed by {failed_by} worker(s))")
+    if failed_by >= settings.task_fail_after_softfail_count:
+        set_task_status(
+            job, task, TaskStatus.FAILED, now, f"{reason} (failed by {failed_by} worker(s))"
+        )
+        follow_tasks(
+            session,
+            job,
+            now,
+            f"task {task.name} failed on {failed_by} workers, the most allowed; "
+            f"last on {worker.name}: {reason}",
+        )
+        return
+    set_task_status(
+        job, task, TaskStatus.SOFT_FAILED, now, f"{reason} (failed by {failed_by} worker(s))"
+    )
+    session.flush()
+    # A new block can leave other soft-failed tasks of this type without a worker too.
+    failure = None
+    for stranded_id in tasks_no_worker_can_run(session, job, task.task_type):
+        if stranded_id == task.id:
+            stranded, why = task, f"failed on worker {worker.name}: {reason}"
+        else:
+            stranded = get_task(session, stranded_id)
+            why = f"failed before: {stranded.activity}"
+        set_task_status(job, stranded, TaskStatus.FAILED, now, f"{why}; {NO_WORKER_LEFT}")
+        if failure is None or stranded is task:
+            failure = f"task {stranded.name} {why}; {NO_WORKER_LEFT}"
+    follow_tasks(session, job, now, failure)
 
+
+def _block_when_failing_often(
+    session: Session, settings: Settings, job: Job, task_type: str, worker: AnyWorker, now: datetime
+) -> None:
     failures_on_job = (
         session.scalar(
             select(func.count())
@@ -222,17 +253,17 @@ def record_failure(
             .where(
                 TaskFailure.job_id == job.id,
                 TaskFailure.worker_id == worker.id,
-                Task.task_type == task.task_type,
+                Task.task_type == task_type,
             )
         )
         or 0
     )
-    if failures_on_job >= settings.blocklist_threshold:
-        if session.get(JobBlock, (job.id, worker.id, task.task_type)) is None:
-            session.add(
-                JobBlock(job_id=job.id, worker_id=worker.id, task_type=task.task_type, created=now)
-            )
-            job.activity = f"worker {worker.name} blocked from {task.task_type} tasks of this job"
+    if failures_on_job < settings.blocklist_threshold:
+        return
+    if session.get(JobBlock, (job.id, worker.id, task_type)) is None:
+        session.add(JobBlock(job_id=job.id, worker_id=worker.id, task_type=task_type, created=now))
+        session.flush()
+        job.activity = f"worker {worker.name} blocked from {task_type} tasks of this job"
 
 
 def requeue_tasks_of_worker(session: Session, worker_id: str, now: datetime, reason: str) -> int:

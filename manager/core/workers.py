@@ -14,6 +14,7 @@ from manager.core.credentials import SecretVerifier, hash_secret
 from manager.core.errors import WORKER_CHALLENGE, BadInput, Conflict, NotFound, Unauthorized
 from manager.core.statuses import WorkerStatus
 from manager.core.tasks import requeue_tasks_of_worker
+from manager.core.waiting import recheck_jobs_waiting_for_task_types
 from manager.core.worker_facts import AnyWorker
 from manager.db.models import JobBlock, SleepSchedule, Task, TaskFailure, Worker, WorkerTag
 
@@ -58,6 +59,7 @@ def register_worker(
         extra={},
     )
     session.add(worker)
+    recheck_jobs_waiting_for_task_types(session, now)
     return worker
 
 
@@ -107,6 +109,7 @@ def sign_on(
     worker.status = WorkerStatus.STARTING
     worker.last_seen = now
     worker.updated = now
+    recheck_jobs_waiting_for_task_types(session, now)
     requested = worker.status_requested
     if requested in (WorkerStatus.ASLEEP, WorkerStatus.OFFLINE):
         return WorkerStatus(requested)

@@ -115,6 +115,18 @@ def _frames_of_jobs(session: Session, job_ids: Sequence[str]) -> dict[str, tuple
     return {job_id: (int(d or 0), int(t or 0)) for job_id, d, t in rows}
 
 
+def _blocked_workers_of_jobs(session: Session, job_ids: Sequence[str]) -> dict[str, int]:
+    """How many workers each job has blocked (from any of its task types)."""
+    if not job_ids:
+        return {}
+    rows = session.execute(
+        select(JobBlock.job_id, func.count(distinct(JobBlock.worker_id)))
+        .where(JobBlock.job_id.in_(job_ids))
+        .group_by(JobBlock.job_id)
+    ).all()
+    return {job_id: int(n) for job_id, n in rows}
+
+
 def job_timing(job: Job, now: datetime) -> tuple[float, float | None]:
     """Elapsed seconds since submission and an estimate of the seconds left, from the rate at
     which the job's tasks completed so far (None when there is nothing to go on)."""
@@ -130,7 +142,9 @@ def job_timing(job: Job, now: datetime) -> tuple[float, float | None]:
     return elapsed, max(0.0, left / rate)
 
 
-def job_with_progress(job: Job, frames: tuple[int, int] | None, now: datetime) -> dict[str, Any]:
+def job_with_progress(
+    job: Job, frames: tuple[int, int] | None, now: datetime, blocked_workers: int = 0
+) -> dict[str, Any]:
     out = serialize.job(job)
     elapsed, remaining = job_timing(job, now)
     frames_done, frames_total = frames or (0, 0)
@@ -146,6 +160,7 @@ def job_with_progress(job: Job, frames: tuple[int, int] | None, now: datetime) -
                 "canceled": job.tasks_canceled,
                 "paused": job.tasks_paused,
             },
+            "blocked_workers": blocked_workers,
             "progress": job.tasks_completed / job.tasks_total if job.tasks_total else 0.0,
             "frames_done": frames_done,
             "frames_total": frames_total,
@@ -159,8 +174,10 @@ def job_with_progress(job: Job, frames: tuple[int, int] | None, now: datetime) -
 
 
 def _jobs_out(session: Session, rows: Sequence[Job], now: datetime) -> list[dict[str, Any]]:
-    frames = _frames_of_jobs(session, [j.id for j in rows])
-    return [job_with_progress(j, frames.get(j.id), now) for j in rows]
+    ids = [j.id for j in rows]
+    frames = _frames_of_jobs(session, ids)
+    blocked = _blocked_workers_of_jobs(session, ids)
+    return [job_with_progress(j, frames.get(j.id), now, blocked.get(j.id, 0)) for j in rows]
 
 
 def list_jobs(

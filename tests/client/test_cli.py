@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from client.api import JobCounts, ManagerAPI
 from client.cli import main
-from tests.conftest import Manager, register_worker
+from tests.conftest import Manager, register_worker, submit
 from worker_mode.outputs import OutputUploader
 
 HAS_BPY = importlib.util.find_spec("bpy") is not None
@@ -331,3 +332,31 @@ def test_access_token_is_sent_as_bearer(
         assert "no jobs" in capsys.readouterr().out
     finally:
         stop_manager(guarded)
+
+
+def test_jobs_and_status_say_why_a_job_waits_and_whom_it_blocked(
+    manager: Manager, capsys: pytest.CaptureFixture[str]
+) -> None:
+    waiting = submit(manager, name="nobody runs misc", settings={"frames": "1-2"})
+    code, out, _ = farmhand(manager, "jobs", capsys=capsys)
+    assert code == 0
+    assert "waiting: no worker runs task type 'misc'" in out
+
+    manager.farm.settings.blocklist_threshold = 1
+    register_worker(manager, "spare")  # can still run what "flaky" fails
+    flaky = register_worker(manager, "flaky")
+    flaky.wake()
+    task = flaky.next_task()
+    assert task is not None and task["job"] == waiting["id"]
+    flaky.fail(task["uuid"])
+    code, out, _ = farmhand(manager, "status", waiting["id"][:8], capsys=capsys)
+    assert code == 0
+    assert "blocked   flaky (misc tasks)" in out and "1 soft-failed" in out
+
+    api = ManagerAPI(manager.url)
+    try:
+        counts = api.job_counts([waiting["id"]])
+    finally:
+        api.close()
+    assert counts == {waiting["id"]: JobCounts(failed=0, soft_failed=1, blocked_workers=1)}
+    assert counts[waiting["id"]].describe() == "1 soft-failed · 1 worker blocked"

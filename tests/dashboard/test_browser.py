@@ -120,6 +120,40 @@ def test_pause_resume_and_cancel_from_the_job_page(
     page.screenshot(path=str(artifacts / "job.png"), full_page=True)
 
 
+def test_jobs_show_why_they_wait_and_their_soft_failed_tasks_and_blocked_workers(
+    manager: Manager, page: Any
+) -> None:
+    waiting = submit(manager, name="no misc workers", settings={"frames": "1-2", "chunk_size": 1})
+    open_dashboard(page)
+    expect(job_row(page, waiting["id"]).locator(".col-activity")).to_have_text(
+        "waiting: no worker runs task type 'misc'"
+    )
+
+    manager.farm.settings.blocklist_threshold = 2
+    register_worker(manager, "spare")  # can still run what "flaky" fails
+    flaky = register_worker(manager, "flaky")
+    flaky.wake()
+    for _ in range(2):
+        task = flaky.next_task()
+        assert task is not None
+        flaky.fail(task["uuid"])
+    row = job_row(page, waiting["id"])
+    expect(row.locator(".job-trouble")).to_have_text("2 soft-failed · 1 worker(s) blocked")
+    expect(row.locator(".col-activity")).to_have_text(
+        "worker flaky blocked from misc tasks of this job"
+    )
+
+    open_dashboard(page, f"/#/jobs/{waiting['id']}")
+
+    def stat(label: str) -> Any:
+        named = page.locator("dt", has_text=re.compile(f"^{label}$"))
+        return page.locator(".stat").filter(has=named).locator("dd")
+
+    tasks = "0 active · 0 queued · 2 soft-failed · 0 failed · 0 canceled"
+    expect(stat("Tasks")).to_have_text(tasks)
+    expect(stat("Blocked workers")).to_have_text("1")
+
+
 def test_priority_change_and_delete_go_through_the_api(manager: Manager, page: Any) -> None:
     job = submit(manager, name="to delete", settings={"frames": "1-2", "chunk_size": 1})
     open_dashboard(page, f"/#/jobs/{job['id']}")

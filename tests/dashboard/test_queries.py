@@ -155,6 +155,7 @@ def test_remaining_time_follows_the_rate_of_completed_tasks() -> None:
 
 def test_task_list_counts_retries_per_task(manager: Manager) -> None:
     job = submit(manager, settings={"frames": "1-3", "chunk_size": 1})
+    register_worker(manager, "c")  # can still run what a and b fail
     for name in ("a", "b"):
         worker = register_worker(manager, name)
         worker.wake()
@@ -170,6 +171,27 @@ def test_task_list_counts_retries_per_task(manager: Manager) -> None:
     assert sum(retries.values()) == 2
     soft = manager.get(f"/api/farmhand/jobs/{job['id']}/tasks", params={"status": "soft-failed"})
     assert {t["status"] for t in soft.json()["tasks"]} == {"soft-failed"}
+
+
+def test_job_rows_count_soft_failed_tasks_and_blocked_workers(manager: Manager) -> None:
+    manager.farm.settings.blocklist_threshold = 2
+    job = submit(manager, settings={"frames": "1-6", "chunk_size": 1})
+    register_worker(manager, "spare")  # can still run what "flaky" fails
+    worker = register_worker(manager, "flaky")
+    worker.wake()
+    for _ in range(2):
+        task = worker.next_task()
+        assert task is not None
+        worker.fail(task["uuid"])
+
+    row = manager.get(f"/api/farmhand/jobs/{job['id']}").json()
+    assert row["status"] == "active"
+    assert row["tasks"]["soft_failed"] == 2 and row["tasks"]["failed"] == 0
+    assert row["blocked_workers"] == 1
+    listed = manager.get("/api/farmhand/jobs", params={"ids": job["id"]}).json()["jobs"]
+    assert listed[0]["blocked_workers"] == 1
+    other = submit(manager, name="clean")
+    assert manager.get(f"/api/farmhand/jobs/{other['id']}").json()["blocked_workers"] == 0
 
 
 def test_workers_list_shows_current_task_and_frames_rendered(manager: Manager) -> None:

@@ -184,12 +184,12 @@ def test_failed_task_is_retried_by_another_worker(
     manager: Manager, awake_worker: FakeWorker
 ) -> None:
     submit(manager, settings={"frames": "1", "chunk_size": 1})
+    other = register_worker(manager, "other")
     task = awake_worker.next_task()
     assert task is not None
     awake_worker.fail(task["uuid"])
     assert manager.get(f"/api/v3/tasks/{task['uuid']}").json()["status"] == "soft-failed"
     assert awake_worker.next_task() is None, "a worker never gets a task it failed"
-    other = register_worker(manager, "other")
     other.wake()
     retried = other.next_task()
     assert retried is not None and retried["uuid"] == task["uuid"]
@@ -198,8 +198,8 @@ def test_failed_task_is_retried_by_another_worker(
 def test_task_fails_after_three_distinct_workers_failed_it(manager: Manager) -> None:
     job = submit(manager, settings={"frames": "1-2", "chunk_size": 1})
     failing = None
-    for i in range(3):
-        worker = register_worker(manager, f"w{i}")
+    workers = [register_worker(manager, f"w{i}") for i in range(3)]
+    for i, worker in enumerate(workers):
         worker.wake()
         task = worker.next_task()
         assert task is not None

@@ -34,13 +34,13 @@ def test_hung_task_fails_on_its_worker_and_goes_elsewhere(manager: Manager) -> N
     worker.wake()
     task = worker.next_task()
     assert task is not None
+    other = register_worker(manager)  # a worker that can still take the task
     run_health_checks(
         manager.farm, now=utcnow() + timedelta(seconds=manager.settings.task_timeout + 1)
     )
     info = manager.get(f"/api/v3/tasks/{task['uuid']}").json()
     assert info["status"] == "soft-failed" and "timed out" in info["activity"]
     assert worker.next_task() is None
-    other = register_worker(manager)
     other.wake()
     assert (retry := other.next_task()) is not None and retry["uuid"] == task["uuid"]
 

@@ -81,9 +81,9 @@ def farm(manager: Manager) -> Manager:
     return manager
 
 
-def logged_in(manager: Manager) -> Client:
+def logged_in(manager: Manager, hostname: str = "desk-1") -> Client:
     client = Client(manager)
-    assert client.login().get("status") == "0"
+    assert client.login(hostname=hostname).get("status") == "0"
     return client
 
 
@@ -193,6 +193,7 @@ def test_request_without_session_is_202(farm: Manager) -> None:
 
 def test_black_frames_disable_the_session_203_and_304(farm: Manager) -> None:
     submit_frames(farm, "1-5")
+    logged_in(farm, "desk-2")  # can still render what desk-1 spoils
     client = logged_in(farm)
     for _ in range(sheepit_store.BROKEN_FRAMES_BEFORE_DISABLE):
         element = client.xml("request-job").find("job")
@@ -300,6 +301,7 @@ def test_black_frame_is_301_and_goes_to_another_client(
     farm: Manager, rendering: tuple[Client, str, str]
 ) -> None:
     client, task_id, frame = rendering
+    logged_in(farm, "desk-2")
     answer = client.xml(
         "validate-job",
         "POST",
@@ -338,6 +340,7 @@ def test_error_report_fails_the_task_and_keeps_the_log(
     farm: Manager, rendering: tuple[Client, str, str]
 ) -> None:
     client, task_id, frame = rendering
+    logged_in(farm, "desk-2")  # can still render the frame
     answer = client.xml(
         "error",
         "POST",

@@ -35,6 +35,7 @@ const COLUMNS = [
   { key: "created", label: "Submitted", sort: "created" },
   { key: "elapsed", label: "Elapsed", num: true },
   { key: "remaining", label: "Remaining", num: true },
+  { key: "activity", label: "Activity" },
 ];
 
 const PAGE_SIZES = [25, 50, 100, 200];
@@ -60,17 +61,29 @@ function before(a, b, order) {
   return desc ? va > vb : va < vb;
 }
 
+// Failures stay visible next to the progress: a job whose tasks keep failing looks stuck.
+function troubleText(job) {
+  const t = job.tasks;
+  const parts = [];
+  if (t.failed) parts.push(`${formatNumber(t.failed)} failed`);
+  if (t.soft_failed) parts.push(`${formatNumber(t.soft_failed)} soft-failed`);
+  if (job.blocked_workers) parts.push(`${formatNumber(job.blocked_workers)} worker(s) blocked`);
+  return parts.join(" · ");
+}
+
 function jobCells(job) {
+  const trouble = troubleText(job);
   return {
     name: h("a", { href: `#/jobs/${job.id}`, class: "job-link", title: job.name }, job.name),
     type: job.type,
     status: statusBadge(job.status),
     priority: String(job.priority),
-    progress: progressBar(job.progress),
+    progress: trouble ? [progressBar(job.progress), h("div", { class: "job-trouble" }, trouble)] : progressBar(job.progress),
     frames: `${formatNumber(job.frames_done)} / ${formatNumber(job.frames_total)}`,
     created: h("span", { title: formatDate(job.created) }, formatAgo(job.created)),
     elapsed: formatDuration(elapsedNow(job)),
     remaining: job.remaining_seconds === null ? "—" : formatDuration(job.remaining_seconds),
+    activity: h("span", { title: job.activity }, job.activity || "—"),
   };
 }
 

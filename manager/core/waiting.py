@@ -1,0 +1,203 @@
+"""Why work cannot go on: failed tasks that no worker is left to run, and jobs whose next
+tasks are of a type that no worker runs. A job always either ends or says why it waits."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, exists, or_, select, text
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import TextClause
+
+from manager.core.statuses import (
+    LIVE_WORKER_STATUSES,
+    SCHEDULABLE_JOB_STATUSES,
+    TaskStatus,
+)
+from manager.db.models import (
+    RUNNABLE_SQL,
+    Job,
+    JobBlock,
+    Task,
+    TaskDependency,
+    TaskFailure,
+    Worker,
+    WorkerTag,
+    worker_tag_membership,
+)
+
+NO_WORKER_LEFT = (
+    "no worker left that can run it (every capable worker failed it or is blocked from this job)"
+)
+#: How a job's activity starts while it waits for a task type that no worker runs.
+WAITING_FOR_TASK_TYPE = "waiting: no worker runs task type"
+#: The activity that replaces the waiting one once a worker runs the job's task types.
+TASK_TYPES_RUN_AGAIN = "a worker that runs its task types is on the farm now"
+
+
+def _has_tag(tag_id: str) -> ColumnElement[bool]:
+    return exists().where(
+        worker_tag_membership.c.worker_id == Worker.id, worker_tag_membership.c.tag_id == tag_id
+    )
+
+
+def capable_workers(session: Session, job: Job, task_type: str) -> set[str]:
+    """Ids of the live or sleeping workers that run the task type, carry the job's worker tag
+    and are not blocked from the job for that type; who failed which task is not looked at."""
+    query = select(Worker.id, Worker.supported_task_types).where(
+        Worker.status.in_(LIVE_WORKER_STATUSES),
+        ~exists().where(
+            JobBlock.job_id == job.id,
+            JobBlock.worker_id == Worker.id,
+            JobBlock.task_type == task_type,
+        ),
+    )
+    if job.worker_tag_id:
+        query = query.where(_has_tag(job.worker_tag_id))
+    return {
+        worker_id
+        for worker_id, task_types in session.execute(query)
+        if task_type in (task_types or ())
+    }
+
+
+def tasks_no_worker_can_run(session: Session, job: Job, task_type: str) -> list[str]:
+    """Soft-failed tasks of the job and task type that every capable worker has failed.
+
+    Only tasks that some worker tried and failed are judged: a queued task nobody tried
+    waits for workers to come online (a farm may be empty overnight).
+    """
+    soft_failed = session.scalars(
+        select(Task.id).where(
+            Task.job_id == job.id,
+            Task.status == TaskStatus.SOFT_FAILED,
+            Task.task_type == task_type,
+        )
+    ).all()
+    if not soft_failed:
+        return []
+    capable = capable_workers(session, job, task_type)
+    if not capable:
+        return list(soft_failed)
+    failed_by: dict[str, set[str]] = defaultdict(set)
+    rows = session.execute(
+        select(TaskFailure.task_id, TaskFailure.worker_id).where(
+            TaskFailure.job_id == job.id, TaskFailure.worker_id.in_(capable)
+        )
+    )
+    for task_id, worker_id in rows:
+        failed_by[task_id].add(worker_id)
+    return [task_id for task_id in soft_failed if capable <= failed_by[task_id]]
+
+
+# Jobs waiting for a task type ---------------------------------------------------------------
+
+_DEPENDENCY = aliased(Task)
+
+
+def _ready_tasks_of(job_id: str) -> list[ColumnElement[bool] | TextClause]:
+    """Conditions of the job's tasks that a worker could take now, but for their type."""
+    unfinished_dependency = (
+        select(TaskDependency.task_id)
+        .join(_DEPENDENCY, _DEPENDENCY.id == TaskDependency.depends_on_id)
+        .where(TaskDependency.task_id == Task.id, _DEPENDENCY.status != TaskStatus.COMPLETED)
+        .exists()
+    )
+    return [
+        Task.job_id == job_id,
+        # Inline, as the scheduler has it, so the planner can use the partial index.
+        text(f"tasks.{RUNNABLE_SQL}"),
+        or_(Task.dependency_count == 0, ~unfinished_dependency),
+    ]
+
+
+class _TaskTypesRun:
+    """The task types that registered workers run, in any state, per worker tag."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._by_tag: dict[str | None, set[str]] = {}
+
+    def of(self, tag_id: str | None) -> set[str]:
+        if tag_id not in self._by_tag:
+            query = select(Worker.supported_task_types)
+            if tag_id:
+                query = query.where(_has_tag(tag_id))
+            self._by_tag[tag_id] = {
+                t for types in self._session.scalars(query) for t in (types or ())
+            }
+        return self._by_tag[tag_id]
+
+
+def _missing_task_type(session: Session, job: Job, run: _TaskTypesRun) -> str | None:
+    """The type of the job's next task when no worker runs the type of any task that is
+    ready to go; None when some ready task can be run (or none is ready)."""
+    ready = _ready_tasks_of(job.id)
+    types = run.of(job.worker_tag_id)
+    if types and session.scalar(select(Task.id).where(*ready, Task.task_type.in_(types)).limit(1)):
+        return None
+    missing: str | None = session.scalar(
+        select(Task.task_type)
+        .where(*ready)
+        .order_by(Task.priority.desc(), Task.dispatch_rank.asc())
+        .limit(1)
+    )
+    return missing
+
+
+def _waiting_activity(session: Session, job: Job, task_type: str) -> str:
+    activity = f"{WAITING_FOR_TASK_TYPE} '{task_type}'"
+    if job.worker_tag_id:
+        tag = session.get(WorkerTag, job.worker_tag_id)
+        if tag is not None:
+            activity += f" among the workers tagged '{tag.name}'"
+    return activity
+
+
+def note_jobs_waiting_for_task_types(
+    session: Session, now: datetime, *, job_ids: Iterable[str] | None = None
+) -> list[str]:
+    """Say in the activity of each queued or active job with no task running that it waits
+    for a task type no worker runs, and take that back once a worker runs it.
+
+    ``job_ids`` limits the look to those jobs. Returns the ids of jobs whose activity changed.
+    """
+    query = select(Job).where(
+        Job.status.in_(SCHEDULABLE_JOB_STATUSES),
+        or_(Job.tasks_active == 0, Job.activity.startswith(WAITING_FOR_TASK_TYPE)),
+    )
+    if job_ids is not None:
+        query = query.where(Job.id.in_(list(job_ids)))
+    return _note(session, session.scalars(query).all(), now)
+
+
+def recheck_jobs_waiting_for_task_types(session: Session, now: datetime) -> list[str]:
+    """Look again at the jobs that say they wait for a task type: after a worker registered
+    or signed on with task types that may be the ones they wait for."""
+    query = select(Job).where(
+        Job.status.in_(SCHEDULABLE_JOB_STATUSES),
+        Job.activity.startswith(WAITING_FOR_TASK_TYPE),
+    )
+    return _note(session, session.scalars(query).all(), now)
+
+
+def _note(session: Session, candidates: Iterable[Job], now: datetime) -> list[str]:
+    run = _TaskTypesRun(session)
+    changed = []
+    for job in candidates:
+        missing = None
+        if not job.tasks_active and job.tasks_queued + job.tasks_soft_failed:
+            missing = _missing_task_type(session, job, run)
+        if missing is not None:
+            activity = _waiting_activity(session, job, missing)
+        elif job.activity.startswith(WAITING_FOR_TASK_TYPE):
+            activity = TASK_TYPES_RUN_AGAIN
+        else:
+            continue
+        if job.activity != activity:
+            job.activity = activity
+            job.updated = now
+            changed.append(job.id)
+    return changed
