@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
+from manager.core.events import forget_since, recorded_count
 from manager.db.session import Database
 
 log = logging.getLogger(__name__)
@@ -148,10 +149,12 @@ class BatchWriter:
         try:
             with self._db.write() as session:
                 for work in batch:
+                    recorded = recorded_count(session)
                     try:
                         with session.begin_nested():
                             outcomes.append((True, _run_one(work, session)))
                     except Exception as exc:  # noqa: BLE001 - handed to the caller to answer
+                        forget_since(session, recorded)  # its events did not happen
                         outcomes.append((False, exc))
         except Exception as exc:  # noqa: BLE001 - the commit failed: none of it was stored
             log.exception("a batch of %d write transactions failed to commit", len(batch))

@@ -20,6 +20,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.util import identity_key
 
+from manager.core.events import EventBus, take_recorded
+
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -83,8 +85,10 @@ class _Checkpointer:
 class Database:
     """The farm's database: ``read()`` and ``write()`` sessions that commit on success."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, events: EventBus | None = None) -> None:
         self.url = url
+        self.events = events
+        """Where the events recorded on committed write sessions go."""
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self.is_postgres = parsed.get_backend_name() == "postgresql"
@@ -110,10 +114,14 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """A session for a transaction that changes data; commits when the block succeeds."""
+        """A session for a transaction that changes data; commits when the block succeeds,
+        then publishes the events core recorded on it."""
         with self._write_lock or nullcontext(), self._write_sessions() as session:
             with session.begin():
                 yield session
+            committed = take_recorded(session)
+        if committed and self.events is not None:
+            self.events.publish_all(committed)
 
     @contextmanager
     def read(self) -> Iterator[Session]:

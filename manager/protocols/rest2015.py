@@ -274,8 +274,6 @@ def delete_task(number: int, farm: FarmDep) -> Response:
     with farm.db.write() as session:
         job_id = _job_of(session, number).id
         jobs.delete_job(session, job_id)
-    farm.events.publish("job", id=job_id, was_deleted=True)
-    farm.logs.delete_job(job_id)
     return Response(status_code=202)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from manager.core.events import EventBus, record
 from manager.db.batch_writer import BatchWriter
 from manager.db.session import Database
 from tests.conftest import database_backends, database_url
@@ -112,3 +113,46 @@ def test_close_finishes_what_is_queued(db: Database) -> None:
     assert sorted(stored(db)) == list(range(20))
     with pytest.raises(RuntimeError, match="shutting down"):
         run_async(writer.run(add(99)))
+
+
+def test_only_the_events_of_committed_requests_are_published(tmp_path: Path, backend: str) -> None:
+    bus = EventBus()
+    database = Database(database_url(backend, tmp_path), bus)
+    with database.write() as session:
+        session.execute(text("CREATE TABLE notes (id INTEGER PRIMARY KEY, body VARCHAR(50))"))
+    writer = BatchWriter(database)
+    queued_behind = threading.Event()
+
+    def noting(work: Callable[[Session], Any], name: str) -> Callable[[Session], Any]:
+        def run(session: Session) -> Any:
+            record(session, "note", name=name)
+            return work(session)
+
+        return run
+
+    def duplicate(session: Session) -> None:
+        session.execute(text("INSERT INTO notes VALUES (1, 'duplicate')"))
+
+    async def main() -> list[object]:
+        first = asyncio.ensure_future(writer.run(lambda s: queued_behind.wait(10)))
+        await asyncio.sleep(0.05)
+        rest = [
+            asyncio.ensure_future(writer.run(work))
+            for work in (noting(add(1), "one"), noting(duplicate, "dup"), noting(add(2), "two"))
+        ]
+        await asyncio.sleep(0.05)
+        queued_behind.set()
+        return list(await asyncio.gather(first, *rest, return_exceptions=True))
+
+    with bus.subscribe() as events:
+        run_async(main())
+        try:
+            with database.write() as session:
+                record(session, "note", name="rolled back")
+                raise RuntimeError("the block fails")
+        except RuntimeError:
+            pass
+        published = [events.get_nowait()["name"] for _ in range(events.qsize())]
+    writer.close()
+    database.dispose()
+    assert sorted(published) == ["one", "two"]

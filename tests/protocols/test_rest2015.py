@@ -137,6 +137,33 @@ def test_user_pauses_reprioritises_and_deletes_a_task(manager: Manager) -> None:
     assert manager.get("/api/v3/jobs").json()["jobs"] == []
 
 
+def test_a_2015_delete_removes_the_jobs_files_like_a_v3_delete(manager: Manager) -> None:
+    new_task(manager)
+    job_id = manager.get("/api/v3/jobs").json()["jobs"][0]["id"]
+    task_id = manager.get(f"/api/v3/jobs/{job_id}/tasks").json()["tasks"][0]["id"]
+    farm = manager.farm
+    farm.logs.append(job_id, task_id, "rendering\n")
+    farm.last_rendered.store(job_id, _PNG)
+    outputs = manager.settings.data_dir / "outputs" / job_id
+    outputs.mkdir(parents=True)
+    (outputs / "000005.png").write_bytes(_PNG)
+    assert _paths_naming(manager, job_id)
+
+    assert manager.api("DELETE", "/tasks/12").status_code == 202
+    assert _paths_naming(manager, job_id) == []
+
+
+# A 1x1 PNG.
+_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c4944415408d763"
+    "f8cfc0000003010100c9fe92ef0000000049454e44ae426082"
+)
+
+
+def _paths_naming(manager: Manager, job_id: str) -> list[str]:
+    return [str(p) for p in manager.settings.data_dir.rglob("*") if job_id in p.name]
+
+
 def test_task_without_task_id_gets_the_next_number(manager: Manager) -> None:
     first = new_task(manager, task_id=None).json()
     second = new_task(manager, task_id=None).json()

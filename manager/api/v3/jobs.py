@@ -12,7 +12,6 @@ from manager.core import jobs, tasks, variables
 from manager.core.errors import NotFound
 from manager.core.farm import Farm
 from manager.db.models import Job, Task, TaskFailure, Worker
-from manager.storage import output_store
 
 router = APIRouter(prefix="/api/v3", tags=["jobs"])
 
@@ -85,9 +84,6 @@ def delete_job_mass(body: schemas.JobMassDeletionSelection, farm: FarmDep) -> Re
             return JSONResponse({"code": 416, "message": "no jobs match"}, status_code=416)
         for job_id in ids:
             jobs.delete_job(session, job_id)
-    for job_id in ids:
-        _forget_job_files(farm, job_id)
-        farm.events.publish("job", id=job_id, was_deleted=True)
     return Response(status_code=204)
 
 
@@ -107,15 +103,7 @@ def fetch_job(job_id: str, farm: FarmDep) -> JSONResponse:
 def delete_job(job_id: str, farm: FarmDep) -> Response:
     with farm.db.write() as session:
         jobs.delete_job(session, job_id)
-    _forget_job_files(farm, job_id)
-    farm.events.publish("job", id=job_id, was_deleted=True)
     return Response(status_code=204)
-
-
-def _forget_job_files(farm: Farm, job_id: str) -> None:
-    farm.logs.delete_job(job_id)
-    farm.last_rendered.delete_job(job_id)
-    output_store(farm.settings).delete_job(job_id)
 
 
 @router.get("/jobs/{job_id}/what-would-delete-do")
