@@ -8,13 +8,14 @@ from pathlib import Path
 
 from manager.config import Settings
 from manager.core.credentials import SecretVerifier
-from manager.core.events import EventBus
+from manager.core.events import Event, EventBus
 from manager.core.job_types import JobTypeRegistry
 from manager.core.last_rendered import LastRenderedStore
 from manager.core.task_logs import TaskLogStore
 from manager.db.batch_writer import BatchWriter
 from manager.db.migrate import upgrade_to_latest
 from manager.db.session import Database
+from manager.storage import output_store
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,8 @@ class Farm:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.db = Database(settings.database_url)
+        self.events = EventBus()
+        self.db = Database(settings.database_url, self.events)
         upgrade_to_latest(self.db.write_engine)
         folders = [SHIPPED_JOB_TYPES]
         if settings.job_types is not None:
@@ -37,9 +39,22 @@ class Farm:
         self.job_types = JobTypeRegistry(folders)
         self.logs = TaskLogStore(settings.logs_dir)
         self.last_rendered = LastRenderedStore(settings.data_dir / "last-rendered")
-        self.events = EventBus()
         self.secrets = SecretVerifier()
         self.writer = BatchWriter(self.db)
+        self.started = utcnow()
+        """When this manager started: silence while it was down is nobody's fault."""
+        self.slow_tasks_flagged: set[str] = set()
+        """Tasks whose slowness the task log already tells (once per task and run)."""
+        self.events.on("job", self._forget_files_of_deleted_job)
+
+    def _forget_files_of_deleted_job(self, event: Event) -> None:
+        """One clean-up for a deleted job, whichever protocol deleted it."""
+        if not event.get("was_deleted"):
+            return
+        job_id = str(event["id"])
+        self.logs.delete_job(job_id)
+        self.last_rendered.delete_job(job_id)
+        output_store(self.settings).delete_job(job_id)
 
     def close(self) -> None:
         self.writer.close()
@@ -50,16 +65,32 @@ def run_health_checks(
     farm: Farm, now: datetime | None = None, local_now: datetime | None = None
 ) -> None:
     from manager.core import health
+    from manager.core.slow_frames import flag_slow_tasks
     from manager.core.waiting import note_jobs_waiting_for_task_types
     from manager.storage.garbage import collect_garbage
 
     now = now or utcnow()
     local_now = local_now or datetime.now()
     with farm.db.write() as session:
-        health.mark_silent_workers(session, farm.settings, now)
-        health.fail_silent_tasks(session, farm.settings, now)
+        # Workers could not report while this manager was down: after a restart each gets
+        # its full timeout to come back before it or its task counts as silent.
+        up_for = (now - farm.started).total_seconds()
+        if up_for > farm.settings.worker_timeout:
+            health.mark_silent_workers(session, farm.settings, now)
+        timed_out = (
+            health.fail_silent_tasks(session, farm.settings, now)
+            if up_for > farm.settings.task_timeout
+            else []
+        )
         health.apply_sleep_schedules(session, local_now, now)
         waiting = note_jobs_waiting_for_task_types(session, now)
+        slow = flag_slow_tasks(session, now, farm.slow_tasks_flagged)
+    for job_id, task_id, reason in timed_out:
+        farm.logs.append(job_id, task_id, f"manager: task failed, {reason}\n")
+    for flagged in slow:
+        farm.slow_tasks_flagged.add(flagged.task_id)
+        farm.logs.append(flagged.job_id, flagged.task_id, f"manager: {flagged.message}\n")
+        farm.events.publish("task", id=flagged.task_id, job_id=flagged.job_id)
     collect_garbage(farm.db, farm.settings, now)
     for job_id in waiting:
         farm.events.publish("job", id=job_id)

@@ -40,24 +40,32 @@ def mark_silent_workers(session: Session, settings: Settings, now: datetime) -> 
     return [w.id for w in silent]
 
 
-def fail_silent_tasks(session: Session, settings: Settings, now: datetime) -> list[str]:
-    """Active tasks without an update for ``task_timeout`` fail on their worker and go elsewhere."""
+def fail_silent_tasks(
+    session: Session, settings: Settings, now: datetime
+) -> list[tuple[str, str, str]]:
+    """Active tasks without progress for ``task_timeout`` fail on their worker and go elsewhere.
+
+    Progress is what a render shows (log lines, steps), not the worker's pings, so a hung
+    render is noticed while its worker is alive; the worker learns it at its next may-i-run
+    and kills the render. Returns (job id, task id, reason) of each failed task.
+    """
     deadline = now - timedelta(seconds=settings.task_timeout)
     tasks = session.scalars(
         select(Task).where(Task.status == TaskStatus.ACTIVE, Task.last_touched < deadline)
     ).all()
+    failed: list[tuple[str, str, str]] = []
     for task in tasks:
         job = lock_job(session, task.job_id)
         worker = session.get(Worker, task.worker_id) if task.worker_id else None
         # A task canceled meanwhile (its job failed on an earlier task here) has no lease left.
         if worker is None or task.status != TaskStatus.ACTIVE:
             continue
-        record_failure(
-            session, settings, job, task, worker, now, f"task timed out on {worker.name}"
-        )
+        reason = f"timed out: no progress for {settings.task_timeout:g} s on {worker.name}"
+        record_failure(session, settings, job, task, worker, now, reason)
         follow_tasks(session, job, now)
-        log.warning("task %s timed out on worker %s", task.name, worker.name)
-    return [t.id for t in tasks]
+        log.warning("task %s: %s", task.name, reason)
+        failed.append((task.job_id, task.id, reason))
+    return failed
 
 
 def apply_sleep_schedules(session: Session, local_now: datetime, now: datetime) -> None:

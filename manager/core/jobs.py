@@ -11,14 +11,16 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from manager.core.compiler import compile_job
+from manager.core import events
+from manager.core.compiler import TaskSpec, compile_job
 from manager.core.errors import BadInput, InvalidTransition, NotFound, PreconditionFailed
-from manager.core.job_types import JobTypeRegistry, SettingError, validate_settings
+from manager.core.job_types import JobType, JobTypeRegistry, SettingError, validate_settings
 from manager.core.statuses import JobStatus, TaskStatus
 from manager.core.task_states import bulk_set_task_status, follow_tasks, lock_job, recount_tasks
 from manager.core.waiting import note_jobs_waiting_for_task_types
 from manager.db.bulk import insert_rows
 from manager.db.models import Job, JobBlock, Task, TaskDependency, TaskFailure, WorkerTag
+from manager.storage.models import Checkout
 
 SUBMITTABLE_INITIAL_STATUSES = (JobStatus.QUEUED, JobStatus.PAUSED)
 TASK_COLUMNS = (
@@ -65,10 +67,23 @@ def _resolve_tag(session: Session, tag_ref: str | None) -> str | None:
     return tag.id
 
 
-def submit_job(
+@dataclass(frozen=True)
+class CompiledSubmission:
+    """A submission that passed every check, compiled into its tasks, not stored yet."""
+
+    job_id: str
+    job_type: JobType
+    settings: dict[str, Any]
+    initial: JobStatus
+    worker_tag_id: str | None
+    specs: list[TaskSpec]
+
+
+def compile_submission(
     session: Session, registry: JobTypeRegistry, sub: JobSubmission, now: datetime
-) -> Job:
-    """Validate and compile a submission and store the job with all its tasks."""
+) -> CompiledSubmission:
+    """Every check of a submission and its compilation, reading only: ``/jobs/check`` runs
+    this without the write lock, and ``submit_job`` stores what it returns."""
     job_type = registry.get(sub.type)
     if job_type is None:
         known = ", ".join(t.name for t in registry.all()) or "none"
@@ -84,6 +99,12 @@ def submit_job(
     initial = JobStatus(sub.initial_status or JobStatus.QUEUED)
     if initial not in SUBMITTABLE_INITIAL_STATUSES:
         raise BadInput(f"initial_status: a job can start queued or paused, not {initial}")
+    # A job naming files that were never uploaded would only fail later, on every worker.
+    if sub.shaman_checkout_id and session.get(Checkout, sub.shaman_checkout_id) is None:
+        raise BadInput(
+            f"storage.shaman_checkout_id: there is no checkout {sub.shaman_checkout_id!r} on "
+            "this manager; upload the job's files first"
+        )
     try:
         settings = validate_settings(job_type, sub.settings)
     except SettingError as exc:
@@ -99,6 +120,16 @@ def submit_job(
         raise BadInput(f"settings.{exc.key}: {exc}") from None
     if not specs:
         raise BadInput("settings: the job compiles to no tasks")
+    return CompiledSubmission(job_id, job_type, settings, initial, worker_tag_id, specs)
+
+
+def submit_job(
+    session: Session, registry: JobTypeRegistry, sub: JobSubmission, now: datetime
+) -> Job:
+    """Validate and compile a submission and store the job with all its tasks."""
+    compiled = compile_submission(session, registry, sub, now)
+    job_id, job_type, settings = compiled.job_id, compiled.job_type, compiled.settings
+    initial, worker_tag_id, specs = compiled.initial, compiled.worker_tag_id, compiled.specs
 
     task_status = TaskStatus.PAUSED if initial == JobStatus.PAUSED else TaskStatus.QUEUED
     job = Job(
@@ -262,6 +293,8 @@ def delete_job(session: Session, job_id: str) -> None:
     session.execute(delete(JobBlock).where(JobBlock.job_id == job.id))
     session.execute(delete(Task).where(Task.job_id == job.id))
     session.delete(job)
+    # The farm's hook removes the job's files (logs, thumbnails, outputs) once this commits.
+    events.record(session, "job", id=job_id, was_deleted=True)
 
 
 def jobs_updated_before(session: Session, last_updated_max: datetime) -> list[str]:

@@ -89,7 +89,9 @@ _REPORT = Prepared(
         status=bindparam("status"),
         steps_completed=func.coalesce(bindparam("steps", type_=Integer), _TASKS.c.steps_completed),
         activity=func.coalesce(bindparam("activity", type_=Text), _TASKS.c.activity),
-        last_touched=bindparam("now"),
+        last_touched=func.coalesce(
+            bindparam("touched", type_=_TASKS.c.last_touched.type), _TASKS.c.last_touched
+        ),
         updated=bindparam("now"),
     )
 )
@@ -130,12 +132,20 @@ def update_task_from_worker(
     task_status: str | None = None,
     activity: str | None = None,
     steps_completed: int | None = None,
+    has_log: bool = False,
 ) -> TaskUpdateResult:
     """Apply a worker's progress report; 409 when the task is no longer that worker's to run.
+
+    Only a report that carries something (log text, steps, activity, a status) renews the
+    task's lease (``last_touched``): an empty one shows the worker is alive, not that its
+    render is, and a hung render must run out of ``task_timeout``.
 
     Progress and completion, which every task sends, are plain statements; a failure, which
     is rare and has more to decide, goes through the ORM.
     """
+    progressed = has_log or any(
+        value is not None for value in (task_status, activity, steps_completed)
+    )
     facts = _active_task_of(session, worker, task_id)
     new_status: TaskStatus | None = None
     if task_status is not None:
@@ -181,6 +191,7 @@ def update_task_from_worker(
         steps=steps_completed,
         activity=activity,
         now=now,
+        touched=now if progressed else None,
     )
     expire_loaded(session, Task, task_id)
     if counters is not None:
@@ -279,22 +290,19 @@ def requeue_tasks_of_worker(session: Session, worker_id: str, now: datetime, rea
     return len(tasks)
 
 
-_TOUCH_TASK = Prepared(
-    update(_TASKS).where(_TASKS.c.id == bindparam("task_id")).values(last_touched=bindparam("now"))
-)
-
-
 def may_worker_run(
     session: Session, worker: AnyWorker, task_id: str, now: datetime
 ) -> tuple[bool, str]:
-    """Whether the worker may go on with the task; asking counts as a sign of life."""
+    """Whether the worker may go on with the task.
+
+    Asking is no sign of progress: it leaves the task's lease alone (see
+    ``update_task_from_worker``).
+    """
     facts = _task_facts(session, task_id)
     if facts.worker_id != worker.id:
         return False, "task is assigned to another worker"
     if facts.status != TaskStatus.ACTIVE:
         return False, f"task is {facts.status}"
-    _TOUCH_TASK.execute(session, task_id=task_id, now=now)
-    expire_loaded(session, Task, task_id)
     return True, ""
 
 

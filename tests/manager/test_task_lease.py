@@ -66,3 +66,23 @@ def test_a_frame_far_slower_than_the_jobs_median_is_flagged_once(manager: Manage
     assert info["activity"].startswith("slow: running for")
     log = manager.get(f"/api/v3/tasks/{slow['uuid']}/logtail").text
     assert log.count("over 10x this job's median") == 1
+
+
+def test_after_a_restart_workers_get_their_full_timeout_to_come_back(manager: Manager) -> None:
+    submit(manager, settings={"frames": "1", "chunk_size": 1})
+    worker = register_worker(manager)
+    worker.wake()
+    task = worker.next_task()
+    assert task is not None
+    # The manager was down for 100 s and has just started again.
+    manager.farm.started = utcnow() + timedelta(seconds=100)
+    soon = manager.farm.started + timedelta(seconds=manager.settings.worker_timeout / 2)
+    run_health_checks(manager.farm, now=soon)
+    workers = manager.get("/api/v3/worker-mgt/workers").json()["workers"]
+    assert [w["status"] for w in workers] == ["awake"]
+    assert manager.get(f"/api/v3/tasks/{task['uuid']}").json()["status"] == "active"
+
+    late = manager.farm.started + timedelta(seconds=manager.settings.worker_timeout + 1)
+    run_health_checks(manager.farm, now=late)
+    workers = manager.get("/api/v3/worker-mgt/workers").json()["workers"]
+    assert [w["status"] for w in workers] == ["error"]
