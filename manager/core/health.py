@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from manager.config import Settings
 from manager.core.statuses import LIVE_WORKER_STATUSES, TaskStatus, WorkerStatus
-from manager.core.task_states import follow_tasks, lock_job
+from manager.core.task_states import lock_job
 from manager.core.tasks import record_failure, requeue_tasks_of_worker
 from manager.core.workers import schedule_says_asleep
 from manager.db.models import SleepSchedule, Task, Worker
@@ -62,7 +62,6 @@ def fail_silent_tasks(
             continue
         reason = f"timed out: no progress for {settings.task_timeout:g} s on {worker.name}"
         record_failure(session, settings, job, task, worker, now, reason)
-        follow_tasks(session, job, now)
         log.warning("task %s: %s", task.name, reason)
         failed.append((task.job_id, task.id, reason))
     return failed

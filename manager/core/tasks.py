@@ -170,7 +170,6 @@ def update_task_from_worker(
         record_failure(
             session, settings, job, task, worker, now, activity or "failed on the worker"
         )
-        follow_tasks(session, job, now)
         return TaskUpdateResult(job.id, True)
 
     status_changed = new_status == TaskStatus.COMPLETED
