@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, Protocol
 
+from .http import AuthError, ManagerError, ManagerHttp, ManagerUnreachable
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 20 * 1024**3
@@ -351,62 +353,49 @@ def _place(source: Path, target: Path) -> None:
 
 
 class HttpFetcher:
-    """Fetches from the manager's ``/api/farmhand`` file routes with the worker's credentials."""
+    """Fetches from the manager's ``/api/farmhand`` file routes, through the worker's one
+    HTTP client (``http.ManagerHttp``) with the worker's credentials."""
 
     def __init__(self, base_url: str, auth: tuple[str, str], session: Any = None) -> None:
-        import requests  # here: Blender's Python has requests; importing it is not free
-
-        self.base_url = base_url.rstrip("/")
-        self.auth = auth
-        self.http = session or requests.Session()
-        self._requests = requests
+        self.http = ManagerHttp(base_url, auth, session)
 
     def get(self, path: str, **kwargs: Any) -> Any:
-        """A GET of ``path`` under the manager's URL; CacheError when it cannot be reached."""
+        """A GET of ``path`` under the manager's URL, whatever its status; CacheError when
+        the manager cannot be reached."""
         try:
-            return self.http.get(
-                f"{self.base_url}{path}", auth=self.auth, timeout=(5, 60), **kwargs
-            )
-        except self._requests.RequestException as exc:
+            return self.http.send("GET", path, ok=None, read_timeout=60, **kwargs)
+        except ManagerUnreachable as exc:
             raise CacheError(f"cannot reach the manager: {exc}") from exc
 
     def checkout_of_job(self, job_id: str) -> dict[str, Any]:
         try:
-            response = self.http.get(
-                f"{self.base_url}/api/farmhand/jobs/{job_id}/checkout",
-                auth=self.auth,
-                timeout=(5, 30),
-            )
-        except self._requests.RequestException as exc:
+            response = self.http.send("GET", f"/api/farmhand/jobs/{job_id}/checkout", ok=(200,))
+        except ManagerUnreachable as exc:
             raise CacheError(f"cannot ask the manager for the job's files: {exc}") from exc
-        if response.status_code != 200:
-            raise CacheError(
-                f"the manager has no files for job {job_id} ({response.status_code}: "
-                f"{response.text[:200]})"
-            )
+        except (AuthError, ManagerError) as exc:
+            raise CacheError(f"the manager has no files for job {job_id} ({exc})") from exc
         return dict(response.json())
 
     def fetch(self, sha256: str, size: int, offset: int, out: Writable) -> None:
         headers = {"Range": f"bytes={offset}-"} if offset else {}
         try:
-            with self.http.get(
-                f"{self.base_url}/api/farmhand/files/{sha256}/{size}",
-                auth=self.auth,
-                headers=headers,
-                stream=True,
-                timeout=(5, 60),
-            ) as response:
-                if response.status_code not in (200, 206):
-                    raise CacheError(
-                        f"the manager answered {response.status_code} for file {sha256[:12]}"
-                    )
-                # Without range support the body starts at 0: skip what is here already.
-                skip = offset if response.status_code == 200 else 0
+            response = self.http.send(
+                "GET", f"/api/farmhand/files/{sha256}/{size}", ok=(200, 206), headers=headers,
+                stream=True, read_timeout=60,
+            )
+        except ManagerUnreachable as exc:
+            raise OSError(f"download interrupted: {exc}") from exc  # resumed by the cache
+        except (AuthError, ManagerError) as exc:
+            raise CacheError(f"the manager refused file {sha256[:12]}: {exc}") from exc
+        with response:
+            # Without range support the body starts at 0: skip what is here already.
+            skip = offset if response.status_code == 200 else 0
+            try:
                 for block in response.iter_content(CHUNK):
                     if skip:
                         dropped = min(skip, len(block))
                         block, skip = block[dropped:], skip - dropped
                     if block:
                         out.write(block)
-        except self._requests.RequestException as exc:
-            raise OSError(f"download interrupted: {exc}") from exc
+            except self.http.transfer_errors as exc:
+                raise OSError(f"download interrupted: {exc}") from exc

@@ -1,19 +1,38 @@
 """The worker's side of the Flamenco v3 worker API (``/api/v3/worker/...``).
 
-``Transport`` is the HTTP edge: the real one uses requests; tests can script a fake one.
-``ManagerClient`` turns answers into small values and typed exceptions.
+``Transport`` is the HTTP edge: the real one is the worker's one HTTP client
+(``http.ManagerHttp``); tests can script a fake one. ``ManagerClient`` turns answers into
+small values and the typed exceptions of ``http``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .credentials import Credentials
-from .defaults import HTTP_CONNECT_TIMEOUT_S, HTTP_READ_TIMEOUT_S
+from .http import (
+    AuthError,
+    ManagerError,
+    ManagerHttp,
+    ManagerUnreachable,
+    RegistrationRefused,
+    raise_for,
+)
+
+__all__ = [
+    "AuthError",
+    "HttpResponse",
+    "ManagerClient",
+    "ManagerError",
+    "ManagerUnreachable",
+    "RegistrationRefused",
+    "RequestsTransport",
+    "Transport",
+    "TransportError",
+]
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +65,10 @@ class Transport(Protocol):
 
 
 class RequestsTransport:
-    """Transport over a requests.Session (connection reuse; one per thread)."""
+    """Transport over the worker's one HTTP client (``http.ManagerHttp``)."""
 
     def __init__(self, base_url: str) -> None:
-        import requests  # Imported here: Blender's own Python ships requests, tests need not.
-
-        self.base_url = base_url.rstrip("/")
-        self._requests = requests
-        self._session = requests.Session()
+        self.http = ManagerHttp(base_url)
 
     def request(
         self,
@@ -66,42 +81,13 @@ class RequestsTransport:
         auth: tuple[str, str] | None = None,
     ) -> HttpResponse:
         try:
-            resp = self._session.request(
-                method,
-                self.base_url + path,
-                json=json_body,
-                data=data,
-                headers=headers,
-                auth=auth,
-                timeout=(HTTP_CONNECT_TIMEOUT_S, HTTP_READ_TIMEOUT_S),
+            resp = self.http.send(
+                method, path, ok=None, authenticated=auth is not None, credentials=auth,
+                json=json_body, data=data, headers=headers,
             )
-        except self._requests.Timeout as exc:
-            raise TransportError("timed out") from exc
-        except self._requests.RequestException as exc:
-            # requests' messages run over several lines of pool internals; keep the cause.
-            reason = re.findall(r"\[Errno -?\d+\] [^'\")]+", str(exc))
-            raise TransportError(reason[-1] if reason else type(exc).__name__) from exc
+        except ManagerUnreachable as exc:
+            raise TransportError(str(exc)) from exc
         return HttpResponse(resp.status_code, resp.content, dict(resp.headers))
-
-
-class ManagerUnreachable(Exception):
-    """The manager is down or busy (connection error, 502/503/504): retry later."""
-
-
-class AuthError(Exception):
-    """The manager does not know these credentials (401/403): register again."""
-
-
-class RegistrationRefused(Exception):
-    """The manager will not register this worker (a missing or wrong registration token)."""
-
-
-class ManagerError(Exception):
-    """The manager answered something this worker cannot act on."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"HTTP {status}: {message}")
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -118,18 +104,6 @@ class MayKeepRunning:
     may_keep_running: bool
     reason: str = ""
     status_change_requested: bool = False
-
-
-def _error_message(resp: HttpResponse) -> str:
-    try:
-        body = resp.json()
-    except ValueError:
-        return resp.body[:200].decode("utf-8", "replace")
-    if isinstance(body, dict) and "message" in body:
-        return str(body["message"])
-    if isinstance(body, dict) and "detail" in body:
-        return str(body["detail"])
-    return str(body)[:200]
 
 
 class ManagerClient:
@@ -167,13 +141,8 @@ class ManagerClient:
             )
         except TransportError as exc:
             raise ManagerUnreachable(str(exc)) from exc
-        if resp.status in ok:
-            return resp
-        if resp.status in (401, 403):
-            raise AuthError(_error_message(resp))
-        if resp.status in (502, 503, 504):
-            raise ManagerUnreachable(f"HTTP {resp.status}: {_error_message(resp)}")
-        raise ManagerError(resp.status, _error_message(resp))
+        raise_for(resp.status, resp.body, ok)
+        return resp
 
     def version(self) -> dict[str, Any]:
         return self._call("GET", "/api/v3/version", authenticated=False, ok=(200,)).json()

@@ -20,6 +20,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .http import (
+    TRANSFER_READ_TIMEOUT_S,
+    AuthError,
+    ManagerError,
+    ManagerHttp,
+    ManagerUnreachable,
+)
+
 log = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
@@ -76,6 +84,8 @@ class _Slice:
 
 
 class OutputUploader:
+    """Uploads frames through the worker's one HTTP client (``http.ManagerHttp``)."""
+
     def __init__(
         self,
         base_url: str,
@@ -83,25 +93,16 @@ class OutputUploader:
         session: Any = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        import requests  # here: Blender's Python has requests; importing it is not free
-
-        self.base_url = base_url.rstrip("/")
-        self.auth = auth
-        self.http = session or requests.Session()
-        self._requests = requests
+        self.http = ManagerHttp(base_url, auth, session)
         self._sleep = sleep
 
-    def _url(self, task_id: str, name: str) -> str:
-        return f"{self.base_url}/api/farmhand/outputs/tasks/{task_id}/{name}"
+    def _path(self, task_id: str, name: str) -> str:
+        return f"/api/farmhand/outputs/tasks/{task_id}/{name}"
 
     def received(self, task_id: str, name: str, sha256: str, size: int) -> tuple[int, bool]:
-        response = self.http.get(
-            self._url(task_id, name),
-            params={"sha256": sha256, "size": str(size)},
-            auth=self.auth,
-            timeout=(5, 30),
+        response = self._send_request(
+            name, "GET", self._path(task_id, name), params={"sha256": sha256, "size": str(size)}
         )
-        self._raise_for(response, name)
         body = response.json()
         return int(body["received"]), bool(body["complete"])
 
@@ -119,9 +120,6 @@ class OutputUploader:
                 if self._send(task_id, path, name, sha256, size, received):
                     return sha256
                 continue  # a partial answer: ask again where to go on from
-            except (self._requests.ConnectionError, self._requests.Timeout) as exc:
-                last_error = str(exc)
-                log.warning("upload of %s broke off (%s); resuming in %.1f s", name, exc, wait)
             except _Retry as exc:
                 last_error = str(exc)
                 log.warning("upload of %s: %s; retrying in %.1f s", name, exc, wait)
@@ -137,40 +135,31 @@ class OutputUploader:
             headers["Content-Range"] = f"bytes {start}-{size - 1}/{size}"
         body = _Slice(path, start, size)
         try:
-            response = self.http.put(
-                self._url(task_id, name),
-                data=body if size else b"",
-                headers=headers,
-                auth=self.auth,
-                timeout=(5, 300),
+            response = self._send_request(
+                name, "PUT", self._path(task_id, name), data=body if size else b"",
+                headers=headers, read_timeout=TRANSFER_READ_TIMEOUT_S,
             )
         finally:
             body.close()
-        if response.status_code == 422:
-            raise _Retry(f"the manager got a damaged copy ({_message(response)})")
-        self._raise_for(response, name)
         return bool(response.json().get("complete"))
 
-    def _raise_for(self, response: Any, name: str) -> None:
-        if response.status_code < 400:
-            return
-        if (
-            response.status_code >= 500
-            or response.status_code == 409
-            and "arrived" in (_message(response))
-        ):
-            raise _Retry(f"{response.status_code}: {_message(response)}")
-        raise UploadRefused(
-            f"the manager refused {name} ({response.status_code}: {_message(response)})"
-        )
+    def _send_request(self, name: str, method: str, path: str, **kwargs: Any) -> Any:
+        """One request of an upload, its answer sorted: go on, retry, or give up."""
+        try:
+            return self.http.send(method, path, ok=(200, 201, 202, 204), **kwargs)
+        except ManagerUnreachable as exc:
+            raise _Retry(f"the manager is unreachable ({exc})") from exc
+        except AuthError as exc:
+            raise UploadRefused(f"the manager refused {name} ({exc})") from exc
+        except ManagerError as exc:
+            if exc.status == 422:
+                raise _Retry(f"the manager got a damaged copy ({exc.message})") from exc
+            if exc.status >= 500 or (exc.status == 409 and "arrived" in exc.message):
+                raise _Retry(f"{exc.status}: {exc.message}") from exc
+            raise UploadRefused(
+                f"the manager refused {name} ({exc.status}: {exc.message})"
+            ) from exc
 
 
 class _Retry(Exception):
     pass
-
-
-def _message(response: Any) -> str:
-    try:
-        return str(response.json().get("message", ""))
-    except ValueError:
-        return str(response.text[:200])
