@@ -54,8 +54,6 @@ def requeue_missing(
         done = missing_frames.requeue_missing(
             session, job_id, stored, now, body.reason if body else ""
         )
-    if done.requeued:
-        farm.events.publish("job", id=job_id, refresh_tasks=True)
     return MissingFramesRequeuePublic(
         job_id=done.job_id,
         job_status=done.job_status,

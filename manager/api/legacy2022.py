@@ -170,7 +170,6 @@ def register_worker(
         )
         session.flush()
         out = _registered(worker)
-    farm.events.publish("worker", id=out["uuid"])
     return JSONResponse(out)
 
 
@@ -236,7 +235,6 @@ async def schedule_task(farm: FarmDep, credentials: CredentialsDep, now: NowDep)
         return Response(status_code=status)
     if status != 200:
         return JSONResponse(out, status_code=status)
-    farm.events.publish("task", id=out["uuid"], job_id=out["job"])
     return JSONResponse(out)
 
 
@@ -261,7 +259,6 @@ async def task_update(
     result = await as_worker(farm, credentials, now, work)
     if body.log:
         await run_in_threadpool(farm.logs.append, result.job_id, task_id, body.log)
-    farm.events.publish("task", id=task_id, job_id=result.job_id)
     return Response(status_code=204)
 
 
@@ -282,7 +279,6 @@ def submit_job(body: SubmittedJob, farm: FarmDep, now: NowDep) -> JSONResponse:
     with farm.db.write() as session:
         job = jobs.submit_job(session, farm.job_types, submission, now)
         out = _job(job)
-    farm.events.publish("job", id=out["id"])
     return JSONResponse(out)
 
 

@@ -89,10 +89,7 @@ async def upload_output(
     if size > farm.settings.max_upload_bytes:
         raise TooLarge(f"files up to {farm.settings.max_upload_bytes} bytes are accepted")
     job_id = await run_in_threadpool(_job_of_task_for_worker, farm, credentials, task_id)
-    store = output_store(farm.settings)
-    state = await store.receive(job_id, name, sha256, size, start, _body(request))
-    if state.complete:
-        farm.events.publish("job", id=job_id, reason="output")
+    state = await farm.outputs.receive(job_id, name, sha256, size, start, _body(request))
     return _state_json(name, sha256, size, state)
 
 

@@ -31,7 +31,8 @@ _RECORDED = "farmhand.events"
 
 
 def record(session: Session, kind: str, **payload: Any) -> None:
-    """Note an event on the session; it is published if and when the session commits."""
+    """Note an event on the session; it is published if and when the session commits.
+    Payload values are plain ones (ids, flags, short text), compared to drop repeats."""
     session.info.setdefault(_RECORDED, []).append({"type": kind, **payload})
 
 
@@ -45,7 +46,12 @@ def forget_since(session: Session, count: int) -> None:
 
 
 def take_recorded(session: Session) -> list[Event]:
-    return list(session.info.pop(_RECORDED, ()))
+    """What the session recorded, each distinct event once: a transaction that changes a
+    job twice (or a batch in which two requests touch one task) tells of it once."""
+    unique: dict[tuple[tuple[str, Any], ...], Event] = {}
+    for event in session.info.pop(_RECORDED, ()):
+        unique.setdefault(tuple(sorted(event.items())), event)
+    return list(unique.values())
 
 
 class EventBus:

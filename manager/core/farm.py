@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from manager.config import Settings
+from manager.core import events
 from manager.core.credentials import SecretVerifier
 from manager.core.events import Event, EventBus
 from manager.core.job_types import JobTypeRegistry
@@ -37,8 +38,9 @@ class Farm:
         if settings.job_types is not None:
             folders.append(settings.job_types)
         self.job_types = JobTypeRegistry(folders)
-        self.logs = TaskLogStore(settings.logs_dir)
-        self.last_rendered = LastRenderedStore(settings.data_dir / "last-rendered")
+        self.logs = TaskLogStore(settings.logs_dir, self.events)
+        self.last_rendered = LastRenderedStore(settings.data_dir / "last-rendered", self.events)
+        self.outputs = output_store(settings, self.events)
         self.secrets = SecretVerifier()
         self.writer = BatchWriter(self.db)
         self.started = utcnow()
@@ -46,6 +48,7 @@ class Farm:
         self.slow_tasks_flagged: set[str] = set()
         """Tasks whose slowness the task log already tells (once per task and run)."""
         self.events.on("job", self._forget_files_of_deleted_job)
+        self.events.on("worker", self._forget_secret_of_deleted_worker)
 
     def _forget_files_of_deleted_job(self, event: Event) -> None:
         """One clean-up for a deleted job, whichever protocol deleted it."""
@@ -54,7 +57,11 @@ class Farm:
         job_id = str(event["id"])
         self.logs.delete_job(job_id)
         self.last_rendered.delete_job(job_id)
-        output_store(self.settings).delete_job(job_id)
+        self.outputs.delete_job(job_id)
+
+    def _forget_secret_of_deleted_worker(self, event: Event) -> None:
+        if event.get("was_deleted"):
+            self.secrets.forget(str(event["id"]))
 
     def close(self) -> None:
         self.writer.close()
@@ -83,15 +90,14 @@ def run_health_checks(
             else []
         )
         health.apply_sleep_schedules(session, local_now, now)
-        waiting = note_jobs_waiting_for_task_types(session, now)
+        note_jobs_waiting_for_task_types(session, now)
         slow = flag_slow_tasks(session, now, farm.slow_tasks_flagged)
+        # The summary's throughput moves with time, not only with changes: each round has
+        # the dashboards look again.
+        events.record(session, "farm", reason="health-check")
     for job_id, task_id, reason in timed_out:
         farm.logs.append(job_id, task_id, f"manager: task failed, {reason}\n")
     for flagged in slow:
         farm.slow_tasks_flagged.add(flagged.task_id)
         farm.logs.append(flagged.job_id, flagged.task_id, f"manager: {flagged.message}\n")
-        farm.events.publish("task", id=flagged.task_id, job_id=flagged.job_id)
     collect_garbage(farm.db, farm.settings, now)
-    for job_id in waiting:
-        farm.events.publish("job", id=job_id)
-    farm.events.publish("farm", reason="health-check")

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from manager.config import Settings
+from manager.core import events
 from manager.core.statuses import LIVE_WORKER_STATUSES, TaskStatus, WorkerStatus
 from manager.core.task_states import lock_job
 from manager.core.tasks import record_failure, requeue_tasks_of_worker
@@ -37,6 +38,7 @@ def mark_silent_workers(session: Session, settings: Settings, now: datetime) -> 
         )
         worker.status = WorkerStatus.ERROR
         worker.updated = now
+        events.record(session, "worker", id=worker.id)
     return [w.id for w in silent]
 
 
@@ -80,6 +82,7 @@ def apply_sleep_schedules(session: Session, local_now: datetime, now: datetime) 
             worker.status_requested = wanted
             worker.lazy_status_request = True
             worker.updated = now
+            events.record(session, "worker", id=worker.id)
 
 
 class HealthChecker:

@@ -176,6 +176,7 @@ def submit_job(
         [(task_ids[i], task_ids[dep]) for i, spec in enumerate(specs) for dep in spec.depends_on],
     )
     note_jobs_waiting_for_task_types(session, now, job_ids=[job_id])
+    events.record(session, "job", id=job_id)
     return job
 
 
@@ -233,6 +234,7 @@ def set_job_status(session: Session, job_id: str, status: str, reason: str, now:
     job.activity = note
     job.updated = now
     follow_tasks(session, job, now)
+    events.record(session, "job", id=job.id, refresh_tasks=True)
     return job
 
 
@@ -260,6 +262,7 @@ def set_job_priority(session: Session, job_id: str, priority: int, now: datetime
     job = lock_job(session, job_id)
     job.priority = priority
     job.updated = now
+    events.record(session, "job", id=job.id)
     return job
 
 
@@ -281,6 +284,7 @@ def set_job_tag(
     else:
         job.worker_tag_id = None
     job.updated = now
+    events.record(session, "job", id=job.id)
     return job
 
 
@@ -326,3 +330,4 @@ def remove_from_blocklist(session: Session, job_id: str, entries: list[tuple[str
             TaskFailure.worker_id.in_([w for w, _ in entries]),
         )
     )
+    events.record(session, "job", id=job_id)

@@ -1,4 +1,5 @@
-"""The last rendered frame of each job (and of the farm), as JPEG thumbnails at fixed sizes."""
+"""The last rendered frame of each job (and of the farm), as JPEG thumbnails at fixed sizes;
+a new one is told to the farm's live views once its files are in place."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from manager.core.errors import BadInput
+from manager.core.events import EventBus
 
 #: (file name, max width, max height): the sizes Flamenco's web interface asks for.
 THUMBNAILS = (
@@ -25,8 +27,9 @@ MAX_PIXELS = 100_000_000
 
 
 class LastRenderedStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, events: EventBus | None = None) -> None:
         self.root = root
+        self._events = events
         self._lock = threading.Lock()
 
     def job_dir(self, job_id: str) -> Path:
@@ -59,6 +62,8 @@ class LastRenderedStore:
                 tmp.write_bytes(content)
                 tmp.replace(target / name)
             (self.root / "last-job.json").write_text(json.dumps({"job_id": job_id}))
+        if self._events is not None:
+            self._events.publish("last-rendered", job_id=job_id)
 
     def _info(self, job_id: str) -> dict[str, object] | None:
         if not (self.job_dir(job_id) / THUMBNAILS[0][0]).is_file():

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from manager.core import events
 from manager.core.errors import InvalidTransition
 from manager.core.frames import format_frames
 from manager.core.statuses import JobStatus, TaskStatus
@@ -198,6 +199,7 @@ def requeue_missing(
     job.activity = f"{note}: {len(ids)} task(s) requeued"
     job.updated = now
     follow_tasks(session, job, now)
+    events.record(session, "job", id=job.id, refresh_tasks=True)
     result.job_status = str(job.status)
     result.requeued = [RequeuedTask(i, task_names[i], chosen[i]) for i in ids]
     result.missing_frames.sort()

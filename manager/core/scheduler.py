@@ -19,6 +19,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
+from manager.core import events
 from manager.core.statuses import SCHEDULABLE_JOB_STATUSES, TaskStatus, WorkerStatus
 from manager.core.worker_facts import AnyWorker
 from manager.core.workers import pending_state_change
@@ -175,6 +176,7 @@ def claim_task_id(session: Session, worker: AnyWorker, now: datetime) -> str | N
         )
         expire_loaded(session, Job, job_id)
         expire_loaded(session, Task, task_id)
+        events.record(session, "task", id=task_id, job_id=job_id, worker_id=worker.id)
         return task_id
     return None
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from manager.core import events
 from manager.core.statuses import TaskStatus
 from manager.db.models import Task
 
@@ -87,4 +88,5 @@ def flag_slow_tasks(session: Session, now: datetime, already: set[str]) -> list[
         task = session.get(Task, flagged.task_id)
         if task is not None:
             task.activity = flagged.message
+            events.record(session, "task", id=flagged.task_id, job_id=flagged.job_id)
     return slow

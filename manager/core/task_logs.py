@@ -1,4 +1,5 @@
-"""Task logs as plain text files under the data dir, one file per task."""
+"""Task logs as plain text files under the data dir, one file per task; each chunk appended
+is told to the farm's live views as it lands on disk (no transaction to wait for)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import shutil
 import threading
 import uuid
 from pathlib import Path
+
+from manager.core.events import EventBus
 
 TAIL_BYTES = 4096
 TAIL_LINES = 20
@@ -17,8 +20,9 @@ def _checked_uuid(value: str) -> str:
 
 
 class TaskLogStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, events: EventBus | None = None) -> None:
         self.root = root
+        self._events = events
         self._lock = threading.Lock()
 
     def path(self, job_id: str, task_id: str) -> Path:
@@ -34,6 +38,8 @@ class TaskLogStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("a", encoding="utf-8") as f:
                 f.write(text)
+        if self._events is not None:
+            self._events.publish("tasklog", task_id=task_id, job_id=job_id, log=text)
 
     def size(self, job_id: str, task_id: str) -> int:
         try:

@@ -10,6 +10,7 @@ from sqlalchemy import Integer, Table, Text, bindparam, delete, func, select, up
 from sqlalchemy.orm import Session
 
 from manager.config import Settings
+from manager.core import events
 from manager.core.errors import BadInput, Conflict, InvalidTransition, NotFound
 from manager.core.statuses import FINAL_TASK_STATUSES, JobStatus, TaskStatus
 from manager.core.task_states import follow_tasks, lock_job, set_task_status
@@ -197,6 +198,7 @@ def update_task_from_worker(
         expire_loaded(session, Job, facts.job_id)
         if _job_may_change(counters):
             follow_tasks(session, lock_job(session, facts.job_id), now)
+    events.record(session, "task", id=task_id, job_id=facts.job_id, worker_id=worker.id)
     return TaskUpdateResult(facts.job_id, status_changed)
 
 
@@ -212,6 +214,7 @@ def record_failure(
     """A worker failed a task: soft-fail it for other workers, or fail it when too many did
     or when no worker is left that could run it; block the worker from the job's task type
     when it failed too many of its tasks. The job's status follows."""
+    events.record(session, "task", id=task.id, job_id=job.id, worker_id=worker.id)
     if session.get(TaskFailure, (task.id, worker.id)) is None:
         session.add(TaskFailure(task_id=task.id, worker_id=worker.id, job_id=job.id, created=now))
         session.flush()
@@ -247,6 +250,8 @@ def record_failure(
             stranded = get_task(session, stranded_id)
             why = f"failed before: {stranded.activity}"
         set_task_status(job, stranded, TaskStatus.FAILED, now, f"{why}; {NO_WORKER_LEFT}")
+        if stranded is not task:
+            events.record(session, "task", id=stranded.id, job_id=job.id)
         if failure is None or stranded is task:
             failure = f"task {stranded.name} {why}; {NO_WORKER_LEFT}"
     follow_tasks(session, job, now, failure)
@@ -286,6 +291,7 @@ def requeue_tasks_of_worker(session: Session, worker_id: str, now: datetime, rea
         set_task_status(job, task, TaskStatus.QUEUED, now, reason)
         task.worker_id = None
         follow_tasks(session, job, now)
+        events.record(session, "task", id=task.id, job_id=job.id, worker_id=worker_id)
     return len(tasks)
 
 
@@ -332,4 +338,6 @@ def set_task_status_by_user(
             f"status: tasks can only be set to queued or canceled, not {status!r}"
         )
     follow_tasks(session, job, now)
+    events.record(session, "task", id=task.id, job_id=job.id)
+    events.record(session, "job", id=job.id)
     return job.id

@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, exists, or_, select, text
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import TextClause
 
+from manager.core import events
 from manager.core.statuses import (
     LIVE_WORKER_STATUSES,
     SCHEDULABLE_JOB_STATUSES,
@@ -200,4 +201,5 @@ def _note(session: Session, candidates: Iterable[Job], now: datetime) -> list[st
             job.activity = activity
             job.updated = now
             changed.append(job.id)
+            events.record(session, "job", id=job.id)
     return changed

@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from manager.core import events
 from manager.core.credentials import SecretVerifier, hash_secret
 from manager.core.errors import WORKER_CHALLENGE, BadInput, Conflict, NotFound, Unauthorized
 from manager.core.statuses import WorkerStatus
@@ -60,6 +62,7 @@ def register_worker(
     )
     session.add(worker)
     recheck_jobs_waiting_for_task_types(session, now)
+    events.record(session, "worker", id=worker.id)
     return worker
 
 
@@ -110,6 +113,7 @@ def sign_on(
     worker.last_seen = now
     worker.updated = now
     recheck_jobs_waiting_for_task_types(session, now)
+    events.record(session, "worker", id=worker.id)
     requested = worker.status_requested
     if requested in (WorkerStatus.ASLEEP, WorkerStatus.OFFLINE):
         return WorkerStatus(requested)
@@ -125,6 +129,7 @@ def sign_off(session: Session, worker: Worker, now: datetime) -> None:
         worker.status_requested = None
     worker.last_seen = now
     worker.updated = now
+    events.record(session, "worker", id=worker.id)
 
 
 def pending_state_change(worker: AnyWorker, has_task: bool) -> WorkerStatus | None:
@@ -146,6 +151,7 @@ def state_changed(session: Session, worker: Worker, status: str, now: datetime) 
         worker.lazy_status_request = False
     worker.last_seen = now
     worker.updated = now
+    events.record(session, "worker", id=worker.id)
 
 
 def request_status_change(
@@ -165,6 +171,7 @@ def request_status_change(
         worker.status_requested = new
         worker.lazy_status_request = is_lazy
     worker.updated = now
+    events.record(session, "worker", id=worker.id)
     return worker
 
 
@@ -178,6 +185,38 @@ def delete_worker(session: Session, worker_id: str, now: datetime) -> None:
         task.worker_id = None
     worker.tags = []
     session.delete(worker)
+    # The farm's hook forgets the worker's cached secret once this commits.
+    events.record(session, "worker", id=worker_id, was_deleted=True)
+
+
+def update_reported_facts(
+    session: Session,
+    worker: Worker,
+    *,
+    software: str | None = None,
+    address: str | None = None,
+    supported_task_types: list[str] | None = None,
+    tags: list[WorkerTag] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Keep what a client says about itself between sign-ons (its version, address, what it
+    runs, its readings); given ``None`` a fact stays as it is. The dashboard hears of it
+    only when something changed: most check-ins repeat what the last one said."""
+    changed = False
+    for key, value in (
+        ("software", software),
+        ("address", address),
+        ("supported_task_types", supported_task_types),
+        ("extra", extra),
+    ):
+        if value is not None and getattr(worker, key) != value:
+            setattr(worker, key, value)
+            changed = True
+    if tags is not None and {t.id for t in worker.tags} != {t.id for t in tags}:
+        worker.tags = tags
+        changed = True
+    if changed:
+        events.record(session, "worker", id=worker.id)
 
 
 # Tags --------------------------------------------------------------------------------------
@@ -202,6 +241,7 @@ def create_tag(session: Session, name: str, description: str, tag_id: str | None
         raise Conflict(f"id: a tag with id {tag_id!r} already exists")
     tag = WorkerTag(id=tag_id or str(uuid.uuid4()), name=name, description=description)
     session.add(tag)
+    events.record(session, "tag", id=tag.id)
     return tag
 
 
@@ -216,7 +256,13 @@ def update_tag(session: Session, tag_id: str, name: str, description: str | None
     tag.name = name
     if description is not None:
         tag.description = description
+    events.record(session, "tag", id=tag.id)
     return tag
+
+
+def delete_tag(session: Session, tag_id: str) -> None:
+    session.delete(get_tag(session, tag_id))
+    events.record(session, "tag", id=tag_id, was_deleted=True)
 
 
 def _tag_named(session: Session, name: str) -> WorkerTag:
@@ -231,6 +277,7 @@ def _tag_named(session: Session, name: str) -> WorkerTag:
         with session.begin_nested():
             tag = WorkerTag(id=str(uuid.uuid4()), name=clean, description="")
             session.add(tag)
+        events.record(session, "tag", id=tag.id)
         return tag
     except IntegrityError:
         existing = session.scalar(select(WorkerTag).where(WorkerTag.name == clean))
@@ -248,6 +295,7 @@ def set_worker_tags(session: Session, worker_id: str, tag_ids: list[str], now: d
         tags.append(tag)
     worker.tags = tags
     worker.updated = now
+    events.record(session, "worker", id=worker.id)
     return worker
 
 
@@ -284,6 +332,7 @@ def set_sleep_schedule(
     schedule.days_of_week = days
     schedule.start_time = start_time
     schedule.end_time = end_time
+    events.record(session, "worker", id=worker_id)
     return schedule
 
 

@@ -211,7 +211,6 @@ class ClusterPuller:
             )
         )
         session.flush()
-        self.farm.events.publish("job", id=job.id)
         return uuid
 
     def _kill(self, session: Session, uuid: str, now: datetime) -> None:

@@ -212,7 +212,6 @@ class _Exchange:
     now: datetime
     info: dict[str, Any]
     answers: list[dict[str, Any]]
-    changed_tasks: list[tuple[str, str]]
 
 
 def _identify(session: Session, body: Identity, address: str, now: datetime) -> tuple[Worker, bool]:
@@ -238,13 +237,13 @@ def _identify(session: Session, body: Identity, address: str, now: datetime) -> 
         )
     else:
         mark_seen(worker, now)
-        if worker.software != body.version:
-            worker.software = body.version
-        if worker.address != address:
-            worker.address = address
-    extra = {"protocol": PROTOCOL, "version": body.version, "provides": provides}
-    if worker.extra != extra:
-        worker.extra = extra
+    workers.update_reported_facts(
+        session,
+        worker,
+        software=body.version,
+        address=address,
+        extra={"protocol": PROTOCOL, "version": body.version, "provides": provides},
+    )
     return worker, is_new
 
 
@@ -253,12 +252,9 @@ def _give_tasks(ex: _Exchange, request: TaskRequest) -> None:
     if worker.status != WorkerStatus.AWAKE:
         return  # a paused (asleep) node gets nothing
     features = list(dict.fromkeys(request.provides))
-    if worker.supported_task_types != features:
-        worker.supported_task_types = features
     reachable = set(features) | set(request.paths)
     tags = list(session.scalars(select(WorkerTag).where(WorkerTag.name.in_(reachable))))
-    if {t.id for t in worker.tags} != {t.id for t in tags}:
-        worker.tags = tags
+    workers.update_reported_facts(session, worker, supported_task_types=features, tags=tags)
     session.flush()
     for _ in range(min(request.count, ex.policy.max_tasks_per_request)):
         task = scheduler.claim_next_task(session, worker, ex.now)
@@ -276,7 +272,6 @@ def _give_tasks(ex: _Exchange, request: TaskRequest) -> None:
                 "requires": requires,
             }
         )
-        ex.changed_tasks.append((task.id, task.job_id))
 
 
 def _task_of(session: Session, index: int, uuid: str, frame: int | list[int]) -> Task:
@@ -291,7 +286,7 @@ def _report(ex: _Exchange, index: int, request: Report) -> None:
     task = _task_of(ex.session, index, request.uuid, request.frame)
     steps = round(task.steps_total * request.done / request.total)
     try:
-        result = tasks.update_task_from_worker(
+        tasks.update_task_from_worker(
             ex.session,
             ex.farm.settings,
             ex.worker,
@@ -302,14 +297,12 @@ def _report(ex: _Exchange, index: int, request: Report) -> None:
         )
     except Conflict:
         ex.answers.append({"id": "kill", "uuid": request.uuid, "frame": request.frame})
-        return
-    ex.changed_tasks.append((task.id, result.job_id))
 
 
 def _done(ex: _Exchange, index: int, request: Done) -> None:
     task = _task_of(ex.session, index, request.uuid, request.frame)
     try:
-        result = tasks.update_task_from_worker(
+        tasks.update_task_from_worker(
             ex.session,
             ex.farm.settings,
             ex.worker,
@@ -320,7 +313,6 @@ def _done(ex: _Exchange, index: int, request: Done) -> None:
         )
     except Conflict:
         return  # canceled or taken over meanwhile: the node's work is simply not needed
-    ex.changed_tasks.append((task.id, result.job_id))
 
 
 @router.post("/farm")
@@ -328,23 +320,20 @@ async def farm_exchange(request: Request, farm: FarmDep, now: NowDep) -> JSONRes
     parsed = parse_requests(await request.body())
     address = client_address(request)
     census: NodeCensus = request.app.state.farm_census
-    answers, worker_id, changed = await run_in_threadpool(_run, farm, census, parsed, address, now)
-    farm.events.publish("worker", id=worker_id)
-    for task_id, job_id in changed:
-        farm.events.publish("task", id=task_id, job_id=job_id, worker_id=worker_id)
+    answers = await run_in_threadpool(_run, farm, census, parsed, address, now)
     return JSONResponse(answers)
 
 
 def _run(
     farm: Farm, census: NodeCensus, parsed: list[Any], address: str, now: datetime
-) -> tuple[list[dict[str, Any]], str, list[tuple[str, str]]]:
+) -> list[dict[str, Any]]:
     census.bury_dead_nodes(farm, now)
     info = census.policy.info(census.live_nodes(farm))
     with farm.db.write() as session:
         worker, _ = _identify(session, parsed[0], address, now)
         has_task = scheduler.current_task_of(session, worker) is not None
         common.follow_requested_state(session, worker, has_task, now)
-        ex = _Exchange(session, farm, census.policy, worker, now, info, [], [])
+        ex = _Exchange(session, farm, census.policy, worker, now, info, [])
         for index, item in enumerate(parsed[1:], start=1):
             if isinstance(item, Info):
                 ex.answers.append(dict(info))
@@ -354,7 +343,7 @@ def _run(
                 _report(ex, index, item)
             elif isinstance(item, Done):
                 _done(ex, index, item)
-        return ex.answers, worker.id, ex.changed_tasks
+        return ex.answers
 
 
 # Clusters ----------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from manager.api.deps import AccessDep, FarmDep, NowDep, client_address, mark_seen
-from manager.core import jobs, scheduler, tasks
+from manager.core import jobs, scheduler, tasks, workers
 from manager.core.errors import BadInput, Conflict, NotFound
 from manager.core.statuses import JobStatus
 from manager.db.models import Job, Task, Worker
@@ -203,8 +203,6 @@ def create_task(body: TaskCreate, farm: FarmDep, now: NowDep) -> JSONResponse:
             session.add(Rest2015Task(number=number, job_id=job.id, parser=body.parser))
             session.flush()
         out = _task_out(session, number, job)
-        job_id = job.id
-    farm.events.publish("job", id=job_id)
     return JSONResponse(out, status_code=202)
 
 
@@ -230,8 +228,6 @@ def update_task(number: int, body: TaskPatch, farm: FarmDep, now: NowDep) -> Res
                     known = ", ".join(_USER_STATUS_IN)
                     raise BadInput(f"status: {body.status!r} is not one of {known}")
                 jobs.set_job_status(session, job.id, _USER_STATUS_IN[body.status], "2015 API", now)
-        job_id = job.id
-    farm.events.publish("job", id=job_id)
     return Response(status_code=204)
 
 
@@ -280,7 +276,9 @@ def delete_task(number: int, farm: FarmDep) -> Response:
 # Workers -------------------------------------------------------------------------------------
 
 
-def _store_metrics(worker: Worker, body: Metrics, system: str | None = None) -> None:
+def _store_metrics(
+    session: Session, worker: Worker, body: Metrics, system: str | None = None
+) -> None:
     extra = dict(worker.extra or {})
     extra["protocol"] = PROTOCOL
     if system is not None:
@@ -292,7 +290,7 @@ def _store_metrics(worker: Worker, body: Metrics, system: str | None = None) -> 
         value = getattr(body, key)
         if value is not None:
             extra[key] = value.model_dump(by_alias=True, exclude_none=True)
-    worker.extra = extra
+    workers.update_reported_facts(session, worker, extra=extra)
 
 
 def _worker_out(session: Session, worker: Worker, number: int) -> dict[str, Any]:
@@ -365,10 +363,8 @@ def register_worker(
             address=address,
             now=now,
         )
-        _store_metrics(worker, body, body.system)
+        _store_metrics(session, worker, body, body.system)
         out = {worker.name: _worker_out(session, worker, number)}
-        worker_id = worker.id
-    farm.events.publish("worker", id=worker_id)
     return JSONResponse(out)
 
 
@@ -403,15 +399,13 @@ def update_worker(number: int, body: WorkerPatch, farm: FarmDep, now: NowDep) ->
                 now=now,
             )
         mark_seen(worker, now)
-        _store_metrics(worker, body)
+        _store_metrics(session, worker, body)
         current = scheduler.current_task_of(session, worker)
         common.follow_requested_state(session, worker, current is not None, now)
         task = current
         if body.status == "available" and current is None and worker.status == "awake":
             task = scheduler.claim_next_task(session, worker, now)
         out = {"task_id": _task_number(session, task.job_id) if task else None}
-        worker_id = worker.id
-    farm.events.publish("worker", id=worker_id)
     return JSONResponse(out)
 
 

@@ -42,10 +42,6 @@ def _int(form: Form, name: str) -> int | None:
         return None
 
 
-def _events(farm: Farm, task_id: str, job_id: str) -> None:
-    farm.events.publish("task", id=task_id, job_id=job_id)
-
-
 # Job validation --------------------------------------------------------------------------------
 
 
@@ -76,10 +72,8 @@ async def validate_job(request: Request, farm: FarmDep, now: NowDep) -> Response
         checked,
         now,
     )
-    if job_id is not None:
-        _events(farm, form.fields["job"], job_id)
-        if checked.verdict is store.FrameVerdict.GOOD:
-            farm.events.publish("last-rendered", job_id=job_id)
+    if job_id is not None and checked.verdict is store.FrameVerdict.GOOD:
+        await run_in_threadpool(_keep_preview, farm, job_id, checked)
     return response
 
 
@@ -166,6 +160,10 @@ def _keep_frame(
     tmp = target.with_suffix(".tmp")
     tmp.write_bytes(data)
     tmp.replace(target)
+
+
+def _keep_preview(farm: Farm, job_id: str, checked: store.CheckedFrame) -> None:
+    """The frame as the job's last rendered one, once its task is known to be completed."""
     try:
         farm.last_rendered.store(job_id, checked.png)
     except FarmError:
@@ -186,23 +184,18 @@ async def error_report(request: Request, farm: FarmDep, now: NowDep) -> Response
         return xml("error", UNKNOWN_ERROR, "missing parameter: job")
     log = form.files.get("file", form.fields.get("file", "").encode()).decode("utf-8", "replace")
     token = request.cookies.get(COOKIE)
-    response, job_id = await run_in_threadpool(_error, farm, token, task_id, log, now)
-    if job_id is not None:
-        _events(farm, task_id, job_id)
-    return response
+    return await run_in_threadpool(_error, farm, token, task_id, log, now)
 
 
-def _error(
-    farm: Farm, token: str | None, task_id: str, log: str, now: datetime
-) -> tuple[Response, str | None]:
+def _error(farm: Farm, token: str | None, task_id: str, log: str, now: datetime) -> Response:
     with farm.db.write() as session:
         found = live_client(session, token, now)
         if found is None:
-            return xml("error", UNKNOWN_ERROR, "session is dead"), None
+            return xml("error", UNKNOWN_ERROR, "session is dead")
         try:
             task = tasks.get_task(session, task_id)
         except NotFound as exc:
-            return xml("error", UNKNOWN_ERROR, exc.message), None
+            return xml("error", UNKNOWN_ERROR, exc.message)
         first_line = next((line for line in log.splitlines() if line.strip()), "no log")
         try:
             result = tasks.update_task_from_worker(
@@ -215,10 +208,10 @@ def _error(
                 activity=f"error on the client: {first_line[:200]}",
             )
         except Conflict:
-            return xml("error", 0), None  # no longer this client's task: nothing to fail
+            return xml("error", 0)  # no longer this client's task: nothing to fail
         if log:
             farm.logs.append(result.job_id, task.id, log)
-        return xml("error", 0), result.job_id
+        return xml("error", 0)
 
 
 # Heartbeat -------------------------------------------------------------------------------------

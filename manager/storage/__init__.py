@@ -8,6 +8,7 @@ nothing in it is a link.
 from __future__ import annotations
 
 from manager.config import Settings
+from manager.core.events import EventBus
 from manager.storage.file_store import FileStore
 from manager.storage.outputs import OutputStore
 
@@ -16,5 +17,6 @@ def file_store(settings: Settings) -> FileStore:
     return FileStore(settings.data_dir / "file-store")
 
 
-def output_store(settings: Settings) -> OutputStore:
-    return OutputStore(settings.data_dir / "outputs")
+def output_store(settings: Settings, events: EventBus | None = None) -> OutputStore:
+    """The outputs; given the farm's ``events``, a file that arrives whole is told to them."""
+    return OutputStore(settings.data_dir / "outputs", events)

@@ -5,7 +5,8 @@ uploads in progress. An upload names the whole file's SHA-256 and size up front,
 arrive in pieces (``Content-Range``) over several requests: after a network error the worker
 asks how much arrived and sends the rest. The file becomes visible only once all of it is
 there, its checksum matches and, for an image, it is a whole one (``frame_check``); sending
-the same file again changes nothing.
+the same file again changes nothing. A file that became visible is told to the farm's live
+views (the job's outputs changed).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from manager.core.errors import BadInput, Conflict
+from manager.core.events import EventBus
 from manager.storage.frame_check import check_uploaded_frame
 from manager.storage.paths import check_relative_path
 
@@ -62,8 +64,9 @@ def file_sha256(path: Path) -> str:
 
 
 class OutputStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, events: EventBus | None = None) -> None:
         self.root = root
+        self._events = events
 
     def job_dir(self, job_id: str) -> Path:
         return self.root / str(uuid.UUID(job_id))
@@ -126,6 +129,8 @@ class OutputStore:
             raise
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(partial, final)
+        if self._events is not None:
+            self._events.publish("job", id=job_id, reason="output")
         return UploadState(size, True)
 
     def list_files(self, job_id: str) -> list[OutputFile]:

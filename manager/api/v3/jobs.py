@@ -51,7 +51,6 @@ def submit_job(body: schemas.SubmittedJob, farm: FarmDep, now: NowDep) -> JSONRe
     with farm.db.write() as session:
         job = jobs.submit_job(session, farm.job_types, _submission(body, farm), now)
         out = serialize.job(job)
-    farm.events.publish("job", id=out["id"])
     return JSONResponse(out)
 
 
@@ -127,7 +126,6 @@ def set_job_status(
 ) -> Response:
     with farm.db.write() as session:
         jobs.set_job_status(session, job_id, body.status, body.reason, now)
-    farm.events.publish("job", id=job_id, refresh_tasks=True)
     return Response(status_code=204)
 
 
@@ -137,7 +135,6 @@ def set_job_priority(
 ) -> Response:
     with farm.db.write() as session:
         jobs.set_job_priority(session, job_id, body.priority, now)
-    farm.events.publish("job", id=job_id)
     return Response(status_code=204)
 
 
@@ -145,7 +142,6 @@ def set_job_priority(
 def set_job_tag(job_id: str, body: schemas.JobTagChange, farm: FarmDep, now: NowDep) -> Response:
     with farm.db.write() as session:
         jobs.set_job_tag(session, job_id, body.id, body.name, now)
-    farm.events.publish("job", id=job_id)
     return Response(status_code=204)
 
 
@@ -180,7 +176,6 @@ def remove_job_blocklist(
         jobs.remove_from_blocklist(
             session, job_id, [(e.worker_id, e.task_type) for e in body or []]
         )
-    farm.events.publish("job", id=job_id)
     return Response(status_code=204)
 
 
@@ -226,7 +221,5 @@ def set_task_status(
     task_id: str, body: schemas.TaskStatusChange, farm: FarmDep, now: NowDep
 ) -> Response:
     with farm.db.write() as session:
-        job_id = tasks.set_task_status_by_user(session, task_id, body.status, body.reason, now)
-    farm.events.publish("task", id=task_id, job_id=job_id)
-    farm.events.publish("job", id=job_id)
+        tasks.set_task_status_by_user(session, task_id, body.status, body.reason, now)
     return Response(status_code=204)

@@ -56,7 +56,6 @@ def register_worker(
         )
         session.flush()
         out = serialize.registered_worker(worker)
-    farm.events.publish("worker", id=out["uuid"])
     return JSONResponse(out)
 
 
@@ -84,14 +83,12 @@ async def sign_on(
         )
 
     wanted = await as_loaded_worker(farm, credentials, now, work)
-    farm.events.publish("worker", id=credentials.username)
     return JSONResponse({"status_requested": wanted})
 
 
 @router.post("/sign-off", status_code=204)
 async def sign_off(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
     await as_loaded_worker(farm, credentials, now, lambda s, w: workers.sign_off(s, w, now))
-    farm.events.publish("worker", id=credentials.username)
     return Response(status_code=204)
 
 
@@ -110,7 +107,6 @@ async def worker_state_changed(
     await as_loaded_worker(
         farm, credentials, now, lambda s, w: workers.state_changed(s, w, body.status, now)
     )
-    farm.events.publish("worker", id=credentials.username)
     return Response(status_code=204)
 
 
@@ -131,7 +127,6 @@ async def schedule_task(request: Request) -> Response:
         return Response(status_code=status)
     if status != 200:
         return JSONResponse(out, status_code=status)
-    farm.events.publish("task", id=out["uuid"], job_id=out["job"], worker_id=credentials.username)
     return JSONResponse(out)
 
 
@@ -155,9 +150,6 @@ async def task_update(task_id: str, body: schemas.TaskUpdate, request: Request) 
     result = await as_worker(farm, credentials, now, work)
     if body.log:
         await run_in_threadpool(farm.logs.append, result.job_id, task_id, body.log)
-    farm.events.publish("task", id=task_id, job_id=result.job_id, worker_id=credentials.username)
-    if body.log:
-        farm.events.publish("tasklog", task_id=task_id, job_id=result.job_id, log=body.log)
     return Response(status_code=204)
 
 
@@ -216,5 +208,4 @@ async def task_output_produced(
 
     job_id = await as_worker(farm, credentials, now, work)
     await run_in_threadpool(farm.last_rendered.store, job_id, data)
-    farm.events.publish("last-rendered", job_id=job_id)
     return Response(status_code=202)

@@ -32,8 +32,6 @@ def fetch_worker(worker_id: str, farm: FarmDep) -> JSONResponse:
 def delete_worker(worker_id: str, farm: FarmDep, now: NowDep) -> Response:
     with farm.db.write() as session:
         workers.delete_worker(session, worker_id, now)
-    farm.secrets.forget(worker_id)
-    farm.events.publish("worker", id=worker_id, was_deleted=True)
     return Response(status_code=204)
 
 
@@ -43,7 +41,6 @@ def request_worker_status_change(
 ) -> Response:
     with farm.db.write() as session:
         workers.request_status_change(session, worker_id, body.status, body.is_lazy, now)
-    farm.events.publish("worker", id=worker_id)
     return Response(status_code=204)
 
 
@@ -53,7 +50,6 @@ def set_worker_tags(
 ) -> Response:
     with farm.db.write() as session:
         workers.set_worker_tags(session, worker_id, body.tag_ids, now)
-    farm.events.publish("worker", id=worker_id)
     return Response(status_code=204)
 
 
@@ -80,7 +76,6 @@ def set_worker_sleep_schedule(
             start_time=body.start_time,
             end_time=body.end_time,
         )
-    farm.events.publish("worker", id=worker_id)
     return Response(status_code=204)
 
 
@@ -96,7 +91,6 @@ def create_worker_tag(body: schemas.WorkerTag, farm: FarmDep) -> JSONResponse:
     with farm.db.write() as session:
         tag = workers.create_tag(session, body.name, body.description or "", body.id)
         out = serialize.tag(tag)
-    farm.events.publish("tag", id=out["id"])
     return JSONResponse(out)
 
 
@@ -110,13 +104,11 @@ def fetch_worker_tag(tag_id: str, farm: FarmDep) -> JSONResponse:
 def update_worker_tag(tag_id: str, body: schemas.WorkerTag, farm: FarmDep) -> Response:
     with farm.db.write() as session:
         workers.update_tag(session, tag_id, body.name, body.description)
-    farm.events.publish("tag", id=tag_id)
     return Response(status_code=204)
 
 
 @router.delete("/tag/{tag_id}", status_code=204)
 def delete_worker_tag(tag_id: str, farm: FarmDep) -> Response:
     with farm.db.write() as session:
-        session.delete(workers.get_tag(session, tag_id))
-    farm.events.publish("tag", id=tag_id, was_deleted=True)
+        workers.delete_tag(session, tag_id)
     return Response(status_code=204)
