@@ -293,6 +293,24 @@ def scenario_jobs(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _worker_mode_until_done(manager: str, name: str, job_id: str, timeout: float) -> Any:
+    """Run the UI's worker mode (a thread of this Blender) until the job ends; stop it."""
+    import requests
+
+    mode = sys.modules[ADDON + ".operators.worker"].WorkerMode(manager, name)
+    mode.start()
+    status = ""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = requests.get(f"{manager}/api/v3/jobs/{job_id}", timeout=5).json()["status"]
+        if status in ("completed", "failed"):
+            break
+        time.sleep(0.3)
+    mode.request_stop()
+    mode.thread.join(30)
+    return mode, status
+
+
 def scenario_worker_mode(spec: dict[str, Any]) -> dict[str, Any]:
     """The worker of worker_mode/, in a thread of this Blender, renders an echo-sleep job."""
     import requests
@@ -306,18 +324,7 @@ def scenario_worker_mode(spec: dict[str, Any]) -> dict[str, Any]:
     group.sleep_repeats = 2
     run_op(bpy.ops.farmhand.submit_job)
     job_id = state().jobs[0]["id"]
-    worker_module = sys.modules[ADDON + ".operators.worker"]
-    mode = worker_module.WorkerMode(spec["manager"], "blender-in-test")
-    mode.start()
-    status = ""
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        status = requests.get(f"{spec['manager']}/api/v3/jobs/{job_id}", timeout=5).json()["status"]
-        if status in ("completed", "failed"):
-            break
-        time.sleep(0.3)
-    mode.request_stop()
-    mode.thread.join(30)
+    mode, status = _worker_mode_until_done(spec["manager"], "blender-in-test", job_id, 90)
     workers = requests.get(spec["manager"] + "/api/v3/worker-mgt/workers", timeout=5).json()
     return {
         "status": status,
@@ -346,18 +353,7 @@ def scenario_worker_mode_packed(spec: dict[str, Any]) -> dict[str, Any]:
     scene.farmhand_job_type = "simple-blender-render"
     submit = run_op(bpy.ops.farmhand.submit_job)
     job_id = state().jobs[0]["id"]
-    worker_module = sys.modules[ADDON + ".operators.worker"]
-    mode = worker_module.WorkerMode(spec["manager"], "blender-ui-worker")
-    mode.start()
-    status = ""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        status = requests.get(f"{spec['manager']}/api/v3/jobs/{job_id}", timeout=5).json()["status"]
-        if status in ("completed", "failed"):
-            break
-        time.sleep(0.3)
-    mode.request_stop()
-    mode.thread.join(30)
+    _mode, status = _worker_mode_until_done(spec["manager"], "blender-ui-worker", job_id, 120)
     outputs = requests.get(f"{spec['manager']}/api/farmhand/jobs/{job_id}/outputs", timeout=5)
     return {
         "submit": submit,
