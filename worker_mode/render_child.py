@@ -23,6 +23,7 @@ from typing import Any
 import bpy
 
 from .blender_args import RenderSettings, resolve_frames
+from .blender_compat import render_one_frame, split_media_type, video_strips
 from .defaults import BLACK_CHECK_SIZE, BLACK_LEVEL
 from .frame_check import BadFrame, check_frame_file, format_of
 from .frame_pixels import read_pixels
@@ -233,8 +234,7 @@ class RenderChild:
         self.send(ev="frames", frames=frames, scene=scene.name, engine=scene.render.engine)
         for index, frame in enumerate(frames):
             started = time.perf_counter()
-            bpy.ops.render.render(animation=True, frame_start=frame, frame_end=frame,
-                                  scene=scene.name)
+            render_one_frame(scene, frame)
             seconds = time.perf_counter() - started
             path = scene.render.frame_path(frame=frame)
             if not os.path.isfile(path):
@@ -384,7 +384,7 @@ class RenderChild:
         scene = bpy.data.scenes.new("farmhand-video")
         try:
             editor = scene.sequence_editor_create()
-            strips = editor.strips if hasattr(editor, "strips") else editor.sequences
+            strips = video_strips(editor)
             strip = strips.new_image("frames", inputs[0], channel=1, frame_start=1)
             for path in inputs[1:]:
                 if os.path.dirname(path) != os.path.dirname(inputs[0]):
@@ -400,8 +400,7 @@ class RenderChild:
             scene.frame_start = 1
             scene.frame_end = len(inputs)
             image = render.image_settings
-            if hasattr(image, "media_type"):
-                image.media_type = "VIDEO"
+            split_media_type(image, "VIDEO")
             image.file_format = "FFMPEG"
             ffmpeg = render.ffmpeg
             ffmpeg.format = request.get("container", "MPEG4")

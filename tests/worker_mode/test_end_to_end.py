@@ -130,7 +130,9 @@ def test_missing_blend_file_fails_the_task_and_the_worker_carries_on(
     worker = start_worker("w1")
     wait_for(lambda: "failed" in worker.output, 60, "the task to fail")
     task = manager.api.tasks(bad)[0]
-    assert "blend file not found" in manager.api.task_log(task["id"])
+    # The worker says so at once; its last log lines reach the manager with the failure.
+    wait_for(lambda: "blend file not found" in manager.api.task_log(task["id"]), 30,
+             "the failure's log to reach the manager")
     good = manager.api.submit_render(tiny_blend, str(tmp_path / "good"), "1", chunk_size=1)
     wait_for(lambda: _done(manager.api, good), 60, "the next job to complete")
 
