@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     database: str = ""
     #: An extra folder of job-type presets, overriding the shipped ones by name.
     job_types: Path | None = None
+    #: The job type that renders an artist's frames: what submitters choose by default.
+    render_job_type: str = Field("simple-blender-render", pattern=r"^[a-z0-9][a-z0-9-]*$")
     #: When set, workers must present this token to register.
     registration_token: str | None = None
     #: When set, users (API, add-on, dashboard) must present this token; workers use their own.

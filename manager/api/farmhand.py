@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from manager.api.deps import FarmDep, NowDep
-from manager.core import jobs, missing_frames
+from manager.core import jobs, missing_frames, waiting
 from manager.storage import output_store
 
 router = APIRouter(prefix="/api/farmhand", tags=["farmhand"])
@@ -18,6 +18,56 @@ def job_type_errors(farm: FarmDep) -> JSONResponse:
     """Presets that could not be loaded, and why; the other job types keep working."""
     return JSONResponse(
         {"errors": [{"path": str(e.path), "message": e.message} for e in farm.job_types.errors()]}
+    )
+
+
+class JobTypeSummary(BaseModel):
+    name: str
+    label: str
+    description: str | None
+    category: str
+    artists: bool
+    """Offered to artists (the add-on, ``farmhand submit``) without asking for all types."""
+    etag: str
+    task_types: list[str]
+    unrun_task_types: list[str]
+    """Task types of the job type that no worker on the farm now runs."""
+
+
+class BrokenJobType(BaseModel):
+    name: str | None
+    """The job type the file defines, when it is readable enough to say."""
+    path: str
+    message: str
+
+
+class JobTypeCatalog(BaseModel):
+    render_type: str
+    """The type that renders an artist's frames: what submitters choose by default."""
+    job_types: list[JobTypeSummary]
+    errors: list[BrokenJobType]
+
+
+@router.get("/job-types")
+def job_type_catalog(farm: FarmDep) -> JobTypeCatalog:
+    """Every job type with what it is for and whether the farm can run it now, and the
+    presets that could not be loaded; the settings are in ``/api/v3/jobs/type/{name}``."""
+    with farm.db.read() as session:
+        running = waiting.task_types_of_connected_workers(session)
+    return JobTypeCatalog(
+        render_type=farm.settings.render_job_type,
+        job_types=[
+            JobTypeSummary(
+                name=t.name, label=t.label, description=t.description, category=t.category,
+                artists=t.artists, etag=t.etag, task_types=list(t.task_types),
+                unrun_task_types=[tt for tt in t.task_types if tt not in running],
+            )
+            for t in farm.job_types.all()
+        ],
+        errors=[
+            BrokenJobType(name=e.name, path=str(e.path), message=e.message)
+            for e in farm.job_types.errors()
+        ],
     )
 
 

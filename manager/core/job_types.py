@@ -46,7 +46,12 @@ MAX_PRESET_DEPTH = 32
 #: Seconds between two looks at the preset folders.
 RELOAD_INTERVAL = 1.0
 
-_TOP_KEYS = ("name", "label", "description", "settings", "worker_variables", "compile")
+_TOP_KEYS = (
+    "name", "label", "description", "category", "artists", "settings", "worker_variables",
+    "compile",
+)
+#: What a preset is for when it does not say: the farm exists to render.
+DEFAULT_CATEGORY = "render"
 # The order of AvailableJobSetting's properties in the spec; the served form follows it.
 _SETTING_KEYS = (
     "key", "type", "subtype", "choices", "propargs", "description", "label", "default",
@@ -104,6 +109,10 @@ class JobType:
     etag: str
     source: Path
     worker_variables: tuple[str, ...] = ()
+    #: What the type is for (``render``, ``test``, ``protocol``...), and whether submitters
+    #: offer it to artists; neither is part of Flamenco's served form.
+    category: str = DEFAULT_CATEGORY
+    artists: bool = True
     _api: dict[str, Any] = field(default_factory=dict, repr=False)
     _by_key: dict[str, SettingDef] = field(init=False, repr=False)
 
@@ -112,6 +121,11 @@ class JobType:
 
     def setting(self, key: str) -> SettingDef | None:
         return self._by_key.get(key)
+
+    @property
+    def task_types(self) -> tuple[str, ...]:
+        """The task types its jobs may have, in the order the rules list them."""
+        return tuple(dict.fromkeys(group.task_type for group in self.rules.groups))
 
     def to_api(self) -> dict[str, Any]:
         """The ``AvailableJobType`` form; a copy, so callers may change it freely."""
@@ -350,6 +364,15 @@ def parse_job_type(data: Any, source: Path) -> JobType:
     description = data.get("description")
     if description is not None:
         _expect(description, str, "description", "text")
+    category = data.get("category", DEFAULT_CATEGORY)
+    if not isinstance(category, str) or not NAME_PATTERN.fullmatch(category):
+        raise InvalidPreset(
+            f"category: expected a word like 'render', 'test' or 'protocol', got {category!r}"
+        )
+    # Unless it says otherwise, a preset is offered to artists when it renders.
+    artists = _expect(
+        data.get("artists", category == DEFAULT_CATEGORY), bool, "artists", "true or false"
+    )
 
     raw_settings = _expect(data.get("settings", []), list, "settings", "a list of settings")
     settings: list[SettingDef] = []
@@ -398,7 +421,8 @@ def parse_job_type(data: Any, source: Path) -> JobType:
     api["etag"] = etag
     return JobType(
         name=name, label=label, description=description, settings=settings, rules=rules,
-        etag=etag, source=source, worker_variables=tuple(worker_variables), _api=api,
+        etag=etag, source=source, worker_variables=tuple(worker_variables),
+        category=category, artists=artists, _api=api,
     )
 
 

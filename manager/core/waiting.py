@@ -114,6 +114,13 @@ def _ready_tasks_of(job_id: str) -> list[ColumnElement[bool] | TextClause]:
     ]
 
 
+def task_types_of_connected_workers(session: Session) -> set[str]:
+    """The task types that workers which are on the farm now (awake, asleep, starting,
+    testing) run, so submitters can mark the job types none of them runs."""
+    query = select(Worker.supported_task_types).where(Worker.status.in_(LIVE_WORKER_STATUSES))
+    return {t for types in session.scalars(query) for t in (types or ())}
+
+
 class _TaskTypesRun:
     """The task types that registered workers run, in any state, per worker tag."""
 

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 import yaml
 from openapi_schema_validator import OAS30Validator
+from pydantic import ValidationError
 
+from manager.config import Settings
 from manager.core.job_types import (
     JobType,
     JobTypeRegistry,
@@ -19,6 +21,7 @@ from manager.core.job_types import (
     load_job_type,
     validate_settings,
 )
+from tests.conftest import Manager, register_worker
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "manager" / "job_types"
@@ -154,6 +157,66 @@ def test_simple_blender_render_serves_flamencos_settings() -> None:
     assert settings["has_previews"]["type"] == "bool"
     assert settings["scene"]["eval"] == "C.scene.name"
     assert settings["persistent_data"]["default"] is True
+
+
+def test_shipped_presets_say_what_they_are_for() -> None:
+    purposes = {t.name: (t.category, t.artists) for t in JobTypeRegistry([SHIPPED]).all()}
+    assert purposes == {
+        "simple-blender-render": ("render", True),
+        "echo-sleep-test": ("test", False),
+        "frames-noop": ("test", False),
+        "single-frame-render": ("protocol", False),
+        "video-render": ("protocol", False),
+        "range-render": ("protocol", False),
+    }
+
+
+def test_category_decides_who_sees_a_type_unless_artists_says(tmp_path: Path) -> None:
+    assert (preset(MINIMAL, tmp_path).category, preset(MINIMAL, tmp_path).artists) == (
+        "render", True
+    )
+    tested = preset("category: test\n" + MINIMAL, tmp_path)
+    assert (tested.category, tested.artists) == ("test", False)
+    offered = preset("category: lookdev\nartists: true\n" + MINIMAL, tmp_path)
+    assert (offered.category, offered.artists) == ("lookdev", True)
+    # Neither field is Flamenco's: the served form and its etag stay as they were.
+    assert offered.to_api() == preset(MINIMAL, tmp_path).to_api()
+    assert broken("category: Big Renders\n" + MINIMAL, tmp_path).startswith("category:")
+    assert broken("artists: 'yes'\n" + MINIMAL, tmp_path).startswith("artists: expected true")
+
+
+def test_task_types_are_those_of_the_compile_rules() -> None:
+    job_type = JobTypeRegistry([SHIPPED]).get("simple-blender-render")
+    assert job_type is not None and job_type.task_types == ("blender", "ffmpeg")
+
+
+def test_catalog_names_the_render_type_unrun_task_types_and_broken_presets(
+    manager: Manager,
+) -> None:
+    folder = manager.settings.job_types
+    assert folder is not None
+    (folder / "broken.yaml").write_text("name: half-done\ncategory: render\nsettings: 3\n")
+    manager.farm.job_types.refresh()
+    catalog = manager.get("/api/farmhand/job-types").json()
+    assert catalog["render_type"] == "simple-blender-render"
+    types = {t["name"]: t for t in catalog["job_types"]}
+    assert set(types) == {p.stem for p in SHIPPED.glob("*.yaml")}
+    assert types["frames-noop"]["category"] == "test" and not types["frames-noop"]["artists"]
+    assert types["simple-blender-render"]["unrun_task_types"] == ["blender", "ffmpeg"]
+    (error,) = catalog["errors"]
+    assert error["name"] == "half-done" and Path(error["path"]).name == "broken.yaml"
+    assert error["message"].startswith("settings: expected a list")
+
+    register_worker(manager, "renders-only").wake(["blender", "ffmpeg"])
+    types = {t["name"]: t for t in manager.get("/api/farmhand/job-types").json()["job_types"]}
+    assert types["simple-blender-render"]["unrun_task_types"] == []
+    assert types["echo-sleep-test"]["unrun_task_types"] == ["misc"]
+
+
+def test_render_type_is_a_manager_setting() -> None:
+    assert Settings(render_job_type="shot-render").render_job_type == "shot-render"
+    with pytest.raises(ValidationError, match="render_job_type"):
+        Settings(render_job_type="Shot Render")
 
 
 def test_to_api_returns_a_copy() -> None:
