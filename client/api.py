@@ -12,6 +12,8 @@ from typing import Any
 
 import requests
 
+from .job_catalog import JobCatalog
+
 #: Seconds to wait for the manager to accept a connection and to answer.
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 30.0
@@ -95,15 +97,34 @@ class JobCounts:
         return " · ".join(parts)
 
 
+#: How the add-on's user gives the manager's access token; the CLI passes its own words.
+TOKEN_HINT = "set it in the add-on preferences"
+
+
+def manager_base_url(url: str) -> str:
+    """The manager's root URL, also from one copied with its API path (``.../api/v3``)."""
+    url = url.strip().rstrip("/")
+    if url and "://" not in url:
+        url = "http://" + url
+    for suffix in ("/api/v3", "/api"):
+        if url.endswith(suffix):
+            return url[: -len(suffix)]
+    return url
+
+
 class ManagerAPI:
     """A thin, typed-enough wrapper of the endpoints a submitter uses."""
 
-    def __init__(self, url: str, token: str = "", session: requests.Session | None = None):
-        url = url.strip().rstrip("/")
-        if url and "://" not in url:
-            url = "http://" + url
-        self.url = url
+    def __init__(
+        self,
+        url: str,
+        token: str = "",
+        session: requests.Session | None = None,
+        token_hint: str = TOKEN_HINT,
+    ):
+        self.url = manager_base_url(url)
         self.token = token.strip()
+        self.token_hint = token_hint
         self.http = session or requests.Session()
         if self.token:
             self.http.headers["Authorization"] = f"Bearer {self.token}"
@@ -127,9 +148,25 @@ class ManagerAPI:
             raise ManagerUnreachable(f"Manager at {self.url} did not answer in time") from exc
         except requests.exceptions.RequestException as exc:
             raise ManagerError(f"Request to {self.url} failed: {exc}") from exc
+        if response.status_code in (401, 403):
+            raise self._refusal(response)
         if response.status_code >= 400:
             raise _error_for(response)
         return response
+
+    def _refusal(self, response: requests.Response) -> AccessDenied:
+        # The manager answers a missing and a wrong token alike; only we know which it was.
+        if self.token:
+            return AccessDenied(
+                f"The manager at {self.url} refused the access token given "
+                f"({response.status_code}): check that it is the manager's access_token",
+                response.status_code,
+            )
+        return AccessDenied(
+            f"The manager at {self.url} needs its access token ({response.status_code}): "
+            f"{self.token_hint}",
+            response.status_code,
+        )
 
     def get_json(self, path: str) -> Any:
         response = self.request("GET", path)
@@ -154,6 +191,10 @@ class ManagerAPI:
     def workers(self) -> list[dict[str, Any]]:
         return list(self.get_json("/api/v3/worker-mgt/workers").get("workers", []))
 
+    def worker(self, worker_id: str) -> dict[str, Any]:
+        """One worker with its platform, task types, tags and current task."""
+        return dict(self.get_json(f"/api/v3/worker-mgt/workers/{worker_id}"))
+
     def farm_summary(self) -> FarmSummary:
         version = self.version()
         workers = self.workers()
@@ -172,6 +213,14 @@ class ManagerAPI:
 
     def job_type(self, name: str) -> dict[str, Any]:
         return dict(self.get_json(f"/api/v3/jobs/type/{name}"))
+
+    def job_type_catalog(self) -> JobCatalog:
+        """What each job type is for, which the farm cannot run now, and broken presets;
+        every served type as an artist type when the manager is not Farmhand."""
+        try:
+            return JobCatalog.from_api(self.get_json("/api/farmhand/job-types"))
+        except NotFound:
+            return JobCatalog.from_flamenco(self.job_types())
 
     def submit_job(self, job: dict[str, Any]) -> dict[str, Any]:
         return dict(self.post_json("/api/v3/jobs", job))
@@ -245,6 +294,31 @@ class ManagerAPI:
         finally:
             response.close()
 
+    def stream_from(
+        self, path: str, start: int, chunk_size: int = 64 * 1024
+    ) -> tuple[int, Iterator[bytes]]:
+        """The body of a GET from byte ``start`` on: (where the chunks start, the chunks).
+
+        A server that ignores the range sends the whole body, which then starts at 0.
+        """
+        headers = {"Range": f"bytes={start}-"} if start else {}
+        try:
+            response = self.request("GET", path, stream=True, headers=headers)
+        except ManagerError as exc:
+            if exc.status != 416:
+                raise
+            # Nothing after ``start``: the part already held is the whole file.
+            return start, iter(())
+        begins = start if response.status_code == 206 else 0
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                yield from response.iter_content(chunk_size)
+            finally:
+                response.close()
+
+        return begins, chunks()
+
 
 def _json(response: requests.Response) -> Any:
     try:
@@ -274,12 +348,6 @@ def _error_for(response: requests.Response) -> ManagerError:
         return JobTypeChanged(
             f"The job type changed on the manager; refresh job types and check the settings "
             f"({message})",
-            status,
-        )
-    if status in (401, 403):
-        return AccessDenied(
-            f"The manager refused access ({status}): {message}. "
-            "Check the access token in the preferences.",
             status,
         )
     if status == 404:

@@ -170,6 +170,37 @@ def count_frames(frames: str) -> int | None:
     return len(seen) or None
 
 
+#: Blender's frame limits and the most frames one range may name, as the manager has them.
+FRAME_MIN, FRAME_MAX = -1_048_574, 1_048_574
+MAX_FRAMES = 1_000_000
+_RANGE_PART = re.compile(r"\s*(-?[0-9]{1,8})\s*(?:(?:\.\.|-)\s*(-?[0-9]{1,8})\s*)?")
+
+
+def frame_range_problem(frames: str) -> str | None:
+    """What is wrong with a range like ``1-10,20..25,40`` the way the manager reads it, or None.
+
+    Checked before anything slow (a headless Blender, an upload) so a typo costs nothing.
+    """
+    if not frames.strip():
+        return "the frame range is empty"
+    total = 0
+    for raw in frames.split(","):
+        part = raw.strip()
+        match = _RANGE_PART.fullmatch(raw)
+        if match is None:
+            return f"{part!r} is not a frame or a range; write e.g. '47', '1-30' or '1..30'"
+        first = int(match.group(1))
+        last = int(match.group(2)) if match.group(2) is not None else first
+        if not (FRAME_MIN <= first <= FRAME_MAX and FRAME_MIN <= last <= FRAME_MAX):
+            return f"{part!r} names a frame outside {FRAME_MIN:,}..{FRAME_MAX:,}"
+        if last < first:
+            return f"{part!r} runs backwards; write the lower frame first"
+        total += last - first + 1
+        if total > MAX_FRAMES:
+            return f"more than {MAX_FRAMES:,} frames"
+    return None
+
+
 def describe_submitted(job: dict[str, Any]) -> str:
     """ "Job 'shot_010' submitted: 250 frames in 250 tasks"."""
     tasks = int(job.get("steps_total") or 0)

@@ -193,7 +193,7 @@ def test_bad_input_names_the_option(
     blend = tmp_path / "x.blend"
     blend.write_bytes(b"BLENDER-v500")
     cases = [
-        (["--type", "nope"], "--type nope: no such job type (known: echo-sleep-test"),
+        (["--type", "nope"], "--type nope: the manager has no job type 'nope' (offered: simple"),
         (["--type", "frames-noop", "--set", "chunk_size=many"], "chunk_size=many: must be a whole"),
         (["--type", "frames-noop", "--set", "colour=red"], "--set colour: frames-noop has no such"),
         (["--type", "frames-noop", "--set", "oops"], "write KEY=VALUE"),
@@ -327,7 +327,7 @@ def test_access_token_is_sent_as_bearer(
     try:
         code = main(["--manager", guarded.url, "jobs"])
         err = capsys.readouterr().err
-        assert code == 1 and "refused access (401)" in err and "access token" in err
+        assert code == 1 and "needs its access token (401)" in err and "--token" in err
         assert main(["--manager", guarded.url, "--token", "sesame", "jobs"]) == 0
         assert "no jobs" in capsys.readouterr().out
     finally:
