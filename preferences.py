@@ -30,6 +30,14 @@ class FarmhandPreferences(bpy.types.AddonPreferences):
         subtype="PASSWORD",
         default="",
     )
+    show_all_job_types: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Show All Job Types",
+        description=(
+            "Also offer the manager's test job types and those of the older protocols, "
+            "which render nothing an artist wants"
+        ),
+        default=False,
+    )
     job_refresh_seconds: bpy.props.IntProperty(  # type: ignore[valid-type]
         name="Refresh Jobs Every",
         description="How often the Farm panel refreshes this file's jobs while any is running",
@@ -48,6 +56,7 @@ class FarmhandPreferences(bpy.types.AddonPreferences):
         layout.prop(self, "access_token")
         layout.prop(self, "registration_token")
         layout.prop(self, "job_refresh_seconds")
+        layout.prop(self, "show_all_job_types")
         row = layout.row()
         row.operator("farmhand.test_connection", icon="LINKED")
         if state.STATE.connection_message:

@@ -6,7 +6,7 @@ import bpy
 
 from ..client.api import ManagerError
 from ..client.job_settings import JobType
-from ..preferences import manager_api
+from ..preferences import get_preferences, manager_api
 from . import job_type_props, state
 from .ui_types import OperatorResult
 
@@ -46,13 +46,19 @@ class FARMHAND_OT_test_connection(bpy.types.Operator):
 
 
 def refresh_job_types(context: bpy.types.Context) -> None:
-    """Fetch the job types (raises ManagerError) and keep the scene's choice if still offered."""
+    """Fetch the job types (raises ManagerError): the artist types, or all of them when the
+    preferences ask, and keep the scene's choice if still offered."""
     api = manager_api(context)
     try:
-        raw_types = api.job_types()
+        catalog = api.job_type_catalog()
+        served = {t.name: t for t in (JobType.from_api(r) for r in api.job_types())}
     finally:
         api.close()
-    state.STATE.job_types = {t.name: t for t in (JobType.from_api(r) for r in raw_types)}
+    everything = get_preferences(context).show_all_job_types
+    state.STATE.catalog = catalog
+    state.STATE.job_types = {
+        t.name: served[t.name] for t in catalog.offered(everything) if t.name in served
+    }
     state.STATE.job_types_error = ""
     job_type_props.install_job_type(context, job_type_props.chosen_job_type(context.scene))
 

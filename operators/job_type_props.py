@@ -34,6 +34,8 @@ BLENDER_SUBTYPES = {
 }
 
 _registered_group: type | None = None
+#: The job type whose settings the panel has now; kept values belong to it alone.
+_installed_name: str | None = None
 #: Blender keeps only pointers to enum item strings: keep the items alive here.
 _enum_items: list[tuple[str, str, str]] = []
 
@@ -189,12 +191,13 @@ def settings_group(context: bpy.types.Context) -> Any:
 
 def install_job_type(context: bpy.types.Context, job_type: JobType | None) -> None:
     """Make ``job_type``'s settings the panel's, with defaults and scene values filled in."""
-    global _registered_group
+    global _registered_group, _installed_name
     if _registered_group is not None:
         if hasattr(bpy.types.WindowManager, "farmhand_job_settings"):
             del bpy.types.WindowManager.farmhand_job_settings
         bpy.utils.unregister_class(_registered_group)
         _registered_group = None
+    previous, _installed_name = _installed_name, job_type.name if job_type else None
     if job_type is None:
         return
     group_class = make_property_group(job_type)
@@ -204,46 +207,113 @@ def install_job_type(context: bpy.types.Context, job_type: JobType | None) -> No
         type=group_class
     )
     group = settings_group(context)
+    if job_type.name != previous:
+        # Blender keeps a pointer property's values under its name after its class goes:
+        # another type would inherit same-named values (a 'format') instead of its defaults.
+        for setting in job_type.settings:
+            group.property_unset(setting.key)
     try:
         evaluate_into(context, group)
     except Exception as exc:  # shown in the panel; the artist may fix the scene and retry
         state.STATE.job_types_error = str(exc)
 
 
+def unavailable_reason(name: str) -> str:
+    """Why the manager's job type ``name`` cannot be chosen now; '' when it can (or when
+    nothing is known yet)."""
+    catalog = state.STATE.catalog
+    if not name or name in state.STATE.job_types or catalog is None:
+        return ""
+    broken = catalog.broken_type(name)
+    if broken is not None:
+        return f"{broken.describe()}; fix the preset or choose another type"
+    if catalog.get(name) is not None:
+        return (f"job type {name!r} is not offered to artists; "
+                "Preferences: Show All Job Types lists it")
+    return f"the manager has no job type {name!r} any more; choose another"
+
+
+def chosen_name(scene: Any) -> str:
+    """The type the scene asks for; the farm's render type when it asks for none and that
+    type is broken (so the drop-down says so); '' when the first offered type will do."""
+    name = str(scene.get("farmhand_job_type_name", "")) if scene is not None else ""
+    catalog = state.STATE.catalog
+    if not name and catalog is not None and catalog.broken_type(catalog.render_type):
+        return catalog.render_type
+    return name
+
+
+def _item_names(scene: Any) -> list[str]:
+    names = list(state.STATE.job_types)
+    chosen = chosen_name(scene)
+    # The scene's type stays in the list when it cannot be used, so the drop-down shows it
+    # (and why) instead of silently showing another type.
+    if chosen and chosen not in names and unavailable_reason(chosen):
+        names.append(chosen)
+    return names
+
+
 def _job_type_items(scene: Any, context: Any) -> list[tuple[str, str, str]]:
-    _enum_items[:] = [(t.name, t.label, t.description) for t in state.STATE.job_types.values()] or [
-        ("", "(refresh job types)", "Fetch the job types from the manager")
-    ]
+    items = []
+    catalog = state.STATE.catalog
+    for name in _item_names(scene):
+        job_type = state.STATE.job_types.get(name)
+        if job_type is None:
+            items.append((name, f"{name} (unavailable)", unavailable_reason(name)))
+            continue
+        entry = catalog.get(name) if catalog is not None else None
+        note = entry.unrun_note if entry is not None else ""
+        label = f"{job_type.label} (no worker runs it)" if note else job_type.label
+        items.append((name, label, "; ".join(t for t in (job_type.description, note) if t)))
+    _enum_items[:] = items or [("", "(refresh job types)", "Fetch the job types from the manager")]
     return _enum_items
 
 
 def _get_job_type(scene: Any) -> int:
-    name = scene.get("farmhand_job_type_name", "")
-    names = list(state.STATE.job_types)
+    name = chosen_name(scene)
+    names = _item_names(scene)
     return names.index(name) if name in names else 0
 
 
 def _set_job_type(scene: Any, index: int) -> None:
-    names = list(state.STATE.job_types)
+    names = _item_names(scene)
     if 0 <= index < len(names):
         scene["farmhand_job_type_name"] = names[index]
-        install_job_type(bpy.context, state.STATE.job_types[names[index]])
+        state.STATE.job_types_error = unavailable_reason(names[index])
+        install_job_type(bpy.context, state.STATE.job_types.get(names[index]))
 
 
 def chosen_job_type(scene: Any) -> JobType | None:
-    """The job type the scene asks for, if the manager offers it; else the first offered."""
-    name = scene.get("farmhand_job_type_name", "")
+    """The job type the scene asks for; the farm's render type when it asks for none.
+
+    A type it asks for that is broken or gone gives None and says why in the panel, so a
+    submission never goes out as another type than the one the artist chose.
+    """
+    name = chosen_name(scene)
     types = state.STATE.job_types
     if name in types:
         return types[name]
+    reason = unavailable_reason(name)
+    if reason:
+        state.STATE.job_types_error = reason
+        return None
+    # The render type comes first among the offered types.
     return next(iter(types.values()), None)
+
+
+def unrun_note(name: str) -> str:
+    """'no connected worker runs ffmpeg tasks' for the offered type ``name``, or ''."""
+    catalog = state.STATE.catalog
+    entry = catalog.get(name) if catalog is not None else None
+    return entry.unrun_note if entry is not None else ""
 
 
 def select_job_type(context: bpy.types.Context, name: str) -> None:
     """Choose a job type by name (scripts and tests; the panel's drop-down does the same)."""
     if name not in state.STATE.job_types:
         known = ", ".join(state.STATE.job_types) or "none; refresh job types"
-        raise KeyError(f"the manager offers no job type {name!r} (offered: {known})")
+        reason = unavailable_reason(name) or f"the manager offers no job type {name!r}"
+        raise KeyError(f"{reason} (offered: {known})")
     scene_of(context)["farmhand_job_type_name"] = name
     install_job_type(context, state.STATE.job_types[name])
 

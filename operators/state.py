@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..client.api import JobCounts
+from ..client.job_catalog import JobCatalog
 from ..client.job_settings import JobType
 
 
@@ -23,7 +24,10 @@ class SubmitProgress:
 
 @dataclass
 class FarmState:
+    #: The job types offered in the drop-down, the render type first.
     job_types: dict[str, JobType] = field(default_factory=dict)
+    #: What the manager says each type is for, and its broken presets.
+    catalog: JobCatalog | None = None
     job_types_error: str = ""
     connection_message: str = ""
     connection_failed: bool = False

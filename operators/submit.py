@@ -169,7 +169,9 @@ class FARMHAND_OT_submit_job(bpy.types.Operator):
         group = job_type_props.settings_group(context)
         job_type = group.job_type if group is not None else None
         if job_type is None or job_type.name not in state.STATE.job_types:
-            self.report({"ERROR"}, "No job type chosen: refresh job types and pick one")
+            chosen = job_type_props.chosen_name(scene)
+            self.report({"ERROR"}, job_type_props.unavailable_reason(chosen)
+                        or "No job type chosen: refresh job types and pick one")
             return None
         try:
             values = job_type_props.evaluate_into(context, group)

@@ -49,11 +49,14 @@ class FARMHAND_PT_farm(bpy.types.Panel):
         row.operator("farmhand.refresh_job_types", text="", icon="FILE_REFRESH")
         if farm.job_types_error:
             col.label(text=farm.job_types_error, icon="ERROR")
+        group = job_type_props.settings_group(context)
+        unrun = job_type_props.unrun_note(group.job_type.name) if group is not None else ""
+        if unrun:
+            col.label(text=f"Jobs of this type wait: {unrun}", icon="INFO")
         col.prop(scene, "farmhand_priority")
         col.prop(scene, "farmhand_worker_tag")
         col.prop(scene, "farmhand_submit_paused")
 
-        group = job_type_props.settings_group(context)
         if group is not None:
             draw_job_settings(layout.box(), group)
 

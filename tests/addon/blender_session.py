@@ -37,10 +37,12 @@ def state() -> Any:
     return sys.modules[ADDON + ".operators.state"].STATE
 
 
-def set_prefs(url: str, token: str = "") -> None:
+def set_prefs(url: str, token: str = "", all_types: bool = True) -> None:
+    """Most scenarios submit the test types, which artists are only offered on request."""
     prefs = bpy.context.preferences.addons[ADDON].preferences
     prefs.manager_url = url
     prefs.access_token = token
+    prefs.show_all_job_types = all_types
 
 
 def make_scene(blend_path: str, job_name: str = "") -> dict[str, Any]:
@@ -174,6 +176,51 @@ def scenario_stale_etag(spec: dict[str, Any]) -> dict[str, Any]:
         "fresh": fresh,
         "job_id": state().jobs[0]["id"] if state().jobs else None,
     }
+
+
+def _wait_for_catalog(manager: str, broken: bool) -> None:
+    import requests
+
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        catalog = requests.get(manager + "/api/farmhand/job-types", timeout=5).json()
+        if bool(catalog["errors"]) == broken:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"the manager did not {'break' if broken else 'mend'} the preset")
+
+
+def scenario_artist_types(spec: dict[str, Any]) -> dict[str, Any]:
+    make_scene(spec["blend"])
+    set_prefs(spec["manager"], all_types=False)
+    props = sys.modules[ADDON + ".operators.job_type_props"]
+    scene = bpy.context.scene
+    refresh = run_op(bpy.ops.farmhand.refresh_job_types)
+    group = props.settings_group(bpy.context)
+    first = {
+        "refresh": refresh,
+        "offered": list(state().job_types),
+        "shown": scene.farmhand_job_type,
+        "settings_of": group.job_type.name if group is not None else None,
+        "unrun": props.unrun_note(scene.farmhand_job_type),
+    }
+    # The technical director breaks the render type while the artist works.
+    user_preset = Path(spec["user_job_types"], "simple-blender-render.yaml")
+    user_preset.write_text("name: simple-blender-render\nsettings: 7\n")
+    try:
+        _wait_for_catalog(spec["manager"], broken=True)
+        refresh = run_op(bpy.ops.farmhand.refresh_job_types)
+        broken = {
+            "refresh": refresh,
+            "shown": scene.farmhand_job_type,
+            "error": state().job_types_error,
+            "settings_group": props.settings_group(bpy.context) is not None,
+            "submit": run_op(bpy.ops.farmhand.submit_job),
+        }
+    finally:
+        user_preset.unlink()
+        _wait_for_catalog(spec["manager"], broken=False)
+    return {"first": first, "broken": broken}
 
 
 def _describe_property(rna: Any) -> dict[str, Any]:

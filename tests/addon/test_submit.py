@@ -51,6 +51,7 @@ def session(
             ("every_preset", {"blend": str(work / "presets.blend")}),
             ("manager_down", {"blend": str(work / "down.blend")}),
             ("stale_etag", {"blend": str(work / "stale.blend")}),
+            ("artist_types", {"blend": str(work / "artist.blend")}),
             ("disable", {}),
         ],
         manager=module_manager.url,
@@ -201,6 +202,21 @@ def test_stale_job_type_asks_for_refresh_then_submits(
     assert result["fresh"]["result"] == "FINISHED", result
     job = stored_job(module_manager, result["job_id"])
     assert job["settings"]["message"] == "Farms are fun"
+
+
+def test_artists_get_the_render_type_and_a_broken_one_is_shown_not_swapped(
+    session: dict[str, Any],
+) -> None:
+    first = session["artist_types"]["first"]
+    assert first["refresh"]["result"] == "FINISHED", first
+    assert first["offered"] == ["simple-blender-render"]  # no test or protocol types
+    assert first["shown"] == first["settings_of"] == "simple-blender-render"
+    assert first["unrun"] == "no connected worker runs blender, ffmpeg tasks"
+    broken = session["artist_types"]["broken"]
+    assert broken["shown"] == "simple-blender-render"
+    assert "job type 'simple-blender-render' is broken on the manager: settings:" in broken["error"]
+    assert not broken["settings_group"]
+    assert broken["submit"]["result"] == "ERROR" and "broken" in broken["submit"]["message"]
 
 
 def test_disable_removes_everything(session: dict[str, Any]) -> None:
