@@ -12,6 +12,7 @@ import manager
 from manager.api import farmhand, files, legacy2022, outputs
 from manager.api.deps import AccessDep
 from manager.api.errors import install_error_handlers
+from manager.api.json_body import InputCheck
 from manager.api.limits import BodySizeLimit
 from manager.api.v3 import jobs, meta, shaman, worker, worker_mgt
 from manager.config import Settings
@@ -24,6 +25,9 @@ log = logging.getLogger(__name__)
 
 #: Uploads have their own, larger limits; JSON bodies get the general one.
 UPLOAD_PATHS = ("/api/v3/shaman/files/", "/sheepit/server/", outputs.UPLOAD_PREFIX)
+#: Doors that check what they read themselves: the SheepIt-style protocol (forms, errors in
+#: XML), and /farm and /potential, which read their bodies with ``read_json``.
+OWN_INPUT_CHECKS = ("/sheepit/", "/farm", "/potential")
 
 
 def create_app(settings: Settings, *, run_health_checks: bool = True) -> FastAPI:
@@ -60,6 +64,7 @@ def create_app(settings: Settings, *, run_health_checks: bool = True) -> FastAPI
     sheepit.install(app)
     rest2015.install(app)
     install_dashboard(app)
+    app.add_middleware(InputCheck, exempt_prefixes=OWN_INPUT_CHECKS)
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_request_bytes, exempt_prefixes=UPLOAD_PATHS
     )

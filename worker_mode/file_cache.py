@@ -30,13 +30,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, Protocol
 
 from .http import AuthError, ManagerError, ManagerHttp, ManagerUnreachable
+from .safe_paths import StorageRoot, UnsafePath, checkout_path, relative_path
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 20 * 1024**3
 """Default size limit of the cache (files only; checkout folders are links into it)."""
 
-JOBS_VARIABLE = "{jobs}"
 CHUNK = 1024 * 1024
 MANIFEST_MARKER = ".farmhand-checkout.json"
 DOWNLOAD_ATTEMPTS = 4
@@ -76,9 +76,9 @@ class Manifest:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Manifest:
         try:
-            checkout = safe_relative_path(str(data["checkoutPath"]))
+            checkout = relative_path(str(data["checkoutPath"]))
             files = [
-                ManifestFile(safe_relative_path(str(f["path"])), str(f["sha"]), int(f["size"]))
+                ManifestFile(relative_path(str(f["path"])), str(f["sha"]), int(f["size"]))
                 for f in data["files"]
             ]
         except (KeyError, TypeError, ValueError) as exc:
@@ -91,22 +91,6 @@ class Manifest:
     def key(self) -> str:
         listing = sorted((str(f.path), f.sha256, f.size) for f in self.files)
         return hashlib.sha256(json.dumps(listing).encode()).hexdigest()
-
-
-def safe_relative_path(value: str) -> PurePosixPath:
-    """A relative path that stays inside the folder it is joined to, on any platform."""
-    if (
-        not value
-        or "\\" in value
-        or "\x00" in value
-        or value.startswith("/")
-        or re.match(r"^[A-Za-z]:", value)
-    ):
-        raise ValueError(f"unsafe path {value!r}")
-    parts = value.split("/")
-    if any(part in ("", ".", "..") for part in parts):
-        raise ValueError(f"unsafe path {value!r}")
-    return PurePosixPath(value)
 
 
 class FileCache:
@@ -206,9 +190,9 @@ class FileCache:
 
     def resolve(self, job_path: str) -> str:
         """A job's path with ``{jobs}`` replaced by this cache's checkout folder."""
-        if not job_path.startswith(JOBS_VARIABLE + "/"):
+        relative = checkout_path(job_path)
+        if relative is None:
             return job_path
-        relative = safe_relative_path(job_path[len(JOBS_VARIABLE) + 1 :])
         return str(_inside(self.checkouts_dir, relative))
 
     def prepare_job(self, job_id: str, on_progress: Callable[[str], None] | None = None) -> Path:
@@ -328,14 +312,11 @@ def _marker_matches(marker: Path, key: str) -> bool:
 
 
 def _inside(folder: Path, relative: PurePosixPath) -> Path:
-    """``folder / relative``, refusing anything that would resolve outside ``folder``."""
-    target = folder.joinpath(*relative.parts)
-    base = folder.resolve()
-    parent = target.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    if not parent.resolve().is_relative_to(base) or target.is_symlink():
-        raise CacheError(f"refusing path {relative}: it leads outside {folder}")
-    return target
+    """``folder / relative`` with its folders made, refusing anything that leads outside."""
+    try:
+        return StorageRoot(folder).path(relative, make_parents=True)
+    except UnsafePath as exc:
+        raise CacheError(f"refusing path {relative}: {exc}") from None
 
 
 def _place(source: Path, target: Path) -> None:

@@ -13,9 +13,10 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from .file_cache import JOBS_VARIABLE, CacheError, FileCache, HttpFetcher
+from .file_cache import CacheError, FileCache, HttpFetcher
 from .job_outputs import download_matching, job_has_checkout
 from .outputs import OutputUploader, UploadError, local_render_output
+from .safe_paths import JOBS_VARIABLE
 
 log = logging.getLogger(__name__)
 

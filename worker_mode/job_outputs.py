@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .file_cache import CHUNK, CacheError, HttpFetcher
+from .safe_paths import StorageRoot, UnsafePath
 
 
 def job_has_checkout(fetcher: HttpFetcher, job_id: str) -> bool:
@@ -43,10 +44,14 @@ def download_matching(
         key=lambda f: f["name"],
     )
     folder.mkdir(parents=True, exist_ok=True)
+    root = StorageRoot(folder)
     paths = []
     for index, entry in enumerate(wanted):
-        name = Path(entry["name"]).name  # listed names are flat; never leave the folder
-        target = folder / name
+        name = str(entry["name"]).rpartition("/")[2]  # the frames of a video lie side by side
+        try:
+            target = root.path(name)
+        except UnsafePath as exc:
+            raise CacheError(f"the manager listed an output named {name!r}: {exc}") from None
         if not target.exists() or target.stat().st_size != entry["size"]:
             on_progress(f"fetching {name} ({index + 1}/{len(wanted)}) from the manager")
             _download(fetcher, job_id, entry, target)

@@ -11,7 +11,9 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from sqlalchemy.orm import Session
+from starlette.requests import HTTPConnection
 
+from manager.core.bounds import control_character
 from manager.core.errors import WORKER_CHALLENGE, Unauthorized
 from manager.core.farm import Farm, utcnow
 from manager.core.worker_facts import (
@@ -41,7 +43,20 @@ async def request_time() -> datetime:
 
 NowDep = Annotated[datetime, Depends(request_time)]
 
-_basic = HTTPBasic(auto_error=False, realm="Farmhand workers")
+class _WorkerBasic(HTTPBasic):
+    """HTTP Basic whose user name, a worker id looked up in the database, holds no control
+    characters: PostgreSQL would refuse the query of one with a NUL."""
+
+    async def __call__(  # type: ignore[override]  # as HTTPBasic's own
+        self, request: HTTPConnection
+    ) -> HTTPBasicCredentials | None:
+        credentials = await super().__call__(request)
+        if credentials is not None and control_character(credentials.username) is not None:
+            raise Unauthorized("unknown worker or wrong secret", WORKER_CHALLENGE)
+        return credentials
+
+
+_basic = _WorkerBasic(auto_error=False, realm="Farmhand workers")
 
 
 async def worker_credentials(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
@@ -16,6 +17,9 @@ from manager.core.errors import FarmError, Unauthorized
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = "2"
+
+#: An error answered in a protocol's own form: (request, HTTP status, message) -> response.
+ErrorForm = Callable[[Request, int, str], Response]
 
 
 def error_response(code: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -28,7 +32,7 @@ def describe_validation_errors(errors: list[Any]) -> str:
     for error in errors[:5]:
         loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
         where = ".".join(loc) or "request body"
-        message = error.get("msg", "invalid")
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
         if error.get("type") == "json_invalid":
             where, message = (
                 "request body",
@@ -42,31 +46,47 @@ def describe_validation_errors(errors: list[Any]) -> str:
     return "; ".join(parts)
 
 
+def add_error_form(app: FastAPI, path_prefix: str, form: ErrorForm) -> None:
+    """Answer errors under ``path_prefix`` in ``form`` instead of ``Error{code, message}``."""
+    app.state.error_forms = [*getattr(app.state, "error_forms", []), (path_prefix, form)]
+
+
+def _answer(
+    request: Request, code: int, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    for prefix, form in getattr(request.app.state, "error_forms", []):
+        if request.url.path.startswith(prefix):
+            return form(request, code, message)
+    return error_response(code, message, headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FarmError)
-    async def _farm_error(_request: Request, exc: FarmError) -> JSONResponse:
+    async def _farm_error(request: Request, exc: FarmError) -> Response:
         # Each refusal names its own challenge: Basic for workers only, so that a browser
         # never pops up a password box for a user endpoint.
         challenge = exc.challenge if isinstance(exc, Unauthorized) else None
         headers = {"WWW-Authenticate": challenge} if challenge else None
-        return error_response(exc.status, exc.message, headers)
+        return _answer(request, exc.status, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(400, describe_validation_errors(list(exc.errors())))
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return _answer(request, 400, describe_validation_errors(list(exc.errors())))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return _answer(
+            request, exc.status_code, str(exc.detail), getattr(exc, "headers", None)
+        )
 
     @app.exception_handler(OperationalError)
-    async def _database_busy(_request: Request, exc: OperationalError) -> JSONResponse:
+    async def _database_busy(request: Request, exc: OperationalError) -> Response:
         log.warning("database unavailable: %s", exc.orig)
-        return error_response(
-            503, "database busy, retry later", {"Retry-After": RETRY_AFTER_SECONDS}
+        return _answer(
+            request, 503, "database busy, retry later", {"Retry-After": RETRY_AFTER_SECONDS}
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error")
-        return error_response(500, f"internal error: {type(exc).__name__}")
+        return _answer(request, 500, f"internal error: {type(exc).__name__}")

@@ -33,7 +33,8 @@ UPLOAD_PREFIX = "/api/farmhand/outputs/"
 upload_router = APIRouter(prefix="/api/farmhand/outputs", tags=["farmhand"])
 download_router = APIRouter(prefix="/api/farmhand", tags=["farmhand"])
 
-_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
+#: At most 19 digits a number: every size fits a BIGINT, and int() is never asked for 5,000.
+_RANGE = re.compile(r"^bytes ([0-9]{1,19})-([0-9]{1,19})/([0-9]{1,19})$")
 
 
 class TooLarge(FarmError):

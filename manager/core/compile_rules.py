@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from worker_mode.safe_paths import is_relative
+
 #: Task priority when a task group does not give one (Flamenco's default).
 DEFAULT_TASK_PRIORITY = 50
 
@@ -38,7 +40,7 @@ _UNSAFE_IN_FILENAME = re.compile(r'[\\/:*?"<>|\x00-\x1f]+')
 _RULE_KEYS = ("values", "reject", "tasks")
 _GROUP_KEYS = ("id", "name", "type", "priority", "when", "after", "chunks", "repeat", "commands")
 _COMMAND_KEYS = ("name", "parameters", "total_step_count")
-_OPERATORS = ("equals", "not_equals", "in", "not_in", "is_true")
+_OPERATORS = ("equals", "not_equals", "in", "not_in", "is_true", "relative_path")
 
 
 class RuleError(ValueError):
@@ -204,6 +206,8 @@ class Condition:
         value = settings.get(self.setting)
         if self.operator == "is_true":
             return bool(value) is self.operand
+        if self.operator == "relative_path":
+            return is_relative(value) is self.operand
         if self.operator in ("equals", "not_equals"):
             return _same(value, self.operand) == (self.operator == "equals")
         found = any(_same(value, item) for item in self.operand)
@@ -234,8 +238,8 @@ def parse_conditions(
         if not isinstance(setting, str) or setting not in setting_types:
             raise RuleError(f"{at}.setting: {setting!r} is not a setting of this job type")
         operand = item[operator]
-        if operator == "is_true" and not isinstance(operand, bool):
-            raise RuleError(f"{at}.is_true: expected true or false")
+        if operator in ("is_true", "relative_path") and not isinstance(operand, bool):
+            raise RuleError(f"{at}.{operator}: expected true or false")
         if operator in ("in", "not_in"):
             if not isinstance(operand, list) or not all(_scalar(v) for v in operand):
                 raise RuleError(f"{at}.{operator}: expected a list of plain values")

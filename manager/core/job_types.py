@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from manager.core.bounds import INT32_MAX, INT32_MIN
 from manager.core.compile_rules import CompileRules, RuleError, parse_compile_rules
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,6 @@ log = logging.getLogger(__name__)
 SETTING_TYPES = ("string", "int32", "float", "bool")
 SETTING_SUBTYPES = ("file_path", "dir_path", "file_name", "hashed_file_path")
 SETTING_VISIBILITIES = ("visible", "hidden", "submission", "web")
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 #: Job type names appear in URLs and file names, so they are kept plain.
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]*")

@@ -12,9 +12,11 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from manager.core import events
+from manager.core.bounds import check_name
 from manager.core.compiler import TaskSpec, compile_job
 from manager.core.errors import BadInput, InvalidTransition, NotFound, PreconditionFailed
 from manager.core.job_types import JobType, JobTypeRegistry, SettingError, validate_settings
+from manager.core.setting_paths import check_path_settings
 from manager.core.statuses import JobStatus, TaskStatus
 from manager.core.task_states import bulk_set_task_status, follow_tasks, lock_job, recount_tasks
 from manager.core.waiting import note_jobs_waiting_for_task_types
@@ -94,6 +96,8 @@ def compile_submission(
         )
     if not sub.name.strip():
         raise BadInput("name: a job needs a name")
+    check_name(sub.name, "name")
+    _refuse_nul(sub.metadata, "metadata")
     if not 0 <= sub.priority <= 100:
         raise BadInput(f"priority: {sub.priority} is outside 0..100")
     initial = JobStatus(sub.initial_status or JobStatus.QUEUED)
@@ -109,6 +113,8 @@ def compile_submission(
         settings = validate_settings(job_type, sub.settings)
     except SettingError as exc:
         raise BadInput(f"settings.{exc.key}: {exc}") from None
+    _refuse_nul(settings, "settings")
+    check_path_settings(job_type, settings)
     worker_tag_id = _resolve_tag(session, sub.worker_tag)
 
     job_id = str(uuid.uuid4())
@@ -121,6 +127,14 @@ def compile_submission(
     if not specs:
         raise BadInput("settings: the job compiles to no tasks")
     return CompiledSubmission(job_id, job_type, settings, initial, worker_tag_id, specs)
+
+
+def _refuse_nul(values: dict[str, Any], field: str) -> None:
+    # Every door but JSON's can bring one in, and PostgreSQL refuses text that holds one.
+    for key, value in values.items():
+        if "\x00" in str(key) or (isinstance(value, str) and "\x00" in value):
+            shown = str(key).replace("\x00", "")
+            raise BadInput(f"{field}.{shown}: text may not contain NUL characters")
 
 
 def submit_job(

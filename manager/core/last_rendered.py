@@ -14,6 +14,7 @@ from PIL import Image, UnidentifiedImageError
 
 from manager.core.errors import BadInput
 from manager.core.events import EventBus
+from worker_mode.safe_paths import StorageRoot
 
 #: (file name, max width, max height): the sizes Flamenco's web interface asks for.
 THUMBNAILS = (
@@ -29,11 +30,12 @@ MAX_PIXELS = 100_000_000
 class LastRenderedStore:
     def __init__(self, root: Path, events: EventBus | None = None) -> None:
         self.root = root
+        self._folder = StorageRoot(root)
         self._events = events
         self._lock = threading.Lock()
 
     def job_dir(self, job_id: str) -> Path:
-        return self.root / str(uuid.UUID(job_id))
+        return self._folder.path(str(uuid.UUID(job_id)))
 
     def store(self, job_id: str, data: bytes) -> None:
         """Make the thumbnails of an uploaded frame; bad images are refused, never half-kept."""
@@ -86,7 +88,7 @@ class LastRenderedStore:
     def file(self, job_id: str, name: str) -> Path | None:
         if name not in {n for n, _, _ in THUMBNAILS}:
             return None
-        path = self.job_dir(job_id) / name
+        path = self._folder.path(f"{uuid.UUID(job_id)}/{name}")
         return path if path.is_file() else None
 
     def delete_job(self, job_id: str) -> None:

@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 from manager.core.events import EventBus
+from worker_mode.safe_paths import StorageRoot
 
 TAIL_BYTES = 4096
 TAIL_LINES = 20
@@ -22,11 +23,12 @@ def _checked_uuid(value: str) -> str:
 class TaskLogStore:
     def __init__(self, root: Path, events: EventBus | None = None) -> None:
         self.root = root
+        self._folder = StorageRoot(root)
         self._events = events
         self._lock = threading.Lock()
 
     def path(self, job_id: str, task_id: str) -> Path:
-        return self.root / _checked_uuid(job_id) / f"{_checked_uuid(task_id)}.txt"
+        return self._folder.path(f"{_checked_uuid(job_id)}/{_checked_uuid(task_id)}.txt")
 
     def append(self, job_id: str, task_id: str, text: str) -> None:
         if not text:
@@ -63,4 +65,4 @@ class TaskLogStore:
         return "\n".join(text.splitlines()[-lines:]) + ("\n" if text else "")
 
     def delete_job(self, job_id: str) -> None:
-        shutil.rmtree(self.root / _checked_uuid(job_id), ignore_errors=True)
+        shutil.rmtree(self._folder.path(_checked_uuid(job_id)), ignore_errors=True)

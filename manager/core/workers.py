@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from manager.core import events
+from manager.core.bounds import check_name
 from manager.core.credentials import SecretVerifier, hash_secret
 from manager.core.errors import WORKER_CHALLENGE, BadInput, Conflict, NotFound, Unauthorized
 from manager.core.statuses import WorkerStatus
@@ -45,6 +46,7 @@ def register_worker(
 ) -> Worker:
     if not name.strip():
         raise BadInput("name: a worker needs a name")
+    check_name(name, "name")
     if len(secret) < 8:
         raise BadInput("secret: use at least 8 characters")
     worker = Worker(
@@ -100,6 +102,7 @@ def sign_on(
     """
     if not name.strip():
         raise BadInput("name: a worker needs a name")
+    check_name(name, "name")
     if tags:
         worker.tags = [_tag_named(session, tag) for tag in dict.fromkeys(tags)]
     # A worker that signs on again after a crash gets its old tasks requeued, not lost.
@@ -233,6 +236,7 @@ def create_tag(session: Session, name: str, description: str, tag_id: str | None
     name = name.strip()
     if not name:
         raise BadInput("name: a tag needs a name")
+    check_name(name, "name")
     if tag_id is not None and not _is_uuid(tag_id):
         raise BadInput(f"id: {tag_id!r} is not a UUID")
     if session.scalar(select(WorkerTag).where(WorkerTag.name == name)) is not None:
@@ -250,6 +254,7 @@ def update_tag(session: Session, tag_id: str, name: str, description: str | None
     name = name.strip()
     if not name:
         raise BadInput("name: a tag needs a name")
+    check_name(name, "name")
     other = session.scalar(select(WorkerTag).where(WorkerTag.name == name))
     if other is not None and other.id != tag.id:
         raise Conflict(f"name: a tag named {name!r} already exists")
@@ -269,6 +274,7 @@ def _tag_named(session: Session, name: str) -> WorkerTag:
     clean = name.strip()
     if not clean or len(clean) > 200:
         raise BadInput(f"tags: {name!r} is not a tag name (1 to 200 characters)")
+    check_name(clean, "tags")
     tag = session.scalar(select(WorkerTag).where(WorkerTag.name == clean))
     if tag is not None:
         return tag

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from manager.api.deps import ACCESS_COOKIE, AccessDep, FarmDep, NowDep, require_access
 from manager.api.errors import error_response
 from manager.core import jobs
+from manager.core.bounds import INT32_MAX
 from manager.core.errors import Unauthorized
 from manager.core.events import EventBus
 from manager.core.farm import Farm
@@ -34,7 +35,7 @@ COOKIE_MAX_AGE = 30 * 24 * 3600
 api = APIRouter(prefix="/api/farmhand", tags=["dashboard"], dependencies=[AccessDep])
 public = APIRouter(tags=["dashboard"])
 
-OffsetQ = Annotated[int, Query(ge=0)]
+OffsetQ = Annotated[int, Query(ge=0, le=INT32_MAX)]
 LimitQ = Annotated[int, Query(ge=1, le=queries.MAX_PAGE)]
 
 

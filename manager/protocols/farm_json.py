@@ -26,7 +26,9 @@ from sqlalchemy.orm import Session
 
 from manager.api.deps import AccessDep, FarmDep, NowDep, client_address, mark_seen
 from manager.api.errors import describe_validation_errors
+from manager.api.json_body import read_json
 from manager.core import scheduler, tasks, workers
+from manager.core.bounds import INT32_MAX, Frame, Name
 from manager.core.errors import BadInput, Conflict
 from manager.core.farm import Farm
 from manager.core.statuses import JobStatus, WorkerStatus
@@ -79,15 +81,15 @@ class HeartbeatPolicy:
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore")
+    model_config = ConfigDict(strict=True, extra="ignore", allow_inf_nan=False)
 
 
-FrameIn = int | Annotated[list[int], Field(min_length=2, max_length=2)]
+FrameIn = Frame | Annotated[list[Frame], Field(min_length=2, max_length=2)]
 
 
 class Identity(_Request):
     id: Literal["identity"]
-    name: str = Field(min_length=1, max_length=200)
+    name: Name = Field(min_length=1, max_length=200)
     provides: list[Annotated[str, Field(max_length=100)]] = Field(max_length=100)
     version: str = Field("", max_length=200)
 
@@ -100,15 +102,15 @@ class TaskRequest(_Request):
     id: Literal["task"]
     paths: list[Annotated[str, Field(max_length=200)]] = Field(max_length=100)
     provides: list[Annotated[str, Field(max_length=100)]] = Field(max_length=100)
-    count: int = Field(ge=1)
+    count: int = Field(ge=1, le=INT32_MAX)
 
 
 class Report(_Request):
     id: Literal["report"]
     uuid: str = Field(max_length=36)
     frame: FrameIn
-    done: int = Field(ge=0)
-    total: int = Field(ge=1)
+    done: int = Field(ge=0, le=INT32_MAX)
+    total: int = Field(ge=1, le=INT32_MAX)
 
 
 class Done(_Request):
@@ -123,10 +125,7 @@ _REQUESTS = TypeAdapter(list[AnyRequest])
 
 
 def parse_requests(raw: bytes) -> list[Any]:
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadInput(f"request body: malformed JSON ({exc})") from None
+    data = read_json(raw)
     if not isinstance(data, list) or not data:
         raise BadInput("request body: expected a non-empty JSON list of requests")
     try:
@@ -348,14 +347,14 @@ def _run(
 
 # Clusters ----------------------------------------------------------------------------------------
 
-_CLUSTER_NAME = TypeAdapter(Annotated[str, Field(strict=True, min_length=1, max_length=200)])
+_CLUSTER_NAME = TypeAdapter(Annotated[Name, Field(strict=True, min_length=1, max_length=200)])
 
 
 @router.post("/potential", dependencies=[AccessDep])
 async def potential(request: Request, farm: FarmDep) -> JSONResponse:
     raw = await request.body()
     try:
-        name = _CLUSTER_NAME.validate_json(raw)
+        name = _CLUSTER_NAME.validate_python(read_json(raw, "cluster name"))
     except ValidationError as exc:
         message = describe_validation_errors(list(exc.errors()))
         raise BadInput(f"cluster name: {message.split(': ', 1)[-1]}") from None

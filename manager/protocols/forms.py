@@ -46,6 +46,7 @@ async def read_form(request: Request, max_bytes: int) -> Form:
     """Query parameters, overridden by those of the body."""
     form = Form(fields=dict(request.query_params))
     if request.method != "POST":
+        _refuse_nul(form)
         return form
     body = await read_body(request, max_bytes)
     media = _media_type(request.headers.get("content-type", ""))
@@ -60,7 +61,15 @@ async def read_form(request: Request, max_bytes: int) -> Form:
         except UnicodeDecodeError:
             raise FormError("form body is not UTF-8 text") from None
         form.fields.update(parse_qsl(text, keep_blank_values=True))
+    _refuse_nul(form)
     return form
+
+
+def _refuse_nul(form: Form) -> None:
+    # Every value may end up in the database, and PostgreSQL refuses text holding a NUL.
+    for name, value in form.fields.items():
+        if "\x00" in name or "\x00" in value:
+            raise FormError(f"{name.replace(chr(0), '')!r}: NUL characters are not allowed")
 
 
 def _media_type(header: str) -> Message:

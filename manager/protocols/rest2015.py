@@ -11,7 +11,6 @@ shows as "204" with a body are sent as 200 (HTTP forbids a body with 204), and
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -22,7 +21,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from manager.api.deps import AccessDep, FarmDep, NowDep, client_address, mark_seen
+from manager.api.json_body import read_json
 from manager.core import jobs, scheduler, tasks, workers
+from manager.core.bounds import FRAME_MAX, FRAME_MIN, INT32_MAX, Frame, Id32, Int32, Name
 from manager.core.errors import BadInput, Conflict, NotFound
 from manager.core.statuses import JobStatus
 from manager.db.models import Job, Task, Worker
@@ -57,22 +58,22 @@ _WORKER_STATUS_IN = {"rendering": None, "completed": "completed", "failed": "fai
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
 
 
 class TaskCreate(_Body):
-    priority: int = 50
+    priority: Int32 = 50
     settings: str = Field(max_length=100_000)
-    task_id: int | None = Field(None, ge=1)
+    task_id: Id32 | None = None
     type: str = Field(min_length=1, max_length=200)
     parser: str = Field("", max_length=200)
 
 
 class TaskPatch(_Body):
-    priority: int | None = None
+    priority: Int32 | None = None
     status: str | None = None
-    frame_current: int | None = None
-    worker_id: int | None = None
+    frame_current: Frame | None = None
+    worker_id: Id32 | None = None
 
 
 class LoadAverage(_Body):
@@ -82,6 +83,8 @@ class LoadAverage(_Body):
 
 
 Percent = Annotated[float, Field(ge=0, le=100)]
+#: A MAC address as a number: 48 bits.
+MacAddress = Annotated[int, Field(ge=0, le=2**48 - 1)]
 
 
 class UpdateFrequent(_Body):
@@ -93,18 +96,18 @@ class UpdateLessFrequent(_Body):
     worker_architecture: str | None = Field(None, max_length=100)
     worker_disk_percent: Percent | None = None
     worker_mem_percent: Percent | None = None
-    worker_num_cpus: int | None = Field(None, ge=1)
+    worker_num_cpus: int | None = Field(None, ge=1, le=INT32_MAX)
 
 
 class Metrics(_Body):
-    mac_address: int | str | None = None
+    mac_address: MacAddress | Annotated[str, Field(max_length=100)] | None = None
     port: int | None = Field(None, ge=1, le=65535)
     update_frequent: UpdateFrequent | None = None
     update_less_frequent: UpdateLessFrequent | None = None
 
 
 class WorkerRegistration(Metrics):
-    hostname: str = Field(min_length=1, max_length=200)
+    hostname: Name = Field(min_length=1, max_length=200)
     system: str = Field(max_length=200)
 
 
@@ -116,10 +119,7 @@ class WorkerPatch(Metrics):
 
 
 def _job_settings(body: TaskCreate) -> dict[str, Any]:
-    try:
-        given = json.loads(body.settings)
-    except ValueError as exc:
-        raise BadInput(f"settings: not JSON ({exc})") from None
+    given = read_json(body.settings, "settings")
     if not isinstance(given, dict):
         raise BadInput("settings: expected a JSON object")
     if body.type not in COMPILERS:
@@ -127,6 +127,9 @@ def _job_settings(body: TaskCreate) -> dict[str, Any]:
     start, end = given.get("frame_start"), given.get("frame_end")
     if not isinstance(start, int) or not isinstance(end, int) or isinstance(start, bool):
         raise BadInput("settings.frame_start, settings.frame_end: whole numbers are required")
+    for key, frame in (("frame_start", start), ("frame_end", end)):
+        if not FRAME_MIN <= frame <= FRAME_MAX:
+            raise BadInput(f"settings.{key}: {frame} is outside {FRAME_MIN}..{FRAME_MAX}")
     blendfile = given.get("filepath", given.get("blendfile"))
     if not isinstance(blendfile, str) or not blendfile:
         raise BadInput("settings.filepath: the blend file to render is required")
@@ -147,7 +150,8 @@ def _task_number(session: Session, job_id: str) -> int:
 
 
 def _job_of(session: Session, number: int) -> Job:
-    row = session.get(Rest2015Task, number)
+    # No number outside the column's range was ever stored; asking the database would fail.
+    row = session.get(Rest2015Task, number) if 1 <= number <= INT32_MAX else None
     job = session.get(Job, row.job_id) if row is not None else None
     if job is None:
         raise NotFound("task", str(number))
@@ -311,6 +315,8 @@ def _worker_out(session: Session, worker: Worker, number: int) -> dict[str, Any]
 
 
 def _worker_by_number(session: Session, number: int) -> Worker:
+    if not 1 <= number <= INT32_MAX:
+        raise NotFound("worker", str(number))
     row = session.scalar(
         select(ProtocolWorker).where(
             ProtocolWorker.protocol == PROTOCOL, ProtocolWorker.number == number

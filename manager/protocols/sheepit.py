@@ -10,6 +10,7 @@ task's id. Answers are ``<element status="N"/>`` with the protocol's codes; erro
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,7 +23,15 @@ from fastapi.responses import FileResponse, PlainTextResponse, Response
 from sqlalchemy.orm import Session
 
 from manager.api.deps import FarmDep, NowDep, client_address, mark_seen
+from manager.api.errors import add_error_form
 from manager.core import scheduler
+from manager.core.bounds import (
+    INT32_MAX,
+    INT64_MAX,
+    BadNumber,
+    control_character,
+    parse_whole_number,
+)
 from manager.core.farm import Farm
 from manager.core.statuses import WorkerStatus
 from manager.db.models import Job, Task, Worker
@@ -52,6 +61,7 @@ LOGIN_FIELDS = (
     "cpu_cores",
     "ram",
 )
+_VERSION = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,9}){0,7}")
 COMMANDLINE = ".e --factory-startup --disable-autoexec -b .c -o .o -f .f -x 1"
 RENDER_SCRIPT = """import bpy
 # Frames are checked as images: movie formats are rendered as PNG.
@@ -106,10 +116,9 @@ async def read_params(request: Request, element: str) -> Form | Response:
 
 
 def _version(text: str) -> tuple[int, ...] | None:
-    try:
-        return tuple(int(part) for part in text.split("."))
-    except ValueError:
+    if not _VERSION.fullmatch(text):
         return None
+    return tuple(int(part) for part in text.split("."))
 
 
 @router.get("/")
@@ -147,10 +156,18 @@ def _check_machine(form: Form) -> str:
         return f"os: {form.fields['os']!r} is not one of {', '.join(OPERATING_SYSTEMS)}"
     if form.fields["bits"] not in ARCHITECTURES:
         return f"bits: {form.fields['bits']!r} is not one of {', '.join(ARCHITECTURES)}"
-    for name in ("cpu_cores", "ram", "ram_max"):
+    for name, maximum in (("cpu_cores", INT32_MAX), ("ram", INT64_MAX), ("ram_max", INT64_MAX)):
         value = form.get(name)
-        if value is not None and not value.isdigit():
-            return f"{name}: {value!r} is not a whole number"
+        if value is not None:
+            try:
+                parse_whole_number(value, name, 0, maximum)
+            except BadNumber as exc:
+                return exc.message
+    # Parts of the worker's name, and shown in listings and logs.
+    for name in ("login", "hostname", "cpu_model_name"):
+        bad = control_character(form.get(name) or "")
+        if bad is not None:
+            return f"{name}: control characters ({bad}) are not allowed"
     return ""
 
 
@@ -255,10 +272,13 @@ async def request_job(request: Request, farm: FarmDep, now: NowDep) -> Response:
     method = form.get("computemethod") or "0"
     if method not in ("0", "1", "2"):
         return xml("jobrequest", UNKNOWN_ERROR, f"computemethod: {method!r} is not 0, 1 or 2")
-    for name in ("cpu_cores", "gpu_ram"):
+    for name, maximum in (("cpu_cores", INT32_MAX), ("gpu_ram", INT64_MAX)):
         value = form.get(name)
-        if value is not None and not value.isdigit():
-            return xml("jobrequest", UNKNOWN_ERROR, f"{name}: {value!r} is not a whole number")
+        if value is not None:
+            try:
+                parse_whole_number(value, name, 0, maximum)
+            except BadNumber as exc:
+                return xml("jobrequest", UNKNOWN_ERROR, exc.message)
     state = _state(request)
     token = request.cookies.get(COOKIE)
     return await run_in_threadpool(_request_job, farm, state, token, form, method, now)
@@ -378,4 +398,23 @@ def install(app: FastAPI) -> None:
     app.state.sheepit = SheepitState(store.ArchiveStore(farm.settings.data_dir / "sheepit"))
     app.include_router(router)
     app.include_router(sheepit_work.router)
+    add_error_form(app, router.prefix + "/", _error_in_xml)
     sheepit_admin.install(app)
+
+
+#: The element each call answers with, for the errors no call turned into a code itself.
+_ELEMENTS = {
+    "/server/config.php": "config",
+    "/server/request_job.php": "jobrequest",
+    "/server/send_frame.php": "jobvalidate",
+    "/server/error.php": "error",
+    "/server/keepmealive.php": "keepmealive",
+    "/account.php": "logout",
+}
+
+
+def _error_in_xml(request: Request, status: int, message: str) -> Response:
+    path = request.url.path.removeprefix(router.prefix)
+    response = xml(_ELEMENTS.get(path, "config"), UNKNOWN_ERROR, message)
+    response.status_code = status
+    return response

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import re
 import secrets
 import threading
@@ -23,6 +24,9 @@ from manager.core.errors import BadInput, Conflict, NotFound
 from manager.core.farm import Farm
 from manager.db.models import Job
 from manager.protocols.models import ProtocolFlag, SheepitSession, SheepitUser
+from worker_mode.safe_paths import StorageRoot, UnsafePath
+
+log = logging.getLogger(__name__)
 
 #: Largest frame (or error log) a client may upload, in bytes.
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
@@ -167,19 +171,22 @@ def set_maintenance(session: Session, enabled: bool) -> None:
 
 
 def job_files(farm: Farm, job: Job) -> list[tuple[Path, str]]:
-    """The job's files that exist on the manager's disk, each with its name in the archive.
+    """The job's files on the manager's disk, each with its name in the archive.
 
-    The blend file is looked up as given, then under shared storage, then under the
-    manager's storage folder. Content-addressed job storage plugs in here."""
+    The blend file is a path relative to the shared storage, then to the manager's storage
+    folder; one that is absolute, climbs out with '..' or leads out through a link is never
+    served, whatever the job says. Content-addressed job storage plugs in here."""
     blendfile = str(job.settings.get("blendfile", ""))
     if not blendfile:
         return []
-    relative = blendfile.lstrip("/\\")
-    candidates = [Path(blendfile)]
-    if farm.settings.shared_storage:
-        candidates.append(Path(farm.settings.shared_storage) / relative)
-    candidates.append(farm.settings.storage_dir / relative)
-    for candidate in candidates:
+    folders = [Path(farm.settings.shared_storage)] if farm.settings.shared_storage else []
+    folders.append(farm.settings.storage_dir)
+    for folder in folders:
+        try:
+            candidate = StorageRoot(folder).path(blendfile)
+        except UnsafePath as exc:
+            log.warning("job %s: not serving its blend file: %s", job.id, exc)
+            return []
         if candidate.is_file():
             return [(candidate, candidate.name)]
     return []
@@ -198,12 +205,13 @@ class ArchiveStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._folder = StorageRoot(root)
         self._lock = threading.Lock()
         self._md5: dict[Path, tuple[float, str]] = {}
 
     def job_archive(self, farm: Farm, job: Job) -> Archive:
         files = job_files(farm, job)
-        target = self.root / "archives" / f"{job.id}.zip"
+        target = self._folder.path(f"archives/{job.id}.zip")
         with self._lock:
             if not target.is_file():
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -216,7 +224,7 @@ class ArchiveStore:
         return Archive(target, self.md5(target), blend)
 
     def renderer(self, os_name: str, bits: str) -> Path | None:
-        path = self.root / "renderers" / f"{os_name}-{bits}.zip"
+        path = self._folder.path(f"renderers/{os_name}-{bits}.zip")
         return path if path.is_file() else None
 
     def md5(self, path: Path) -> str:
@@ -234,7 +242,7 @@ class ArchiveStore:
         return digest.hexdigest()
 
     def forget_job(self, job_id: str) -> None:
-        (self.root / "archives" / f"{job_id}.zip").unlink(missing_ok=True)
+        self._folder.path(f"archives/{job_id}.zip").unlink(missing_ok=True)
 
 
 # Frames ----------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse, PlainTextResponse, Response
 
 from manager.api.deps import FarmDep, NowDep
 from manager.core import tasks, workers
+from manager.core.bounds import BadNumber, parse_decimal
 from manager.core.errors import Conflict, FarmError, NotFound
 from manager.core.farm import Farm
 from manager.db.models import Job
@@ -37,8 +38,8 @@ def _int(form: Form, name: str) -> int | None:
     if value is None:
         return None
     try:
-        return int(float(value))
-    except ValueError:
+        return int(parse_decimal(value, name))
+    except BadNumber:
         return None
 
 

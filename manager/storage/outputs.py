@@ -20,12 +20,13 @@ import zipfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from manager.core.errors import BadInput, Conflict
 from manager.core.events import EventBus
 from manager.storage.frame_check import check_uploaded_frame
-from manager.storage.paths import check_relative_path
+from manager.storage.paths import check_relative_path, path_in
+from worker_mode.safe_paths import StorageRoot
 
 CHUNK = 1024 * 1024
 
@@ -66,13 +67,27 @@ def file_sha256(path: Path) -> str:
 class OutputStore:
     def __init__(self, root: Path, events: EventBus | None = None) -> None:
         self.root = root
+        self._folder = StorageRoot(root)
         self._events = events
 
     def job_dir(self, job_id: str) -> Path:
-        return self.root / str(uuid.UUID(job_id))
+        return self._folder.path(str(uuid.UUID(job_id)))
 
     def _final(self, job_id: str, name: str) -> Path:
-        return self.job_dir(job_id) / "files" / check_relative_path(name, "name")
+        relative = PurePosixPath(str(uuid.UUID(job_id)), "files", check_relative_path(name, "name"))
+        return path_in(self._folder, relative, "name")
+
+    def _check_room(self, job_id: str, name: str) -> None:
+        """Refuse a name that a stored file or folder stands in the way of, before any byte
+        of it is written: ``a.png/b.png`` after ``a.png``, or ``shots`` after ``shots/a.png``."""
+        files = self.job_dir(job_id) / "files"
+        final = self._final(job_id, name)
+        for folder in final.relative_to(files).parents:
+            if folder.parts and (files / folder).is_file():
+                raise Conflict(f"name: {folder.as_posix()!r} is a file, so {name!r} cannot be "
+                               "stored inside it")
+        if final.is_dir():
+            raise Conflict(f"name: {name!r} is a folder of outputs, so no file can take its name")
 
     def _partial(self, job_id: str, sha256: str, size: int) -> Path:
         return self.job_dir(job_id) / "partial" / f"{sha256}-{size}"
@@ -98,6 +113,7 @@ class OutputStore:
         done = self.state(job_id, name, sha256, size)
         if done.complete:
             return done
+        self._check_room(job_id, name)
         partial = self._partial(job_id, sha256, size)
         partial.parent.mkdir(parents=True, exist_ok=True)
         have = partial.stat().st_size if partial.is_file() else 0
@@ -127,8 +143,14 @@ class OutputStore:
         except BadInput:
             partial.unlink(missing_ok=True)
             raise
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(partial, final)
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(partial, final)
+        except (FileExistsError, NotADirectoryError, IsADirectoryError):
+            # Another upload took the place meanwhile (the check above ran before the body).
+            partial.unlink(missing_ok=True)
+            self._check_room(job_id, name)
+            raise
         if self._events is not None:
             self._events.publish("job", id=job_id, reason="output")
         return UploadState(size, True)

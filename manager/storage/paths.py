@@ -1,22 +1,18 @@
-"""Validation of what clients name: checksums, sizes and paths inside a checkout or an output
-folder. A path that passes is relative, uses ``/``, and cannot leave the folder it names a file
-in on any platform (no ``..``, no root, no drive letter, no backslash, no device names)."""
+"""Validation of what clients name: checksums, sizes, and paths inside a folder of the
+manager's. The path rules are worker mode's (``worker_mode/safe_paths.py``), so a path the
+manager accepts is one every worker accepts too; here a refusal names the field.
+"""
 
 from __future__ import annotations
 
 import re
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
+from manager.core.bounds import INT64_MAX
 from manager.core.errors import BadInput
+from worker_mode.safe_paths import MAX_PATH_CHARS, StorageRoot, UnsafePath, relative_path
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-MAX_PATH_CHARS = 1000
-MAX_COMPONENT_CHARS = 255
-#: Names Windows reserves in every folder; a worker on Windows could not create them.
-_WINDOWS_DEVICES = {"con", "prn", "aux", "nul"} | {
-    f"{d}{i}" for d in ("com", "lpt") for i in range(10)
-}
-_FORBIDDEN_CHARS = re.compile(r'[\x00-\x1f\\:*?"<>|]')
 
 
 def check_sha256(value: str, field: str = "checksum") -> str:
@@ -30,32 +26,22 @@ def check_sha256(value: str, field: str = "checksum") -> str:
 def check_size(value: int, field: str = "filesize") -> int:
     if value < 0:
         raise BadInput(f"{field}: a file size cannot be negative ({value})")
+    if value > INT64_MAX:
+        raise BadInput(f"{field}: {value} is larger than any file can be")
     return value
 
 
 def check_relative_path(value: str, field: str, max_chars: int = MAX_PATH_CHARS) -> PurePosixPath:
     """A safe relative path, or BadInput naming the field and the reason."""
-    if not value:
-        raise BadInput(f"{field}: the path is empty")
-    if len(value) > max_chars:
-        raise BadInput(f"{field}: the path is longer than {max_chars} characters")
-    shown = value[:200]
-    if "\\" in value:
-        raise BadInput(f"{field}: {shown!r} contains a backslash; separate folders with '/'")
-    if value.startswith("/"):
-        raise BadInput(f"{field}: {shown!r} is absolute; give a path relative to the checkout")
-    if re.match(r"^[A-Za-z]:", value):
-        raise BadInput(f"{field}: {shown!r} starts with a drive letter")
-    parts = value.split("/")
-    for part in parts:
-        if part in ("", ".", ".."):
-            raise BadInput(f"{field}: {shown!r} has an empty, '.' or '..' component")
-        if len(part) > MAX_COMPONENT_CHARS:
-            raise BadInput(f"{field}: a component of {shown!r} is longer than 255 characters")
-        if _FORBIDDEN_CHARS.search(part):
-            raise BadInput(f"{field}: {shown!r} contains a character not allowed in file names")
-        if part.endswith((" ", ".")):
-            raise BadInput(f"{field}: {shown!r} has a component ending in a space or a dot")
-        if part.split(".")[0].lower() in _WINDOWS_DEVICES:
-            raise BadInput(f"{field}: {shown!r} uses a name Windows reserves ({part!r})")
-    return PurePosixPath(value)
+    try:
+        return relative_path(value, max_chars)
+    except UnsafePath as exc:
+        raise BadInput(f"{field}: {exc}") from None
+
+
+def path_in(root: StorageRoot, value: str | PurePosixPath, field: str) -> Path:
+    """``value`` resolved inside ``root``, or BadInput naming the field and the reason."""
+    try:
+        return root.path(value)
+    except UnsafePath as exc:
+        raise BadInput(f"{field}: {exc}") from None

@@ -65,7 +65,7 @@ def test_bad_frame_range_names_the_bad_part(text: str, named: str) -> None:
 
 def test_absurd_frame_range_is_refused_before_allocating() -> None:
     with pytest.raises(FrameRangeError, match="more than 1,000,000 frames"):
-        parse_frame_range("1-999999999999")
+        parse_frame_range("-1000000-1000000")
     with pytest.raises(FrameRangeError, match="more than 10 frames"):
         parse_frame_range("1-5,6-11", max_frames=10)
     assert len(parse_frame_range("1-10", max_frames=10)) == 10

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from manager.core.bounds import NonNegativeInt32
+
 WorkerStatusName = Literal["starting", "awake", "asleep", "error", "testing", "offline", "restart"]
 TaskStatusName = Literal[
     "active", "canceled", "completed", "failed", "queued", "soft-failed", "paused"
@@ -56,7 +58,7 @@ class TaskUpdate(Body):
     taskStatus: TaskStatusName | None = None
     activity: str | None = None
     log: str | None = None
-    steps_completed: int | None = None
+    steps_completed: NonNegativeInt32 | None = None
 
 
 class JobStorageInfo(Body):
