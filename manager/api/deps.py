@@ -16,12 +16,8 @@ from starlette.requests import HTTPConnection
 from manager.core.bounds import control_character
 from manager.core.errors import WORKER_CHALLENGE, Unauthorized
 from manager.core.farm import Farm, utcnow
-from manager.core.worker_facts import (
-    LAST_SEEN_RESOLUTION,
-    WorkerFacts,
-    authenticated_worker,
-    record_seen,
-)
+from manager.core.worker_facts import WorkerFacts
+from manager.core.worker_session import authenticate, mark_seen
 from manager.core.workers import get_worker
 from manager.db.models import Worker
 
@@ -72,11 +68,6 @@ async def worker_credentials(
 CredentialsDep = Annotated[HTTPBasicCredentials, Depends(worker_credentials)]
 
 
-def mark_seen(worker: Worker, now: datetime) -> None:
-    if worker.last_seen is None or now - worker.last_seen >= LAST_SEEN_RESOLUTION:
-        worker.last_seen = now
-
-
 #: For the endpoints that take ``worker_call`` instead of the three dependencies: the docs
 #: still say they need the worker's HTTP Basic credentials.
 WORKER_AUTH_DOC: dict[str, Any] = {"security": [{"HTTPBasic": []}]}
@@ -103,13 +94,11 @@ async def as_worker(
     farm's batch writer. A secret seen for the first time is checked in the thread pool
     first: its slow hash must not hold up the other workers' transactions."""
     if not farm.secrets.knows(credentials.username, credentials.password):
-        await run_in_threadpool(_check_credentials, farm, credentials)
+        await run_in_threadpool(check_worker_credentials, farm, credentials)
 
     def run(session: Session) -> T:
-        worker = authenticated_worker(
-            session, farm.secrets, credentials.username, credentials.password
-        )
-        record_seen(session, worker, now)
+        worker = authenticate(session, farm.secrets, credentials.username, credentials.password)
+        mark_seen(session, worker, now)
         return work(session, worker)
 
     return await farm.writer.run(run)
@@ -127,9 +116,11 @@ async def as_loaded_worker(
     )
 
 
-def _check_credentials(farm: Farm, credentials: HTTPBasicCredentials) -> None:
+def check_worker_credentials(farm: Farm, credentials: HTTPBasicCredentials) -> None:
+    """Refuse unknown credentials, in a read transaction: the first check of a secret is a
+    slow hash, which must not run on the batch writer."""
     with farm.db.read() as session:
-        authenticated_worker(session, farm.secrets, credentials.username, credentials.password)
+        authenticate(session, farm.secrets, credentials.username, credentials.password)
 
 
 ACCESS_COOKIE = "farmhand_access"

@@ -22,7 +22,7 @@ from manager.api.deps import (
     client_address,
 )
 from manager.api.v3.schemas import Body
-from manager.core import jobs, scheduler, tasks, worker_session, workers
+from manager.core import jobs, tasks, worker_session, workers
 from manager.core.worker_facts import WorkerFacts
 from manager.db.models import Job, Worker
 
@@ -151,26 +151,30 @@ def get_version() -> JSONResponse:
 
 
 @router.post("/worker/register-worker")
-def register_worker(
+async def register_worker(
     body: WorkerRegistration, farm: FarmDep, now: NowDep, request: Request
 ) -> JSONResponse:
     if farm.settings.registration_token:
         return JSONResponse(
             {"code": 403, "message": "this manager needs a registration token; use /api/v3"}, 403
         )
-    with farm.db.write() as session:
+    secret_hash = await run_in_threadpool(workers.hash_new_secret, body.secret)
+    address = client_address(request)
+
+    def work(session: Session) -> dict[str, Any]:
         worker = workers.register_worker(
             session,
             name=body.nickname,
-            secret=body.secret,
+            secret_hash=secret_hash,
             platform=body.platform,
             supported_task_types=body.supported_task_types,
-            address=client_address(request),
+            address=address,
             now=now,
         )
         session.flush()
-        out = _registered(worker)
-    return JSONResponse(out)
+        return _registered(worker)
+
+    return JSONResponse(await farm.writer.run(work))
 
 
 @router.post("/worker/sign-on")
@@ -203,7 +207,7 @@ async def sign_off(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> R
 
 @router.get("/worker/state")
 async def worker_state(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
-    wanted = await as_worker(farm, credentials, now, scheduler.state_to_go_to)
+    wanted = await as_worker(farm, credentials, now, worker_session.state_to_go_to)
     if wanted is None:
         return Response(status_code=204)
     return JSONResponse({"status_requested": _worker_status(wanted)})
@@ -245,7 +249,7 @@ async def task_update(
     status = _TASK_STATUS_IN.get(body.taskStatus, body.taskStatus) if body.taskStatus else None
 
     def work(session: Session, worker: WorkerFacts) -> tasks.TaskUpdateResult:
-        return tasks.update_task_from_worker(
+        return worker_session.report(
             session,
             farm.settings,
             worker,

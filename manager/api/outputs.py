@@ -18,13 +18,14 @@ from fastapi import APIRouter, FastAPI, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.security import HTTPBasicCredentials
+from sqlalchemy.orm import Session
 
-from manager.api.deps import CredentialsDep, FarmDep, NowDep
+from manager.api.deps import CredentialsDep, FarmDep, NowDep, as_worker
 from manager.api.storage_deps import WorkerOrUserDep
-from manager.core import jobs, tasks
-from manager.core.errors import BadInput, Conflict, FarmError, NotFound
+from manager.core import jobs, worker_session
+from manager.core.errors import BadInput, FarmError, NotFound
 from manager.core.farm import Farm
-from manager.core.workers import authenticate
+from manager.core.worker_facts import WorkerFacts
 from manager.storage import output_store
 from manager.storage.outputs import UploadState
 from manager.storage.paths import check_relative_path, check_sha256, check_size
@@ -41,13 +42,13 @@ class TooLarge(FarmError):
     status = 413
 
 
-def _job_of_task_for_worker(farm: Farm, credentials: HTTPBasicCredentials, task_id: str) -> str:
-    with farm.db.read() as session:
-        worker = authenticate(session, farm.secrets, credentials.username, credentials.password)
-        task = tasks.get_task(session, task_id)
-        if task.worker_id != worker.id:
-            raise Conflict(f"task {task_id} is not assigned to worker {worker.name!r}")
-        return task.job_id
+async def _job_of_task_for_worker(
+    farm: Farm, credentials: HTTPBasicCredentials, now: datetime, task_id: str
+) -> str:
+    def work(session: Session, worker: WorkerFacts) -> str:
+        return worker_session.owned_task(session, worker, task_id, running=False).job_id
+
+    return await as_worker(farm, credentials, now, work)
 
 
 def _state_json(name: str, sha256: str, size: int, state: UploadState) -> JSONResponse:
@@ -70,6 +71,7 @@ async def upload_output(
     request: Request,
     farm: FarmDep,
     credentials: CredentialsDep,
+    now: NowDep,
     sha256: Annotated[str, Header(alias="X-Farmhand-SHA256")] = "",
     content_range: Annotated[str | None, Header()] = None,
     content_length: Annotated[str | None, Header()] = None,
@@ -89,7 +91,7 @@ async def upload_output(
         raise BadInput("Content-Length: send the file's length (or a Content-Range)")
     if size > farm.settings.max_upload_bytes:
         raise TooLarge(f"files up to {farm.settings.max_upload_bytes} bytes are accepted")
-    job_id = await run_in_threadpool(_job_of_task_for_worker, farm, credentials, task_id)
+    job_id = await _job_of_task_for_worker(farm, credentials, now, task_id)
     state = await farm.outputs.receive(job_id, name, sha256, size, start, _body(request))
     return _state_json(name, sha256, size, state)
 
@@ -101,19 +103,20 @@ async def _body(request: Request) -> AsyncIterator[bytes]:
 
 
 @upload_router.get("/tasks/{task_id}/{name:path}")
-def upload_state(
+async def upload_state(
     task_id: str,
     name: str,
     farm: FarmDep,
     credentials: CredentialsDep,
+    now: NowDep,
     sha256: Annotated[str, Query()],
     size: Annotated[int, Query()],
 ) -> JSONResponse:
     check_relative_path(name, "name")
     check_sha256(sha256, "sha256")
     check_size(size, "size")
-    job_id = _job_of_task_for_worker(farm, credentials, task_id)
-    state = output_store(farm.settings).state(job_id, name, sha256, size)
+    job_id = await _job_of_task_for_worker(farm, credentials, now, task_id)
+    state = await run_in_threadpool(output_store(farm.settings).state, job_id, name, sha256, size)
     return _state_json(name, sha256, size, state)
 
 

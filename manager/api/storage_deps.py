@@ -9,14 +9,7 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPBasicCredentials
 
-from manager.api.deps import _basic, require_access
-from manager.core.farm import Farm
-from manager.core.workers import authenticate
-
-
-def _check_worker(farm: Farm, credentials: HTTPBasicCredentials) -> None:
-    with farm.db.read() as session:
-        authenticate(session, farm.secrets, credentials.username, credentials.password)
+from manager.api.deps import _basic, check_worker_credentials, require_access
 
 
 async def worker_or_user(
@@ -24,7 +17,7 @@ async def worker_or_user(
     credentials: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
 ) -> None:
     if credentials is not None:
-        await run_in_threadpool(_check_worker, request.app.state.farm, credentials)
+        await run_in_threadpool(check_worker_credentials, request.app.state.farm, credentials)
         return
     await require_access(request)
 

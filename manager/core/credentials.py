@@ -14,6 +14,11 @@ import threading
 PBKDF2_ITERATIONS = 100_000
 VERIFIED_CACHE_SIZE = 10_000
 
+#: The stored secret of workers that never present one (clients of the /farm, SheepIt and
+#: 2015 protocols, who prove who they are in their protocol's own way): nothing verifies
+#: against it.
+NO_SECRET = "none"
+
 
 def hash_secret(secret: str) -> str:
     salt = os.urandom(16)

@@ -13,16 +13,14 @@ the job's counters change relative to what is stored.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
 from manager.core import events
-from manager.core.statuses import SCHEDULABLE_JOB_STATUSES, TaskStatus, WorkerStatus
+from manager.core.statuses import SCHEDULABLE_JOB_STATUSES, TaskStatus
 from manager.core.worker_facts import AnyWorker
-from manager.core.workers import pending_state_change
 from manager.db.models import RUNNABLE_SQL, Job, Task, UTCDateTime, Worker
 from manager.db.prepared import Prepared
 from manager.db.session import expire_loaded, is_postgres
@@ -179,35 +177,3 @@ def claim_task_id(session: Session, worker: AnyWorker, now: datetime) -> str | N
         events.record(session, "task", id=task_id, job_id=job_id, worker_id=worker.id)
         return task_id
     return None
-
-
-def claim_next_task(session: Session, worker: Worker, now: datetime) -> Task | None:
-    """Assign the best runnable task to the worker and return it, or None when there is none."""
-    task_id = claim_task_id(session, worker, now)
-    return session.get(Task, task_id) if task_id is not None else None
-
-
-@dataclass(frozen=True, slots=True)
-class Poll:
-    """What a worker asking for work gets: a state to go to first, word that it is not awake,
-    or its task (the one it already has, else a newly claimed one); none of them when there
-    is nothing to do."""
-
-    status_requested: WorkerStatus | None = None
-    not_awake: bool = False
-    task_id: str | None = None
-
-
-def state_to_go_to(session: Session, worker: AnyWorker) -> WorkerStatus | None:
-    """The state change the worker must make now, lazy requests waiting for its task."""
-    return pending_state_change(worker, current_task_id(session, worker.id) is not None)
-
-
-def poll_for_task(session: Session, worker: AnyWorker, now: datetime) -> Poll:
-    current = current_task_id(session, worker.id)
-    wanted = pending_state_change(worker, current is not None)
-    if wanted is not None:
-        return Poll(status_requested=wanted)
-    if worker.status != WorkerStatus.AWAKE:
-        return Poll(not_awake=True)
-    return Poll(task_id=current or claim_task_id(session, worker, now))

@@ -11,13 +11,14 @@ from sqlalchemy.orm import Session
 
 from manager.config import Settings
 from manager.core import events
-from manager.core.errors import BadInput, Conflict, InvalidTransition, NotFound
+from manager.core.errors import BadInput, InvalidTransition, NotFound
 from manager.core.statuses import FINAL_TASK_STATUSES, JobStatus, TaskStatus
 from manager.core.task_states import follow_tasks, lock_job, set_task_status
 from manager.core.waiting import NO_WORKER_LEFT, tasks_no_worker_can_run
 from manager.core.worker_facts import AnyWorker
 from manager.db.models import Job, JobBlock, Task, TaskFailure
 from manager.db.prepared import Prepared
+from manager.db.queries.tasks import TaskFacts
 from manager.db.session import expire_loaded
 
 #: Task statuses a worker may report in a task update.
@@ -44,22 +45,6 @@ class TaskUpdateResult:
 
 _TASKS = cast(Table, Task.__table__)
 _JOBS = cast(Table, Job.__table__)
-
-_TASK_FACTS = Prepared(
-    select(
-        _TASKS.c.job_id, _TASKS.c.worker_id, _TASKS.c.status, _TASKS.c.steps_total, _TASKS.c.name
-    ).where(_TASKS.c.id == bindparam("task_id"))
-)
-
-
-@dataclass(frozen=True, slots=True)
-class _TaskFacts:
-    job_id: str
-    worker_id: str | None
-    status: str
-    steps_total: int
-    name: str
-
 
 # Relative to the stored counters, so no loaded copy of the job is written back; what it
 # returns tells whether the job's status may follow (see ``_job_may_change``).
@@ -106,28 +91,11 @@ def _job_may_change(counters: tuple[Any, ...]) -> bool:
     return not (status == JobStatus.ACTIVE and not failed and unfinished)
 
 
-def _task_facts(session: Session, task_id: str) -> _TaskFacts:
-    session.flush()  # the statements below read rows the ORM may still hold changes for
-    row = _TASK_FACTS.first(session, task_id=task_id)
-    if row is None:
-        raise NotFound("task", task_id)
-    return _TaskFacts(*row)
-
-
-def _active_task_of(session: Session, worker: AnyWorker, task_id: str) -> _TaskFacts:
-    facts = _task_facts(session, task_id)
-    if facts.worker_id != worker.id:
-        raise Conflict(f"task {task_id} is not assigned to worker {worker.name!r}")
-    if facts.status != TaskStatus.ACTIVE:
-        raise Conflict(f"task {task_id} is {facts.status}, stop working on it")
-    return facts
-
-
 def update_task_from_worker(
     session: Session,
     settings: Settings,
     worker: AnyWorker,
-    task_id: str,
+    facts: TaskFacts,
     *,
     now: datetime,
     task_status: str | None = None,
@@ -135,7 +103,8 @@ def update_task_from_worker(
     steps_completed: int | None = None,
     has_log: bool = False,
 ) -> TaskUpdateResult:
-    """Apply a worker's progress report; 409 when the task is no longer that worker's to run.
+    """Apply a worker's progress report on its task (``worker_session.report`` checked that
+    the task is still the worker's to run).
 
     Only a report that carries something (log text, steps, activity, a status) renews the
     task's lease (``last_touched``): an empty one shows the worker is alive, not that its
@@ -147,7 +116,7 @@ def update_task_from_worker(
     progressed = has_log or any(
         value is not None for value in (task_status, activity, steps_completed)
     )
-    facts = _active_task_of(session, worker, task_id)
+    task_id = facts.id
     new_status: TaskStatus | None = None
     if task_status is not None:
         new_status = TaskStatus(task_status)
@@ -293,22 +262,6 @@ def requeue_tasks_of_worker(session: Session, worker_id: str, now: datetime, rea
         follow_tasks(session, job, now)
         events.record(session, "task", id=task.id, job_id=job.id, worker_id=worker_id)
     return len(tasks)
-
-
-def may_worker_run(
-    session: Session, worker: AnyWorker, task_id: str, now: datetime
-) -> tuple[bool, str]:
-    """Whether the worker may go on with the task.
-
-    Asking is no sign of progress: it leaves the task's lease alone (see
-    ``update_task_from_worker``).
-    """
-    facts = _task_facts(session, task_id)
-    if facts.worker_id != worker.id:
-        return False, "task is assigned to another worker"
-    if facts.status != TaskStatus.ACTIVE:
-        return False, f"task is {facts.status}"
-    return True, ""
 
 
 def set_task_status_by_user(

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from manager.core import events
 from manager.core.bounds import check_name
-from manager.core.credentials import SecretVerifier, hash_secret
-from manager.core.errors import WORKER_CHALLENGE, BadInput, Conflict, NotFound, Unauthorized
+from manager.core.credentials import hash_secret
+from manager.core.errors import BadInput, Conflict, NotFound
 from manager.core.statuses import WorkerStatus
 from manager.core.tasks import requeue_tasks_of_worker
 from manager.core.waiting import recheck_jobs_waiting_for_task_types
@@ -34,25 +34,33 @@ def get_worker(session: Session, worker_id: str) -> Worker:
     return worker
 
 
+def hash_new_secret(secret: str) -> str:
+    """The stored form of a new worker's secret. A slow hash: call it outside the batch
+    writer, where it would hold up every other worker's request."""
+    if len(secret) < 8:
+        raise BadInput("secret: use at least 8 characters")
+    return hash_secret(secret)
+
+
 def register_worker(
     session: Session,
     *,
     name: str,
-    secret: str,
+    secret_hash: str,
     platform: str,
     supported_task_types: list[str],
     address: str,
     now: datetime,
 ) -> Worker:
+    """A new worker; ``secret_hash`` from ``hash_new_secret``, or ``NO_SECRET`` for a client
+    that proves who it is in its protocol's own way."""
     if not name.strip():
         raise BadInput("name: a worker needs a name")
     check_name(name, "name")
-    if len(secret) < 8:
-        raise BadInput("secret: use at least 8 characters")
     worker = Worker(
         id=str(uuid.uuid4()),
         name=name.strip(),
-        secret_hash=hash_secret(secret),
+        secret_hash=secret_hash,
         platform=platform,
         supported_task_types=list(dict.fromkeys(supported_task_types)),
         address=address,
@@ -65,13 +73,6 @@ def register_worker(
     session.add(worker)
     recheck_jobs_waiting_for_task_types(session, now)
     events.record(session, "worker", id=worker.id)
-    return worker
-
-
-def authenticate(session: Session, verifier: SecretVerifier, worker_id: str, secret: str) -> Worker:
-    worker = session.get(Worker, worker_id) if _is_uuid(worker_id) else None
-    if worker is None or not verifier.verify(worker_id, secret, worker.secret_hash):
-        raise Unauthorized("unknown worker or wrong secret", WORKER_CHALLENGE)
     return worker
 
 

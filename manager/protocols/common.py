@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from manager.core import workers
+from manager.core.credentials import NO_SECRET
 from manager.core.frames import FrameRangeError, parse_frame_range
 from manager.core.statuses import WorkerStatus
 from manager.db.models import Job, Task, Worker
@@ -43,7 +43,7 @@ def add_protocol_worker(
     worker = workers.register_worker(
         session,
         name=key,
-        secret=secrets.token_hex(16),
+        secret_hash=NO_SECRET,
         platform=platform,
         supported_task_types=task_types,
         address=address,
@@ -58,43 +58,6 @@ def add_protocol_worker(
     session.add(ProtocolWorker(protocol=protocol, key=key, worker_id=worker.id, number=number))
     session.flush()
     return worker, number
-
-
-def bring_online(
-    session: Session,
-    worker: Worker,
-    *,
-    name: str,
-    task_types: list[str],
-    software: str,
-    address: str,
-    now: datetime,
-) -> None:
-    """Sign the worker on and wake it, unless someone asked it to sleep or go offline.
-
-    Protocol clients have no state machine of their own: the adapter acknowledges the
-    states on their behalf, as a v3 worker would after sign-on. Signing on requeues the
-    worker's tasks, so this is for new clients and ones that were given up for dead."""
-    wanted = workers.sign_on(
-        session,
-        worker,
-        name=name,
-        supported_task_types=task_types,
-        software=software,
-        can_restart=False,
-        address=address,
-        now=now,
-    )
-    workers.state_changed(session, worker, wanted, now)
-
-
-def follow_requested_state(session: Session, worker: Worker, has_task: bool, now: datetime) -> None:
-    """Acknowledge a state a user asked for (sleep, wake, offline) on the client's behalf."""
-    wanted = workers.pending_state_change(worker, has_task)
-    if wanted is not None:
-        if wanted == WorkerStatus.RESTART:
-            wanted = WorkerStatus.OFFLINE
-        workers.state_changed(session, worker, wanted, now)
 
 
 def is_live(worker: Worker) -> bool:

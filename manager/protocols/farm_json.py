@@ -24,10 +24,10 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from manager.api.deps import AccessDep, FarmDep, NowDep, client_address, mark_seen
+from manager.api.deps import AccessDep, FarmDep, NowDep, client_address
 from manager.api.errors import describe_validation_errors
 from manager.api.json_body import read_json
-from manager.core import scheduler, tasks, workers
+from manager.core import tasks, worker_session, workers
 from manager.core.bounds import INT32_MAX, Frame, Name
 from manager.core.errors import BadInput, Conflict
 from manager.core.farm import Farm
@@ -225,7 +225,7 @@ def _identify(session: Session, body: Identity, address: str, now: datetime) -> 
     else:
         worker = found[0]
     if is_new or not common.is_live(worker):
-        common.bring_online(
+        worker_session.bring_online(
             session,
             worker,
             name=body.name,
@@ -235,7 +235,7 @@ def _identify(session: Session, body: Identity, address: str, now: datetime) -> 
             now=now,
         )
     else:
-        mark_seen(worker, now)
+        worker_session.mark_seen(session, worker, now)
     workers.update_reported_facts(
         session,
         worker,
@@ -255,10 +255,9 @@ def _give_tasks(ex: _Exchange, request: TaskRequest) -> None:
     tags = list(session.scalars(select(WorkerTag).where(WorkerTag.name.in_(reachable))))
     workers.update_reported_facts(session, worker, supported_task_types=features, tags=tags)
     session.flush()
-    for _ in range(min(request.count, ex.policy.max_tasks_per_request)):
-        task = scheduler.claim_next_task(session, worker, ex.now)
-        if task is None:
-            break
+    count = min(request.count, ex.policy.max_tasks_per_request)
+    for task_id in worker_session.claim_more(session, worker, ex.now, count):
+        task = tasks.get_task(session, task_id)
         job = session.get(Job, task.job_id)
         assert job is not None
         requires = [task.task_type] + ([job.worker_tag.name] if job.worker_tag else [])
@@ -285,7 +284,7 @@ def _report(ex: _Exchange, index: int, request: Report) -> None:
     task = _task_of(ex.session, index, request.uuid, request.frame)
     steps = round(task.steps_total * request.done / request.total)
     try:
-        tasks.update_task_from_worker(
+        worker_session.report(
             ex.session,
             ex.farm.settings,
             ex.worker,
@@ -301,7 +300,7 @@ def _report(ex: _Exchange, index: int, request: Report) -> None:
 def _done(ex: _Exchange, index: int, request: Done) -> None:
     task = _task_of(ex.session, index, request.uuid, request.frame)
     try:
-        tasks.update_task_from_worker(
+        worker_session.report(
             ex.session,
             ex.farm.settings,
             ex.worker,
@@ -319,30 +318,41 @@ async def farm_exchange(request: Request, farm: FarmDep, now: NowDep) -> JSONRes
     parsed = parse_requests(await request.body())
     address = client_address(request)
     census: NodeCensus = request.app.state.farm_census
-    answers = await run_in_threadpool(_run, farm, census, parsed, address, now)
-    return JSONResponse(answers)
+    info = await run_in_threadpool(_heartbeat_info, farm, census, now)
+
+    def work(session: Session) -> list[dict[str, Any]]:
+        return _run(session, farm, census.policy, parsed, address, now, info)
+
+    return JSONResponse(await farm.writer.run(work))
+
+
+def _heartbeat_info(farm: Farm, census: NodeCensus, now: datetime) -> dict[str, Any]:
+    census.bury_dead_nodes(farm, now)
+    return census.policy.info(census.live_nodes(farm))
 
 
 def _run(
-    farm: Farm, census: NodeCensus, parsed: list[Any], address: str, now: datetime
+    session: Session,
+    farm: Farm,
+    policy: HeartbeatPolicy,
+    parsed: list[Any],
+    address: str,
+    now: datetime,
+    info: dict[str, Any],
 ) -> list[dict[str, Any]]:
-    census.bury_dead_nodes(farm, now)
-    info = census.policy.info(census.live_nodes(farm))
-    with farm.db.write() as session:
-        worker, _ = _identify(session, parsed[0], address, now)
-        has_task = scheduler.current_task_of(session, worker) is not None
-        common.follow_requested_state(session, worker, has_task, now)
-        ex = _Exchange(session, farm, census.policy, worker, now, info, [])
-        for index, item in enumerate(parsed[1:], start=1):
-            if isinstance(item, Info):
-                ex.answers.append(dict(info))
-            elif isinstance(item, TaskRequest):
-                _give_tasks(ex, item)
-            elif isinstance(item, Report):
-                _report(ex, index, item)
-            elif isinstance(item, Done):
-                _done(ex, index, item)
-        return ex.answers
+    worker, _ = _identify(session, parsed[0], address, now)
+    worker_session.follow_requested_state(session, worker, now)
+    ex = _Exchange(session, farm, policy, worker, now, info, [])
+    for index, item in enumerate(parsed[1:], start=1):
+        if isinstance(item, Info):
+            ex.answers.append(dict(info))
+        elif isinstance(item, TaskRequest):
+            _give_tasks(ex, item)
+        elif isinstance(item, Report):
+            _report(ex, index, item)
+        elif isinstance(item, Done):
+            _done(ex, index, item)
+    return ex.answers
 
 
 # Clusters ----------------------------------------------------------------------------------------

@@ -15,18 +15,22 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from manager.api.deps import AccessDep, FarmDep, NowDep, client_address, mark_seen
+from manager.api.deps import AccessDep, FarmDep, NowDep, client_address
 from manager.api.json_body import read_json
-from manager.core import jobs, scheduler, tasks, workers
+from manager.config import Settings
+from manager.core import jobs, scheduler, tasks, worker_session, workers
 from manager.core.bounds import FRAME_MAX, FRAME_MIN, INT32_MAX, Frame, Id32, Int32, Name
 from manager.core.errors import BadInput, Conflict, NotFound
+from manager.core.farm import Farm
 from manager.core.statuses import JobStatus
 from manager.db.models import Job, Task, Worker
+from manager.db.queries.tasks import task_of_job_for_worker
 from manager.protocols import common
 from manager.protocols.models import ProtocolWorker, Rest2015Task
 
@@ -217,51 +221,53 @@ def fetch_task(number: int, farm: FarmDep) -> JSONResponse:
 
 
 @router.patch("/tasks/{number}", status_code=204)
-def update_task(number: int, body: TaskPatch, farm: FarmDep, now: NowDep) -> Response:
-    with farm.db.write() as session:
-        job = _job_of(session, number)
-        if body.worker_id is not None:
-            _update_from_worker(session, farm.settings, job, body, now)
-        else:
-            if body.frame_current is not None:
-                raise BadInput("frame_current: only the task's worker (worker_id) reports it")
-            if body.priority is not None:
-                jobs.set_job_priority(session, job.id, body.priority, now)
-            if body.status is not None:
-                if body.status not in _USER_STATUS_IN:
-                    known = ", ".join(_USER_STATUS_IN)
-                    raise BadInput(f"status: {body.status!r} is not one of {known}")
-                jobs.set_job_status(session, job.id, _USER_STATUS_IN[body.status], "2015 API", now)
+async def update_task(number: int, body: TaskPatch, farm: FarmDep, now: NowDep) -> Response:
+    if body.worker_id is not None:
+        await farm.writer.run(
+            lambda session: _update_from_worker(session, farm.settings, number, body, now)
+        )
+    else:
+        await run_in_threadpool(_update_by_user, farm, number, body, now)
     return Response(status_code=204)
 
 
+def _update_by_user(farm: Farm, number: int, body: TaskPatch, now: datetime) -> None:
+    with farm.db.write() as session:
+        job = _job_of(session, number)
+        if body.frame_current is not None:
+            raise BadInput("frame_current: only the task's worker (worker_id) reports it")
+        if body.priority is not None:
+            jobs.set_job_priority(session, job.id, body.priority, now)
+        if body.status is not None:
+            if body.status not in _USER_STATUS_IN:
+                known = ", ".join(_USER_STATUS_IN)
+                raise BadInput(f"status: {body.status!r} is not one of {known}")
+            jobs.set_job_status(session, job.id, _USER_STATUS_IN[body.status], "2015 API", now)
+
+
 def _update_from_worker(
-    session: Session, settings: Any, job: Job, body: TaskPatch, now: datetime
+    session: Session, settings: Settings, number: int, body: TaskPatch, now: datetime
 ) -> None:
-    row = session.scalar(
-        select(ProtocolWorker).where(
-            ProtocolWorker.protocol == PROTOCOL, ProtocolWorker.number == body.worker_id
-        )
-    )
-    worker = session.get(Worker, row.worker_id) if row is not None else None
-    if worker is None:
-        raise NotFound("worker", str(body.worker_id))
+    job = _job_of(session, number)
+    assert body.worker_id is not None
+    worker = _worker_by_number(session, body.worker_id)
+    worker_session.mark_seen(session, worker, now)
     if body.status is not None and body.status not in _WORKER_STATUS_IN:
         raise BadInput(f"status: a worker reports {', '.join(_WORKER_STATUS_IN)}")
-    task = session.scalar(select(Task).where(Task.job_id == job.id, Task.worker_id == worker.id))
-    if task is None:
-        raise Conflict(f"worker {body.worker_id} has no task of this job")
+    # A 2015 worker names the job: its report is about the job's task it holds.
+    task_id = task_of_job_for_worker(session, job.id, worker.id)
+    if task_id is None:
+        raise NotFound("task", str(number))
     steps = None
     if body.frame_current is not None:
-        frame = common.task_frame(task)
+        frame = common.task_frame(tasks.get_task(session, task_id))
         start = frame[0] if isinstance(frame, list) else frame or 0
         steps = body.frame_current - start
-    mark_seen(worker, now)
-    tasks.update_task_from_worker(
+    worker_session.report(
         session,
         settings,
         worker,
-        task.id,
+        task_id,
         now=now,
         task_status=_WORKER_STATUS_IN.get(body.status or "rendering"),
         activity=f"frame {body.frame_current}" if body.frame_current is not None else None,
@@ -341,11 +347,12 @@ def list_workers(farm: FarmDep) -> JSONResponse:
 
 
 @router.post("/workers")
-def register_worker(
+async def register_worker(
     body: WorkerRegistration, farm: FarmDep, now: NowDep, request: Request
 ) -> JSONResponse:
     address = client_address(request)
-    with farm.db.write() as session:
+
+    def work(session: Session) -> dict[str, Any]:
         found = common.protocol_worker(session, PROTOCOL, body.hostname)
         if found is None:
             found = common.add_protocol_worker(
@@ -360,7 +367,7 @@ def register_worker(
             )
         worker, number = found
         assert number is not None
-        common.bring_online(
+        worker_session.bring_online(
             session,
             worker,
             name=body.hostname,
@@ -370,8 +377,9 @@ def register_worker(
             now=now,
         )
         _store_metrics(session, worker, body, body.system)
-        out = {worker.name: _worker_out(session, worker, number)}
-    return JSONResponse(out)
+        return {worker.name: _worker_out(session, worker, number)}
+
+    return JSONResponse(await farm.writer.run(work))
 
 
 @router.get("/workers/{number}")
@@ -391,11 +399,11 @@ def fetch_worker(number: int, farm: FarmDep) -> JSONResponse:
 
 
 @router.patch("/workers/{number}")
-def update_worker(number: int, body: WorkerPatch, farm: FarmDep, now: NowDep) -> JSONResponse:
-    with farm.db.write() as session:
+async def update_worker(number: int, body: WorkerPatch, farm: FarmDep, now: NowDep) -> JSONResponse:
+    def work(session: Session) -> dict[str, Any]:
         worker = _worker_by_number(session, number)
         if not common.is_live(worker):
-            common.bring_online(
+            worker_session.bring_online(
                 session,
                 worker,
                 name=worker.name,
@@ -404,15 +412,15 @@ def update_worker(number: int, body: WorkerPatch, farm: FarmDep, now: NowDep) ->
                 address=worker.address,
                 now=now,
             )
-        mark_seen(worker, now)
+        worker_session.mark_seen(session, worker, now)
         _store_metrics(session, worker, body)
-        current = scheduler.current_task_of(session, worker)
-        common.follow_requested_state(session, worker, current is not None, now)
-        task = current
-        if body.status == "available" and current is None and worker.status == "awake":
-            task = scheduler.claim_next_task(session, worker, now)
-        out = {"task_id": _task_number(session, task.job_id) if task else None}
-    return JSONResponse(out)
+        given = worker_session.poll_on_behalf(
+            session, worker, now, claim=body.status == "available"
+        )
+        task = tasks.get_task(session, given.task_id) if given.task_id else None
+        return {"task_id": _task_number(session, task.job_id) if task else None}
+
+    return JSONResponse(await farm.writer.run(work))
 
 
 def install(app: FastAPI) -> None:

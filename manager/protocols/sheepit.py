@@ -14,6 +14,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
@@ -22,9 +23,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, PlainTextResponse, Response
 from sqlalchemy.orm import Session
 
-from manager.api.deps import FarmDep, NowDep, client_address, mark_seen
+from manager.api.deps import FarmDep, NowDep, client_address
 from manager.api.errors import add_error_form
-from manager.core import scheduler
+from manager.core import tasks, worker_session
 from manager.core.bounds import (
     INT32_MAX,
     INT64_MAX,
@@ -32,9 +33,9 @@ from manager.core.bounds import (
     control_character,
     parse_whole_number,
 )
+from manager.core.errors import Conflict, NotFound
 from manager.core.farm import Farm
-from manager.core.statuses import WorkerStatus
-from manager.db.models import Job, Task, Worker
+from manager.db.models import Job, Worker
 from manager.protocols import common
 from manager.protocols import sheepit_store as store
 from manager.protocols.forms import Form, FormError, FormTooLarge, read_form
@@ -143,7 +144,16 @@ async def create_session(request: Request, farm: FarmDep, now: NowDep) -> Respon
     if problem:
         return xml("config", 104, problem)
     address = client_address(request)
-    code, message, token = await run_in_threadpool(_login, farm, form, address, now)
+    login, password = form.fields["login"], form.fields["password"]
+    # The first check of a password is a slow hash: not on the batch writer, where the
+    # check of a login (a rare request) then finds it remembered.
+    if not await run_in_threadpool(_password_is_right, farm, login, password):
+        return xml("config", 102, _WRONG_LOGIN)
+
+    def work(session: Session) -> tuple[int, str, str | None]:
+        return _login(session, farm, form, address, now)
+
+    code, message, token = await farm.writer.run(work)
     if token is None:
         return xml("config", code, message)
     response = _xml_tree(_config_answer(max_period=int(farm.settings.worker_timeout / 2)))
@@ -171,52 +181,62 @@ def _check_machine(form: Form) -> str:
     return ""
 
 
-def _login(farm: Farm, form: Form, address: str, now: datetime) -> tuple[int, str, str | None]:
-    login = form.fields["login"]
-    with farm.db.write() as session:
+_WRONG_LOGIN = "authentication failure: unknown login or wrong password"
+
+
+def _password_is_right(farm: Farm, login: str, password: str) -> bool:
+    with farm.db.read() as session:
         user = session.get(SheepitUser, login)
-        if user is None or not store.check_password(farm.secrets, user, form.fields["password"]):
-            return 102, "authentication failure: unknown login or wrong password", None
-        if user.expires_at is not None and user.expires_at <= now:
-            return 103, f"the account of {login!r} expired; ask the farm's admin to renew it", None
-        machine = form.get("hostname") or form.fields["cpu_model_name"]
-        key = f"{login}/{machine}"[:200]
-        found = common.protocol_worker(session, PROTOCOL, key)
-        if found is None:
-            worker, _ = common.add_protocol_worker(
-                session,
-                PROTOCOL,
-                key,
-                platform=form.fields["os"],
-                task_types=[TASK_TYPE],
-                address=address,
-                now=now,
-            )
-        else:
-            worker = found[0]
-        common.bring_online(
+        return user is not None and store.check_password(farm.secrets, user, password)
+
+
+def _login(
+    session: Session, farm: Farm, form: Form, address: str, now: datetime
+) -> tuple[int, str, str | None]:
+    login = form.fields["login"]
+    user = session.get(SheepitUser, login)
+    if user is None or not store.check_password(farm.secrets, user, form.fields["password"]):
+        return 102, _WRONG_LOGIN, None
+    if user.expires_at is not None and user.expires_at <= now:
+        return 103, f"the account of {login!r} expired; ask the farm's admin to renew it", None
+    machine = form.get("hostname") or form.fields["cpu_model_name"]
+    key = f"{login}/{machine}"[:200]
+    found = common.protocol_worker(session, PROTOCOL, key)
+    if found is None:
+        worker, _ = common.add_protocol_worker(
             session,
-            worker,
-            name=key,
+            PROTOCOL,
+            key,
+            platform=form.fields["os"],
             task_types=[TASK_TYPE],
-            software=f"SheepIt client {form.fields['version']}",
             address=address,
             now=now,
         )
-        worker.platform = form.fields["os"]
-        worker.extra = {
-            "protocol": PROTOCOL,
-            "user": login,
-            "os": form.fields["os"],
-            "bits": form.fields["bits"],
-            "cpu": form.fields["cpu_model_name"],
-            "cpu_cores": int(form.fields["cpu_cores"]),
-            "ram": int(form.fields["ram"]),
-            "extras": form.get("extras") or "",
-        }
-        token = store.open_session(
-            session, login, worker.id, form.fields["os"], form.fields["bits"], now
-        )
+    else:
+        worker = found[0]
+    worker_session.bring_online(
+        session,
+        worker,
+        name=key,
+        task_types=[TASK_TYPE],
+        software=f"SheepIt client {form.fields['version']}",
+        address=address,
+        now=now,
+    )
+    worker.platform = form.fields["os"]
+    worker.extra = {
+        "protocol": PROTOCOL,
+        "user": login,
+        "os": form.fields["os"],
+        "bits": form.fields["bits"],
+        "cpu": form.fields["cpu_model_name"],
+        "cpu_cores": int(form.fields["cpu_cores"]),
+        "ram": int(form.fields["ram"]),
+        "extras": form.get("extras") or "",
+    }
+    token = store.open_session(
+        session, login, worker.id, form.fields["os"], form.fields["bits"], now
+    )
     return 0, "", token
 
 
@@ -256,7 +276,7 @@ def live_client(session: Session, token: str | None, now: datetime) -> LiveClien
     worker = session.get(Worker, client.worker_id)
     if worker is None or not common.is_live(worker):
         return None  # given up for dead by the health checks: its tasks went back
-    mark_seen(worker, now)
+    worker_session.mark_seen(session, worker, now)
     return LiveClient(session, client, worker)
 
 
@@ -281,27 +301,40 @@ async def request_job(request: Request, farm: FarmDep, now: NowDep) -> Response:
                 return xml("jobrequest", UNKNOWN_ERROR, exc.message)
     state = _state(request)
     token = request.cookies.get(COOKIE)
-    return await run_in_threadpool(_request_job, farm, state, token, form, method, now)
-
-
-def _request_job(
-    farm: Farm, state: SheepitState, token: str | None, form: Form, method: str, now: datetime
-) -> Response:
     if not state.scheduler_slots.acquire(blocking=False):
         return xml("jobrequest", 207, "the scheduler is busy; the session stays alive")
+
+    def work(session: Session) -> Response | _Given:
+        found = live_client(session, token, now)
+        if found is None:
+            return xml("jobrequest", 202, "session is dead; request the configuration again")
+        return _hand_out(state, found, form, method, now)
+
     try:
-        with farm.db.write() as session:
-            found = live_client(session, token, now)
-            if found is None:
-                return xml("jobrequest", 202, "session is dead; request the configuration again")
-            return _hand_out(farm, state, found, form, method, now)
+        given = await farm.writer.run(work)
     finally:
         state.scheduler_slots.release()
+    if isinstance(given, Response):
+        return given
+    return await run_in_threadpool(_job_answer, farm, state, given)
+
+
+@dataclass(frozen=True)
+class _Given:
+    """A task handed to a client, with what its answer needs (built off the batch writer:
+    the job's archive may have to be zipped first)."""
+
+    task_id: str
+    frame: common.Frame | None
+    job: Job
+    remaining: int
+    renderer: Path
+    use_gpu: bool
 
 
 def _hand_out(
-    farm: Farm, state: SheepitState, found: LiveClient, form: Form, method: str, now: datetime
-) -> Response:
+    state: SheepitState, found: LiveClient, form: Form, method: str, now: datetime
+) -> Response | _Given:
     session, client, worker = found.session, found.client, found.worker
     if client.disabled:
         return xml("jobrequest", 203, "session disabled after broken (black) frames")
@@ -319,35 +352,44 @@ def _hand_out(
         "gpu_model": form.get("gpu_model") or "",
         "gpu_ram": int(form.get("gpu_ram") or 0),
     }
-    current = scheduler.current_task_of(session, worker)
-    common.follow_requested_state(session, worker, current is not None, now)
-    if worker.status != WorkerStatus.AWAKE:
+    given = worker_session.poll_on_behalf(session, worker, now)
+    if given.not_awake:
         return xml("jobrequest", 200, f"worker is {worker.status}; no job")
-    task = current or scheduler.claim_next_task(session, worker, now)
-    if task is None:
+    if given.task_id is None:
         return xml("jobrequest", 200, "no job available")
+    task = tasks.get_task(session, given.task_id)
     job = session.get(Job, task.job_id)
     assert job is not None
-    archive = state.archives.job_archive(farm, job)
-    frame = common.task_frame(task)
+    return _Given(
+        task_id=task.id,
+        frame=common.task_frame(task),
+        job=job,
+        remaining=job.tasks_queued + job.tasks_soft_failed,
+        renderer=renderer,
+        use_gpu=method == "2" or (method == "0" and bool(form.get("gpu_model"))),
+    )
+
+
+def _job_answer(farm: Farm, state: SheepitState, given: _Given) -> Response:
+    archive = state.archives.job_archive(farm, given.job)
+    frame = given.frame
     root = ElementTree.Element("jobrequest", status="0")
-    ElementTree.SubElement(root, "frames", remaining=str(job.tasks_queued + job.tasks_soft_failed))
-    use_gpu = method == "2" or (method == "0" and bool(form.get("gpu_model")))
+    ElementTree.SubElement(root, "frames", remaining=str(given.remaining))
     element = ElementTree.SubElement(
         root,
         "job",
-        id=task.id,
-        use_gpu="1" if use_gpu else "0",
+        id=given.task_id,
+        use_gpu="1" if given.use_gpu else "0",
         archive_md5=archive.md5,
         path=archive.blend_name,
         frame=f"{frame:04d}" if isinstance(frame, int) else "",
         synchronous_upload="1",
-        name=job.name,
+        name=given.job.name,
     )
     ElementTree.SubElement(
         element,
         "renderer",
-        md5=state.archives.md5(renderer),
+        md5=state.archives.md5(given.renderer),
         commandline=COMMANDLINE,
         update_method="remainingtime",
     )
@@ -365,30 +407,37 @@ async def download_archive(request: Request, farm: FarmDep, now: NowDep) -> Resp
     if isinstance(form, Response):
         return PlainTextResponse("malformed request", status_code=404)
     state, token = _state(request), request.cookies.get(COOKIE)
-    path = await run_in_threadpool(_archive_path, farm, state, token, form, now)
-    if path is None:
-        return PlainTextResponse("no such archive for this session", status_code=404)
-    return FileResponse(path, media_type="application/zip", filename=path.name)
-
-
-def _archive_path(
-    farm: Farm, state: SheepitState, token: str | None, form: Form, now: datetime
-) -> Any:
     kind, task_id = form.get("type"), form.get("job")
     if kind not in ("job", "binary") or task_id is None:
-        return None
-    with farm.db.write() as session:
+        return _no_archive()
+
+    def work(session: Session) -> tuple[Job, str, str] | None:
         found = live_client(session, token, now)
         if found is None:
             return None
-        task = session.get(Task, task_id)
-        if task is None or task.worker_id != found.worker.id:
+        try:
+            task = worker_session.owned_task(session, found.worker, task_id, running=False)
+        except (NotFound, Conflict):
             return None
-        if kind == "binary":
-            return state.archives.renderer(found.client.os, found.client.bits)
         job = session.get(Job, task.job_id)
         assert job is not None
-        return state.archives.job_archive(farm, job).path
+        return job, found.client.os, found.client.bits
+
+    owned = await farm.writer.run(work)
+    if owned is None:
+        return _no_archive()
+    job, os_name, bits = owned
+    if kind == "binary":
+        path = state.archives.renderer(os_name, bits)
+    else:
+        path = (await run_in_threadpool(state.archives.job_archive, farm, job)).path
+    if path is None:
+        return _no_archive()
+    return FileResponse(path, media_type="application/zip", filename=path.name)
+
+
+def _no_archive() -> Response:
+    return PlainTextResponse("no such archive for this session", status_code=404)
 
 
 def install(app: FastAPI) -> None:

@@ -8,9 +8,10 @@ from datetime import datetime
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, PlainTextResponse, Response
+from sqlalchemy.orm import Session
 
 from manager.api.deps import FarmDep, NowDep
-from manager.core import tasks, workers
+from manager.core import tasks, worker_session, workers
 from manager.core.bounds import BadNumber, parse_decimal
 from manager.core.errors import Conflict, FarmError, NotFound
 from manager.core.farm import Farm
@@ -62,82 +63,93 @@ async def validate_job(request: Request, farm: FarmDep, now: NowDep) -> Response
     if frame is None or rendertime is None:
         return xml("jobvalidate", 300, "frame and rendertime must be numbers")
     checked = await run_in_threadpool(store.check_frame, form.files["file"])
-    response, job_id = await run_in_threadpool(
-        _validate,
-        farm,
-        token,
-        form.fields["job"],
-        frame,
-        rendertime,
-        form.files["file"],
-        checked,
-        now,
-    )
-    if job_id is not None and checked.verdict is store.FrameVerdict.GOOD:
+    task_id = form.fields["job"]
+
+    def check(session: Session) -> tuple[Response | None, str | None]:
+        return _check_frame(session, farm, token, task_id, frame, checked, now)
+
+    refusal, job_id = await farm.writer.run(check)
+    if refusal is not None:
+        return refusal
+    assert job_id is not None
+    # The frame is on disk before its task counts as completed, written off the batch writer.
+    try:
+        await run_in_threadpool(_keep_frame, farm, job_id, frame, checked, form.files["file"])
+    except OSError as exc:
+        return xml("jobvalidate", 303, f"failed to store the frame: {exc.strerror}")
+
+    def complete(session: Session) -> tuple[Response, bool]:
+        return _complete(session, farm, token, task_id, rendertime, now)
+
+    response, completed = await farm.writer.run(complete)
+    if completed:
         await run_in_threadpool(_keep_preview, farm, job_id, checked)
     return response
 
 
-def _validate(
+def _check_frame(
+    session: Session,
     farm: Farm,
     token: str | None,
     task_id: str,
     frame: int,
-    rendertime: int,
-    data: bytes,
     checked: store.CheckedFrame,
     now: datetime,
-) -> tuple[Response, str | None]:
-    with farm.db.write() as session:
-        found = live_client(session, token, now)
-        if found is None or found.client.disabled:
-            return xml("jobvalidate", 304, "session is disabled or dead"), None
-        try:
-            task = tasks.get_task(session, task_id)
-        except NotFound as exc:
-            return xml("jobvalidate", 300, f"job: {exc.message}"), None
-        if task.worker_id != found.worker.id:
-            return xml("jobvalidate", 303, f"job {task_id} is not this session's to render"), None
-        expected = common.task_frame(task)
-        if expected != frame:
-            return xml("jobvalidate", 300, f"frame: job {task_id} renders {expected}"), None
-        if checked.verdict is store.FrameVerdict.NOT_AN_IMAGE:
-            return xml("jobvalidate", 302, "file: not an image this manager can read"), None
-        if checked.verdict is store.FrameVerdict.TOO_LARGE:
-            return xml("jobvalidate", 303, "file: image too large to check"), None
-        if checked.verdict is store.FrameVerdict.BLACK:
-            store.count_broken_frame(found.client)
-            return _fail(farm, found, task.id, "broken frame: the image is entirely black", now)
-        try:
-            _keep_frame(farm, task.job_id, frame, checked, data)
-        except OSError as exc:
-            return xml("jobvalidate", 303, f"failed to store the frame: {exc.strerror}"), None
-        try:
-            result = tasks.update_task_from_worker(
-                session,
-                farm.settings,
-                found.worker,
-                task.id,
-                now=now,
-                task_status="completed",
-                activity=f"rendered in {rendertime} s by {found.worker.name}",
-            )
-        except Conflict as exc:
-            return xml("jobvalidate", 303, exc.message), None
-        found.client.frames_rendered += 1
-        found.client.last_job_id = result.job_id
-        user = session.get(SheepitUser, found.client.login)
-        if user is not None:
-            user.frames_rendered += 1
-        return xml("jobvalidate", 0), result.job_id
+) -> tuple[Response | None, str | None]:
+    """A refusal, or None and the job of a good frame's task; a black frame fails its task."""
+    found = live_client(session, token, now)
+    if found is None or found.client.disabled:
+        return xml("jobvalidate", 304, "session is disabled or dead"), None
+    try:
+        owned = worker_session.owned_task(session, found.worker, task_id)
+    except NotFound as exc:
+        return xml("jobvalidate", 300, f"job: {exc.message}"), None
+    except Conflict as exc:
+        return xml("jobvalidate", 303, exc.message), None
+    expected = common.task_frame(tasks.get_task(session, task_id))
+    if expected != frame:
+        return xml("jobvalidate", 300, f"frame: job {task_id} renders {expected}"), None
+    if checked.verdict is store.FrameVerdict.NOT_AN_IMAGE:
+        return xml("jobvalidate", 302, "file: not an image this manager can read"), None
+    if checked.verdict is store.FrameVerdict.TOO_LARGE:
+        return xml("jobvalidate", 303, "file: image too large to check"), None
+    if checked.verdict is store.FrameVerdict.BLACK:
+        store.count_broken_frame(found.client)
+        return _fail(farm, found, task_id, "broken frame: the image is entirely black", now), None
+    return None, owned.job_id
 
 
-def _fail(
-    farm: Farm, found: LiveClient, task_id: str, reason: str, now: datetime
-) -> tuple[Response, str | None]:
+def _complete(
+    session: Session, farm: Farm, token: str | None, task_id: str, rendertime: int, now: datetime
+) -> tuple[Response, bool]:
+    """The answer, and whether the task is now completed."""
+    found = live_client(session, token, now)
+    if found is None or found.client.disabled:
+        return xml("jobvalidate", 304, "session is disabled or dead"), False
+    try:
+        result = worker_session.report(
+            session,
+            farm.settings,
+            found.worker,
+            task_id,
+            now=now,
+            task_status="completed",
+            activity=f"rendered in {rendertime} s by {found.worker.name}",
+        )
+    except (NotFound, Conflict) as exc:
+        return xml("jobvalidate", 303, exc.message), False
+    found.client.frames_rendered += 1
+    found.client.last_job_id = result.job_id
+    user = session.get(SheepitUser, found.client.login)
+    if user is not None:
+        user.frames_rendered += 1
+    return xml("jobvalidate", 0), True
+
+
+def _fail(farm: Farm, found: LiveClient, task_id: str, reason: str, now: datetime) -> Response:
     """A broken frame fails the task for this client; another one renders it."""
     try:
-        result = tasks.update_task_from_worker(
+        worker_session.report(
             found.session,
             farm.settings,
             found.worker,
@@ -147,8 +159,8 @@ def _fail(
             activity=reason,
         )
     except Conflict:
-        return xml("jobvalidate", 301, reason), None
-    return xml("jobvalidate", 301, reason), result.job_id
+        pass  # no longer this client's task: refused all the same
+    return xml("jobvalidate", 301, reason)
 
 
 def _keep_frame(
@@ -185,34 +197,39 @@ async def error_report(request: Request, farm: FarmDep, now: NowDep) -> Response
         return xml("error", UNKNOWN_ERROR, "missing parameter: job")
     log = form.files.get("file", form.fields.get("file", "").encode()).decode("utf-8", "replace")
     token = request.cookies.get(COOKIE)
-    return await run_in_threadpool(_error, farm, token, task_id, log, now)
+
+    def work(session: Session) -> tuple[Response, str | None]:
+        return _error(session, farm, token, task_id, log, now)
+
+    response, job_id = await farm.writer.run(work)
+    if job_id is not None and log:
+        await run_in_threadpool(farm.logs.append, job_id, task_id, log)
+    return response
 
 
-def _error(farm: Farm, token: str | None, task_id: str, log: str, now: datetime) -> Response:
-    with farm.db.write() as session:
-        found = live_client(session, token, now)
-        if found is None:
-            return xml("error", UNKNOWN_ERROR, "session is dead")
-        try:
-            task = tasks.get_task(session, task_id)
-        except NotFound as exc:
-            return xml("error", UNKNOWN_ERROR, exc.message)
-        first_line = next((line for line in log.splitlines() if line.strip()), "no log")
-        try:
-            result = tasks.update_task_from_worker(
-                session,
-                farm.settings,
-                found.worker,
-                task.id,
-                now=now,
-                task_status="failed",
-                activity=f"error on the client: {first_line[:200]}",
-            )
-        except Conflict:
-            return xml("error", 0)  # no longer this client's task: nothing to fail
-        if log:
-            farm.logs.append(result.job_id, task.id, log)
-        return xml("error", 0)
+def _error(
+    session: Session, farm: Farm, token: str | None, task_id: str, log: str, now: datetime
+) -> tuple[Response, str | None]:
+    """The answer, and the job whose task failed (its log is kept)."""
+    found = live_client(session, token, now)
+    if found is None:
+        return xml("error", UNKNOWN_ERROR, "session is dead"), None
+    first_line = next((line for line in log.splitlines() if line.strip()), "no log")
+    try:
+        result = worker_session.report(
+            session,
+            farm.settings,
+            found.worker,
+            task_id,
+            now=now,
+            task_status="failed",
+            activity=f"error on the client: {first_line[:200]}",
+        )
+    except NotFound as exc:
+        return xml("error", UNKNOWN_ERROR, exc.message), None
+    except Conflict:
+        return xml("error", 0), None  # no longer this client's task: nothing to fail
+    return xml("error", 0), result.job_id
 
 
 # Heartbeat -------------------------------------------------------------------------------------
@@ -225,25 +242,30 @@ async def keep_me_alive(request: Request, farm: FarmDep, now: NowDep) -> Respons
     if isinstance(form, Response):
         return form
     token = request.cookies.get(COOKIE)
-    return await run_in_threadpool(_keep_alive, farm, token, form, now)
+
+    def work(session: Session) -> Response:
+        return _keep_alive(session, farm, token, form, now)
+
+    return await farm.writer.run(work)
 
 
-def _keep_alive(farm: Farm, token: str | None, form: Form, now: datetime) -> Response:
-    with farm.db.write() as session:
-        found = live_client(session, token, now)
-        task_id = form.get("job")
-        if found is None:
-            return xml("keepmealive", 400, "session is dead; stop and log in again")
-        if task_id is None:
-            return xml("keepmealive", 0)
-        remaining = form.get("remainingtime")
-        activity = "rendering" + (f", {remaining} s left" if remaining else "")
-        try:
-            tasks.update_task_from_worker(
-                session, farm.settings, found.worker, task_id, now=now, activity=activity
-            )
-        except (Conflict, NotFound) as exc:
-            return xml("keepmealive", 400, f"stop this job: {exc.message}")
+def _keep_alive(
+    session: Session, farm: Farm, token: str | None, form: Form, now: datetime
+) -> Response:
+    found = live_client(session, token, now)
+    task_id = form.get("job")
+    if found is None:
+        return xml("keepmealive", 400, "session is dead; stop and log in again")
+    if task_id is None:
+        return xml("keepmealive", 0)
+    remaining = form.get("remainingtime")
+    activity = "rendering" + (f", {remaining} s left" if remaining else "")
+    try:
+        worker_session.report(
+            session, farm.settings, found.worker, task_id, now=now, activity=activity
+        )
+    except (Conflict, NotFound) as exc:
+        return xml("keepmealive", 400, f"stop this job: {exc.message}")
     return xml("keepmealive", 0)
 
 
@@ -256,20 +278,19 @@ async def logout(request: Request, farm: FarmDep, now: NowDep) -> Response:
     if request.query_params.get("mode") != "logout":
         return xml("logout", UNKNOWN_ERROR, "mode: only 'logout' is served here")
     token = request.cookies.get(COOKIE)
-    return await run_in_threadpool(_logout, farm, token, now)
-
-
-def _logout(farm: Farm, token: str | None, now: datetime) -> Response:
-    with farm.db.write() as session:
-        found = live_client(session, token, now)
-        if found is not None:
-            workers.sign_off(session, found.worker, now)
-        client = store.find_session(session, token)
-        if client is not None:
-            client.ended = True
+    await farm.writer.run(lambda session: _logout(session, token, now))
     response = xml("logout", 0)
     response.delete_cookie(COOKIE, path="/sheepit")
     return response
+
+
+def _logout(session: Session, token: str | None, now: datetime) -> None:
+    found = live_client(session, token, now)
+    if found is not None:
+        workers.sign_off(session, found.worker, now)
+    client = store.find_session(session, token)
+    if client is not None:
+        client.ended = True
 
 
 @router.get("/ajax.php")

@@ -20,8 +20,8 @@ from manager.api.deps import (
     worker_call,
 )
 from manager.api.v3 import schemas, serialize
-from manager.core import scheduler, tasks, worker_session, workers
-from manager.core.errors import BadInput, Conflict, FarmError, Forbidden
+from manager.core import tasks, worker_session, workers
+from manager.core.errors import BadInput, FarmError, Forbidden
 from manager.core.last_rendered import ACCEPTED_TYPES, MAX_IMAGE_BYTES
 from manager.core.worker_facts import WorkerFacts
 from manager.db.models import Worker
@@ -34,7 +34,7 @@ class FarmError411(FarmError):
 
 
 @router.post("/register-worker")
-def register_worker(
+async def register_worker(
     body: schemas.WorkerRegistration,
     farm: FarmDep,
     now: NowDep,
@@ -44,19 +44,23 @@ def register_worker(
     expected = farm.settings.registration_token
     if expected and registration_token != expected:
         raise Forbidden("this manager needs a registration token (X-Farmhand-Registration-Token)")
-    with farm.db.write() as session:
+    secret_hash = await run_in_threadpool(workers.hash_new_secret, body.secret)
+    address = client_address(request)
+
+    def work(session: Session) -> dict[str, Any]:
         worker = workers.register_worker(
             session,
             name=body.name,
-            secret=body.secret,
+            secret_hash=secret_hash,
             platform=body.platform,
             supported_task_types=body.supported_task_types,
-            address=client_address(request),
+            address=address,
             now=now,
         )
         session.flush()
-        out = serialize.registered_worker(worker)
-    return JSONResponse(out)
+        return serialize.registered_worker(worker)
+
+    return JSONResponse(await farm.writer.run(work))
 
 
 @router.post("/sign-on")
@@ -94,7 +98,7 @@ async def sign_off(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> R
 
 @router.get("/state")
 async def worker_state(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
-    wanted = await as_worker(farm, credentials, now, scheduler.state_to_go_to)
+    wanted = await as_worker(farm, credentials, now, worker_session.state_to_go_to)
     if wanted is None:
         return Response(status_code=204)
     return JSONResponse({"status_requested": wanted})
@@ -135,7 +139,7 @@ async def task_update(task_id: str, body: schemas.TaskUpdate, request: Request) 
     farm, credentials, now = await worker_call(request)
 
     def work(session: Session, worker: WorkerFacts) -> tasks.TaskUpdateResult:
-        return tasks.update_task_from_worker(
+        return worker_session.report(
             session,
             farm.settings,
             worker,
@@ -157,18 +161,17 @@ async def task_update(task_id: str, body: schemas.TaskUpdate, request: Request) 
 async def may_worker_run(task_id: str, request: Request) -> JSONResponse:
     farm, credentials, now = await worker_call(request)
 
-    def work(session: Session, worker: WorkerFacts) -> dict[str, Any]:
-        wanted = scheduler.state_to_go_to(session, worker)
-        if wanted is not None:
-            return {
-                "mayKeepRunning": False,
-                "reason": f"worker is asked to go {wanted}",
-                "statusChangeRequested": True,
-            }
-        may_run, reason = tasks.may_worker_run(session, worker, task_id, now)
-        return {"mayKeepRunning": may_run, "reason": reason, "statusChangeRequested": False}
+    def work(session: Session, worker: WorkerFacts) -> worker_session.MayRun:
+        return worker_session.may_keep_running(session, worker, task_id)
 
-    return JSONResponse(await as_worker(farm, credentials, now, work))
+    may = await as_worker(farm, credentials, now, work)
+    return JSONResponse(
+        {
+            "mayKeepRunning": may.may_keep_running,
+            "reason": may.reason,
+            "statusChangeRequested": may.status_change_requested,
+        }
+    )
 
 
 @router.post("/task/{task_id}/output-produced", status_code=202)
@@ -201,10 +204,7 @@ async def task_output_produced(
     data = await request.body()
 
     def work(session: Session, worker: WorkerFacts) -> str:
-        task = tasks.get_task(session, task_id)
-        if task.worker_id != worker.id:
-            raise Conflict(f"task {task_id} is not assigned to worker {worker.name!r}")
-        return task.job_id
+        return worker_session.owned_task(session, worker, task_id, running=False).job_id
 
     job_id = await as_worker(farm, credentials, now, work)
     await run_in_threadpool(farm.last_rendered.store, job_id, data)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, bindparam, case, select
 from sqlalchemy.orm import Session
 
 from manager.core.errors import NotFound
@@ -55,3 +56,46 @@ def assigned_task(session: Session, task_id: str) -> dict[str, Any]:
     if row is None:
         raise NotFound("task", task_id)
     return dict(zip(_ASSIGNED_TASK_FIELDS, row, strict=True))
+
+
+_TASK_FACTS = Prepared(
+    select(
+        _TASKS.c.id,
+        _TASKS.c.job_id,
+        _TASKS.c.worker_id,
+        _TASKS.c.status,
+        _TASKS.c.steps_total,
+        _TASKS.c.name,
+    ).where(_TASKS.c.id == bindparam("task_id"))
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFacts:
+    """What deciding on a worker's report needs to know of its task."""
+
+    id: str
+    job_id: str
+    worker_id: str | None
+    status: str
+    steps_total: int
+    name: str
+
+
+def task_facts(session: Session, task_id: str) -> TaskFacts | None:
+    session.flush()  # the statement reads rows the ORM may still hold changes for
+    row = _TASK_FACTS.first(session, task_id=task_id)
+    return TaskFacts(*row) if row is not None else None
+
+
+def task_of_job_for_worker(session: Session, job_id: str, worker_id: str) -> str | None:
+    """The job's task that the worker holds, else the job's first task: the task a client
+    that names jobs rather than tasks (the 2015 API) reports on."""
+    held_first = case((_TASKS.c.worker_id == worker_id, 0), else_=1)
+    found: str | None = session.scalar(
+        select(_TASKS.c.id)
+        .where(_TASKS.c.job_id == job_id)
+        .order_by(held_first, _TASKS.c.index_in_job)
+        .limit(1)
+    )
+    return found
