@@ -24,7 +24,8 @@ from manager.db.models import Task, Worker
 from manager.protocols.models import ProtocolWorker
 from tests.conftest import FakeWorker, Manager, database_backends, register_worker, submit
 from tests.protocols.conftest import submit_frames
-from tests.protocols.test_sheepit import PASSWORD, Client, png
+from tests.protocols.sheepit_farm import ready_for_sheepit
+from tests.protocols.test_sheepit import Client, png
 from worker_mode.outputs import OutputUploader, UploadRefused
 
 # The one lane runs on both databases.
@@ -146,17 +147,7 @@ def speaker_2022(manager: Manager, name: str) -> Speaker:
 def farm(manager: Manager) -> Manager:
     """A manager that every protocol's clients can render on: a SheepIt user and renderer, a
     blend file on its disk."""
-    response = manager.post(
-        "/api/farmhand/sheepit/users", json={"login": "alice", "password": PASSWORD}
-    )
-    assert response.status_code == 201, response.text
-    renderers = manager.settings.data_dir / "sheepit" / "renderers"
-    renderers.mkdir(parents=True)
-    (renderers / "linux-64bit.zip").write_bytes(b"PK\x05\x06" + b"\0" * 18)
-    blend = manager.settings.storage_dir / "projects" / "shot.blend"
-    blend.parent.mkdir(parents=True)
-    blend.write_bytes(b"BLENDER-v500 not really")
-    return manager
+    return ready_for_sheepit(manager)
 
 
 def speaker_of(farm: Manager, protocol: str, name: str) -> Speaker:

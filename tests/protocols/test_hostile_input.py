@@ -16,9 +16,10 @@ from sqlalchemy import update
 from manager.db.models import Job
 from tests.conftest import Manager, database_backends
 from tests.protocols.conftest import submit_frames
+from tests.protocols.sheepit_farm import ready_for_sheepit
 from tests.protocols.test_farm_json import identity, task_request
 from tests.protocols.test_rest2015 import METRICS, new_task, register
-from tests.protocols.test_sheepit import PASSWORD, Client, logged_in, png
+from tests.protocols.test_sheepit import Client, logged_in, png
 
 pytestmark = pytest.mark.parametrize("backend", database_backends(), indirect=True)
 
@@ -176,17 +177,7 @@ def test_potential_cluster_names_with_control_characters_are_refused(manager: Ma
 @pytest.fixture
 def sheepit(manager: Manager) -> Manager:
     """A manager with a SheepIt user, a Linux renderer and a blend file in its storage."""
-    response = manager.post(
-        "/api/farmhand/sheepit/users", json={"login": "alice", "password": PASSWORD}
-    )
-    assert response.status_code == 201, response.text
-    renderers = manager.settings.data_dir / "sheepit" / "renderers"
-    renderers.mkdir(parents=True)
-    (renderers / "linux-64bit.zip").write_bytes(b"PK\x05\x06" + b"\0" * 18)
-    blend = manager.settings.storage_dir / "projects" / "shot.blend"
-    blend.parent.mkdir(parents=True)
-    blend.write_bytes(b"BLENDER-v500 not really")
-    return manager
+    return ready_for_sheepit(manager)
 
 
 def xml_of(response: Any) -> ElementTree.Element:

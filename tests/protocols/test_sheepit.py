@@ -15,8 +15,7 @@ from PIL import Image
 from manager.protocols import sheepit_store
 from tests.conftest import Manager
 from tests.protocols.conftest import app_of, job_status, submit_frames
-
-PASSWORD = "correct horse battery"
+from tests.protocols.sheepit_farm import PASSWORD, ready_for_sheepit
 
 
 class Client:
@@ -68,17 +67,7 @@ def png(colour: tuple[int, int, int], mode: str = "RGB") -> bytes:
 @pytest.fixture
 def farm(manager: Manager) -> Manager:
     """A manager with a SheepIt user, a Linux renderer and a blend file on its disk."""
-    response = manager.post(
-        "/api/farmhand/sheepit/users", json={"login": "alice", "password": PASSWORD}
-    )
-    assert response.status_code == 201, response.text
-    renderers = manager.settings.data_dir / "sheepit" / "renderers"
-    renderers.mkdir(parents=True)
-    (renderers / "linux-64bit.zip").write_bytes(b"PK\x05\x06" + b"\0" * 18)
-    blend = manager.settings.storage_dir / "projects" / "shot.blend"
-    blend.parent.mkdir(parents=True)
-    blend.write_bytes(b"BLENDER-v500 not really")
-    return manager
+    return ready_for_sheepit(manager)
 
 
 def logged_in(manager: Manager, hostname: str = "desk-1") -> Client:
