@@ -12,15 +12,11 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
 from typing import Any
 
+from manager.api.limits import Receive, Scope, Send, send_error
 from manager.core.bounds import MAX_JSON_DEPTH, MAX_NUMBER_CHARS
 from manager.core.errors import BadInput
-
-Scope = dict[str, Any]
-Receive = Callable[[], Any]
-Send = Callable[[dict[str, Any]], Any]
 
 #: ``\u0000`` in a JSON string, unless its backslash is itself escaped.
 _ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
@@ -126,7 +122,7 @@ class InputCheck:
             await self.app(scope, receive, send)
             return
         if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
-            await _refuse(send, "URL: NUL characters are not allowed in a path or a query")
+            await send_error(send, 400, "URL: NUL characters are not allowed in a path or a query")
             return
         headers = dict(scope.get("headers") or [])
         media = headers.get(b"content-type", b"").decode("latin-1")
@@ -147,7 +143,7 @@ class InputCheck:
             try:
                 read_json(body)
             except BadInput as exc:
-                await _refuse(send, exc.message)
+                await send_error(send, 400, exc.message)
                 return
         await self.app(scope, _replay([{"type": "http.request", "body": body}], receive), send)
 
@@ -161,18 +157,3 @@ def _replay(messages: list[dict[str, Any]], then: Receive | None = None) -> Rece
         return {"type": "http.disconnect"}
 
     return receive
-
-
-async def _refuse(send: Send, message: str) -> None:
-    body = json.dumps({"code": 400, "message": message}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 400,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
