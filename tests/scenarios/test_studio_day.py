@@ -159,7 +159,7 @@ class StudioDay:
                 lambda: self.submit_good("sh020", SH020, 1, 2),
                 lambda: self.submit("broken", SHOT, "1-2", "--set", "scene=Nope"),
                 # A type of the older protocols' nodes: no Farmhand worker runs its task type.
-                lambda: self.submit("unrunnable", SHOT, "1-2", job_type="single-frame-render"),
+                lambda: self.submit("unrunnable", SHOT, "1-2", job_type="range-render"),
             )
             self.kill_one_worker_and_freeze_another()
             submitted.result()
