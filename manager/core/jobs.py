@@ -214,11 +214,11 @@ def set_job_status(session: Session, job_id: str, status: str, reason: str, now:
 
     if requested == JobStatus.PAUSE_REQUESTED:
         if current not in (JobStatus.QUEUED, JobStatus.ACTIVE, JobStatus.PAUSE_REQUESTED):
-            raise InvalidTransition(f"status: a {current} job cannot be paused")
+            raise InvalidTransition(f"status: this job is {current}; it cannot be paused")
         job.status = JobStatus.PAUSE_REQUESTED
     elif requested == JobStatus.CANCEL_REQUESTED:
         if current in (JobStatus.COMPLETED, JobStatus.CANCELED, JobStatus.FAILED):
-            raise InvalidTransition(f"status: a {current} job cannot be canceled")
+            raise InvalidTransition(f"status: this job is {current}; it cannot be canceled")
         job.status = JobStatus.CANCEL_REQUESTED
         # Active tasks are canceled too: their workers learn it from may-i-run and 409s.
         bulk_set_task_status(
@@ -239,7 +239,9 @@ def set_job_status(session: Session, job_id: str, status: str, reason: str, now:
             JobStatus.CANCELED,
             JobStatus.PAUSED,
         ):
-            raise InvalidTransition(f"status: a {current} job cannot be requeued")
+            raise InvalidTransition(
+                f"status: this job is {current}; only a finished or paused job can be requeued"
+            )
         _requeue(session, job, everything=current == JobStatus.COMPLETED, now=now, note=note)
     else:
         raise InvalidTransition(

@@ -239,6 +239,20 @@ def test_cancel_stops_active_tasks(manager: Manager, awake_worker: FakeWorker) -
     assert again.status_code == 422
 
 
+def test_a_refused_status_change_names_the_jobs_status_in_plain_words(
+    manager: Manager, awake_worker: FakeWorker
+) -> None:
+    job = submit(manager, settings={"frames": "1-4", "chunk_size": 1})
+    assert awake_worker.next_task() is not None
+    refused = manager.post(
+        f"/api/v3/jobs/{job['id']}/setstatus", json={"status": "requeueing", "reason": ""}
+    )
+    assert refused.status_code == 422
+    assert refused.json()["message"] == (
+        "status: this job is active; only a finished or paused job can be requeued"
+    )
+
+
 def test_requeue_of_a_completed_job_runs_everything_again(
     manager: Manager, awake_worker: FakeWorker
 ) -> None:
