@@ -119,7 +119,9 @@ def test_manifest_paths_from_a_bad_manager_are_refused(tmp_path: Path, bad: str)
         cache.resolve("{jobs}/" + bad)
 
 
-def test_links_in_the_checkout_folder_are_not_followed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("inside_link", ["sub/evil.txt", "sub/deeper/evil.txt"])
+def test_links_in_the_checkout_folder_are_not_followed(tmp_path: Path, inside_link: str) -> None:
+    """Neither a file nor a folder is ever made outside through a link in the checkout."""
     data = b"payload"
     cache = FileCache(tmp_path / "cache", MemoryFetcher([data]))
     outside = tmp_path / "outside"
@@ -127,7 +129,7 @@ def test_links_in_the_checkout_folder_are_not_followed(tmp_path: Path) -> None:
     (cache.checkouts_dir / "job").mkdir(parents=True)
     (cache.checkouts_dir / "job" / "sub").symlink_to(outside)
     with pytest.raises(CacheError, match="outside"):
-        cache.materialise(manifest("job", {"sub/evil.txt": data}))
+        cache.materialise(manifest("job", {inside_link: data}))
     assert not any(outside.iterdir())
 
 
