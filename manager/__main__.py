@@ -81,17 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  API:      {url}/api/v3", flush=True)
     print(f"  API docs: {url}/docs", flush=True)
     print(f"  Data:     {settings.data_dir.resolve()}", flush=True)
-    puller = None
     if settings.upstream and settings.cluster:
-        from manager.protocols.cluster_puller import ClusterPuller
-
-        puller = ClusterPuller(
-            app.state.farm,
-            settings.upstream,
-            settings.cluster,
-            token=os.environ.get("FARMHAND_UPSTREAM_TOKEN"),
-        )
-        puller.start()
         print(f"  Cluster:  {settings.cluster!r}, pulling from {settings.upstream}", flush=True)
     # What start-up built (routes, models, presets, compiled statements) lives as long as the
     # process. Moved out of the collector's sight, a full collection no longer walks it while
@@ -115,9 +105,6 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    finally:
-        if puller is not None:
-            puller.stop()
     return 0
 
 

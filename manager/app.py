@@ -1,25 +1,25 @@
-"""The manager's ASGI application, built from settings so tests can run many side by side."""
+"""The composition root: the manager's ASGI application, its doors and its middleware, built
+from settings so tests can run many side by side. What runs beside the requests lives in
+``manager.lifespan``."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 import manager
-from manager.api import farmhand, files, legacy2022, outputs
-from manager.api.deps import AccessDep
-from manager.api.errors import install_error_handlers
-from manager.api.json_body import InputCheck
-from manager.api.limits import BodySizeLimit
+from manager.api.farmhand import controls, files, outputs
 from manager.api.v3 import jobs, meta, shaman, worker, worker_mgt
 from manager.config import Settings
 from manager.core.farm import Farm
-from manager.core.health import HealthChecker
 from manager.dashboard import install as install_dashboard
-from manager.protocols import farm_json, rest2015, sheepit
+from manager.lifespan import lifespan_of
+from manager.protocols import farm_json, flamenco2022, rest2015, sheepit
+from manager.web.deps import AccessDep
+from manager.web.errors import install_error_handlers
+from manager.web.json_body import InputCheck
+from manager.web.limits import BodySizeLimit
 
 log = logging.getLogger(__name__)
 
@@ -32,34 +32,21 @@ OWN_INPUT_CHECKS = ("/sheepit/", "/farm", "/potential")
 
 def create_app(settings: Settings, *, run_health_checks: bool = True) -> FastAPI:
     farm = Farm(settings)
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        checker = HealthChecker(farm, settings.health_check_interval)
-        if run_health_checks:
-            checker.start()
-        try:
-            yield
-        finally:
-            if run_health_checks:
-                checker.stop()
-            farm.close()
-
     app = FastAPI(
         title=f"{manager.NAME} manager",
         version=manager.__version__,
         description="Render farm manager for Blender; speaks the Flamenco v3 API.",
-        lifespan=lifespan,
+        lifespan=lifespan_of(farm, health_checks=run_health_checks),
     )
     app.state.farm = farm
     install_error_handlers(app)
     app.include_router(meta.public_router)
     app.include_router(worker.router)
-    for router in (meta.router, worker_mgt.router, jobs.router, files.router, farmhand.router):
+    for router in (meta.router, worker_mgt.router, jobs.router, files.router, controls.router):
         app.include_router(router, dependencies=[AccessDep])
     shaman.install(app)
     outputs.install(app)
-    legacy2022.install(app)
+    flamenco2022.install(app)
     farm_json.install(app)
     sheepit.install(app)
     rest2015.install(app)

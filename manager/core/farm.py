@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from manager.config import Settings
-from manager.core import events
 from manager.core.credentials import SecretVerifier
 from manager.core.events import Event, EventBus
 from manager.core.job_types import JobTypeRegistry
@@ -66,38 +65,3 @@ class Farm:
     def close(self) -> None:
         self.writer.close()
         self.db.dispose()
-
-
-def run_health_checks(
-    farm: Farm, now: datetime | None = None, local_now: datetime | None = None
-) -> None:
-    from manager.core import health
-    from manager.core.slow_frames import flag_slow_tasks
-    from manager.core.waiting import note_jobs_waiting_for_task_types
-    from manager.storage.garbage import collect_garbage
-
-    now = now or utcnow()
-    local_now = local_now or datetime.now()
-    with farm.db.write() as session:
-        # Workers could not report while this manager was down: after a restart each gets
-        # its full timeout to come back before it or its task counts as silent.
-        up_for = (now - farm.started).total_seconds()
-        if up_for > farm.settings.worker_timeout:
-            health.mark_silent_workers(session, farm.settings, now)
-        timed_out = (
-            health.fail_silent_tasks(session, farm.settings, now)
-            if up_for > farm.settings.task_timeout
-            else []
-        )
-        health.apply_sleep_schedules(session, local_now, now)
-        note_jobs_waiting_for_task_types(session, now)
-        slow = flag_slow_tasks(session, now, farm.slow_tasks_flagged)
-        # The summary's throughput moves with time, not only with changes: each round has
-        # the dashboards look again.
-        events.record(session, "farm", reason="health-check")
-    for job_id, task_id, reason in timed_out:
-        farm.logs.append(job_id, task_id, f"manager: task failed, {reason}\n")
-    for flagged in slow:
-        farm.slow_tasks_flagged.add(flagged.task_id)
-        farm.logs.append(flagged.job_id, flagged.task_id, f"manager: {flagged.message}\n")
-    collect_garbage(farm.db, farm.settings, now)

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import logging
-import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from manager.config import Settings
 from manager.core import events
+from manager.core.slow_frames import flag_slow_tasks
 from manager.core.statuses import LIVE_WORKER_STATUSES, TaskStatus, WorkerStatus
 from manager.core.task_states import lock_job
 from manager.core.tasks import record_failure, requeue_tasks_of_worker
+from manager.core.waiting import note_jobs_waiting_for_task_types
 from manager.core.workers import schedule_says_asleep
 from manager.db.models import SleepSchedule, Task, Worker
+from manager.storage.garbage import collect_garbage
+
+if TYPE_CHECKING:
+    from manager.core.farm import Farm
 
 log = logging.getLogger(__name__)
 
@@ -85,27 +91,32 @@ def apply_sleep_schedules(session: Session, local_now: datetime, now: datetime) 
             events.record(session, "worker", id=worker.id)
 
 
-class HealthChecker:
-    """Runs the checks every ``health_check_interval`` seconds in a daemon thread."""
-
-    def __init__(self, farm: object, interval: float) -> None:
-        self._farm = farm
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="health-checks", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        from manager.core.farm import run_health_checks
-
-        while not self._stop.wait(self._interval):
-            try:
-                run_health_checks(self._farm)  # type: ignore[arg-type]
-            except Exception:  # a failed round must not end the checks for good
-                log.exception("health check round failed; retrying next round")
+def run_health_checks(
+    farm: Farm, now: datetime | None = None, local_now: datetime | None = None
+) -> None:
+    """One round of the checks; the app's lifespan runs it every ``health_check_interval``."""
+    now = now or datetime.now(UTC)
+    local_now = local_now or datetime.now()
+    with farm.db.write() as session:
+        # Workers could not report while this manager was down: after a restart each gets
+        # its full timeout to come back before it or its task counts as silent.
+        up_for = (now - farm.started).total_seconds()
+        if up_for > farm.settings.worker_timeout:
+            mark_silent_workers(session, farm.settings, now)
+        timed_out = (
+            fail_silent_tasks(session, farm.settings, now)
+            if up_for > farm.settings.task_timeout
+            else []
+        )
+        apply_sleep_schedules(session, local_now, now)
+        note_jobs_waiting_for_task_types(session, now)
+        slow = flag_slow_tasks(session, now, farm.slow_tasks_flagged)
+        # The summary's throughput moves with time, not only with changes: each round has
+        # the dashboards look again.
+        events.record(session, "farm", reason="health-check")
+    for job_id, task_id, reason in timed_out:
+        farm.logs.append(job_id, task_id, f"manager: task failed, {reason}\n")
+    for flagged in slow:
+        farm.slow_tasks_flagged.add(flagged.task_id)
+        farm.logs.append(flagged.job_id, flagged.task_id, f"manager: {flagged.message}\n")
+    collect_garbage(farm.db, farm.settings, now)

@@ -17,8 +17,6 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
-from manager.api.deps import ACCESS_COOKIE, AccessDep, FarmDep, NowDep, require_access
-from manager.api.errors import error_response
 from manager.core import jobs
 from manager.core.bounds import INT32_MAX
 from manager.core.errors import Unauthorized
@@ -27,6 +25,8 @@ from manager.core.farm import Farm
 from manager.core.statuses import JobStatus, TaskStatus
 from manager.dashboard import queries
 from manager.dashboard.stream import EventStreams, drain, event_stream
+from manager.web.deps import ACCESS_COOKIE, AccessDep, FarmDep, NowDep, require_access
+from manager.web.errors import error_response
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 SUMMARY_MAX_AGE_SECONDS = 10.0

@@ -93,6 +93,7 @@ class Database:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self.is_postgres = parsed.get_backend_name() == "postgresql"
         self._checkpointer: _Checkpointer | None = None
+        self._checkpoint_file: str | None = None
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -110,7 +111,13 @@ class Database:
             # After the engines' first connection has switched the file to WAL mode.
             with self.write_engine.connect():
                 pass
-            self._checkpointer = _Checkpointer(parsed.database)
+            self._checkpoint_file = parsed.database
+
+    def start_checkpoints(self) -> None:
+        """Passive WAL checkpoints in a thread of their own, for a SQLite file; the app's
+        lifespan starts them, ``dispose`` stops them."""
+        if self._checkpoint_file is not None and self._checkpointer is None:
+            self._checkpointer = _Checkpointer(self._checkpoint_file)
 
     @contextmanager
     def write(self) -> Iterator[Session]:

@@ -24,9 +24,6 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from manager.api.deps import AccessDep, FarmDep, NowDep, client_address
-from manager.api.errors import describe_validation_errors
-from manager.api.json_body import read_json
 from manager.core import tasks, worker_session, workers
 from manager.core.bounds import INT32_MAX, Frame, Name
 from manager.core.errors import BadInput, Conflict
@@ -35,6 +32,9 @@ from manager.core.statuses import JobStatus, WorkerStatus
 from manager.db.models import Job, Task, Worker, WorkerTag
 from manager.protocols import common
 from manager.protocols.models import ClusterReport, ProtocolWorker
+from manager.web.deps import AccessDep, FarmDep, NowDep, client_address
+from manager.web.errors import describe_validation_errors
+from manager.web.json_body import read_json
 
 PROTOCOL = "farm"
 router = APIRouter(tags=["farm-protocol"])

@@ -21,8 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from manager.api.deps import AccessDep, FarmDep, NowDep, client_address
-from manager.api.json_body import read_json
 from manager.config import Settings
 from manager.core import jobs, scheduler, tasks, worker_session, workers
 from manager.core.bounds import FRAME_MAX, FRAME_MIN, INT32_MAX, Frame, Id32, Int32, Name
@@ -33,6 +31,8 @@ from manager.db.models import Job, Task, Worker
 from manager.db.queries.tasks import task_of_job_for_worker
 from manager.protocols import common
 from manager.protocols.models import ProtocolWorker, Rest2015Task
+from manager.web.deps import AccessDep, FarmDep, NowDep, client_address
+from manager.web.json_body import read_json
 
 PROTOCOL = "rest2015"
 TASK_TYPE = "blender-range"

@@ -23,8 +23,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, PlainTextResponse, Response
 from sqlalchemy.orm import Session
 
-from manager.api.deps import FarmDep, NowDep, client_address
-from manager.api.errors import add_error_form
 from manager.core import tasks, worker_session
 from manager.core.bounds import (
     INT32_MAX,
@@ -40,6 +38,8 @@ from manager.protocols import common
 from manager.protocols import sheepit_store as store
 from manager.protocols.forms import Form, FormError, FormTooLarge, read_form
 from manager.protocols.models import SheepitSession, SheepitUser
+from manager.web.deps import FarmDep, NowDep, client_address
+from manager.web.errors import add_error_form
 
 log = logging.getLogger(__name__)
 

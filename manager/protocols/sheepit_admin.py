@@ -20,11 +20,11 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from manager.api.deps import AccessDep, FarmDep, NowDep
 from manager.core.errors import FarmError
 from manager.core.farm import Farm, utcnow
 from manager.protocols import sheepit_store as store
 from manager.protocols.models import SheepitUser
+from manager.web.deps import AccessDep, FarmDep, NowDep
 
 router = APIRouter(prefix="/api/farmhand/sheepit", tags=["sheepit-admin"])
 

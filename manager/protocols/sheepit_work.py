@@ -10,7 +10,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, PlainTextResponse, Response
 from sqlalchemy.orm import Session
 
-from manager.api.deps import FarmDep, NowDep
 from manager.core import tasks, worker_session, workers
 from manager.core.bounds import BadNumber, parse_decimal
 from manager.core.errors import Conflict, FarmError, NotFound
@@ -28,6 +27,7 @@ from manager.protocols.sheepit import (
     read_params,
     xml,
 )
+from manager.web.deps import FarmDep, NowDep
 
 router = APIRouter(prefix="/sheepit", tags=["sheepit"])
 

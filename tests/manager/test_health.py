@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from manager.core.farm import run_health_checks, utcnow
+from manager.core.farm import utcnow
+from manager.core.health import run_health_checks
 from tests.conftest import Manager, database_backends, register_worker, submit
 
 pytestmark = pytest.mark.parametrize("backend", database_backends(), indirect=True)

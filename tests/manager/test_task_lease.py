@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from manager.core.farm import run_health_checks, utcnow
+from manager.core.farm import utcnow
+from manager.core.health import run_health_checks
 from tests.conftest import Manager, register_worker, submit
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

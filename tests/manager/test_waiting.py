@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from manager.core.farm import run_health_checks, utcnow
+from manager.core.farm import utcnow
+from manager.core.health import run_health_checks
 from tests.conftest import FakeWorker, Manager, database_backends, register_worker, submit
 
 pytestmark = pytest.mark.parametrize("backend", database_backends(), indirect=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
-from manager.core.farm import run_health_checks, utcnow
+from manager.core.farm import utcnow
+from manager.core.health import run_health_checks
 from manager.storage import file_store
 from manager.storage.garbage import collect_garbage
 from tests.conftest import Manager, job_body, submit

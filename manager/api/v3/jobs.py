@@ -6,12 +6,12 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import select
 
-from manager.api.deps import FarmDep, NowDep
 from manager.api.v3 import schemas, serialize
 from manager.core import jobs, tasks, variables
 from manager.core.errors import NotFound
 from manager.core.farm import Farm
 from manager.db.models import Job, Task, TaskFailure, Worker
+from manager.web.deps import FarmDep, NowDep
 
 router = APIRouter(prefix="/api/v3", tags=["jobs"])
 

@@ -10,10 +10,10 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 import manager
-from manager.api.deps import FarmDep
 from manager.api.v3 import schemas
 from manager.core import variables
 from manager.core.farm_status import farm_status
+from manager.web.deps import FarmDep
 
 router = APIRouter(prefix="/api/v3", tags=["meta"])
 #: Reachable without the access token: workers and the add-on check the manager with it.

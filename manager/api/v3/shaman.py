@@ -16,13 +16,13 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 
-from manager.api.deps import AccessDep, FarmDep, NowDep
-from manager.api.errors import error_response
-from manager.api.storage_deps import WorkerOrUserDep
 from manager.core.errors import Conflict, NotFound
 from manager.storage import checkouts, file_store
 from manager.storage.file_store import FileStatus, UploadRejected
 from manager.storage.paths import check_sha256, check_size
+from manager.web.deps import AccessDep, FarmDep, NowDep
+from manager.web.errors import error_response
+from manager.web.file_access import WorkerOrUserDep
 
 log = logging.getLogger(__name__)
 

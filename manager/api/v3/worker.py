@@ -9,7 +9,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from manager.api.deps import (
+from manager.api.v3 import schemas, serialize
+from manager.core import tasks, worker_session, workers
+from manager.core.errors import BadInput, FarmError, Forbidden
+from manager.core.last_rendered import ACCEPTED_TYPES, MAX_IMAGE_BYTES
+from manager.core.worker_facts import WorkerFacts
+from manager.db.models import Worker
+from manager.web.deps import (
     WORKER_AUTH_DOC,
     CredentialsDep,
     FarmDep,
@@ -19,12 +25,6 @@ from manager.api.deps import (
     client_address,
     worker_call,
 )
-from manager.api.v3 import schemas, serialize
-from manager.core import tasks, worker_session, workers
-from manager.core.errors import BadInput, FarmError, Forbidden
-from manager.core.last_rendered import ACCEPTED_TYPES, MAX_IMAGE_BYTES
-from manager.core.worker_facts import WorkerFacts
-from manager.db.models import Worker
 
 router = APIRouter(prefix="/api/v3/worker", tags=["worker"])
 

@@ -6,10 +6,10 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from manager.api.deps import FarmDep, NowDep
 from manager.api.v3 import schemas, serialize
 from manager.core import scheduler, workers
 from manager.db.models import SleepSchedule, Worker, WorkerTag
+from manager.web.deps import FarmDep, NowDep
 
 router = APIRouter(prefix="/api/v3/worker-mgt", tags=["worker-mgt"])
 

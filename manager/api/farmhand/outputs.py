@@ -20,8 +20,6 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.security import HTTPBasicCredentials
 from sqlalchemy.orm import Session
 
-from manager.api.deps import CredentialsDep, FarmDep, NowDep, as_worker
-from manager.api.storage_deps import WorkerOrUserDep
 from manager.core import jobs, worker_session
 from manager.core.errors import BadInput, FarmError, NotFound
 from manager.core.farm import Farm
@@ -29,6 +27,8 @@ from manager.core.worker_facts import WorkerFacts
 from manager.storage import output_store
 from manager.storage.outputs import UploadState
 from manager.storage.paths import check_relative_path, check_sha256, check_size
+from manager.web.deps import CredentialsDep, FarmDep, NowDep, as_worker
+from manager.web.file_access import WorkerOrUserDep
 
 UPLOAD_PREFIX = "/api/farmhand/outputs/"
 upload_router = APIRouter(prefix="/api/farmhand/outputs", tags=["farmhand"])

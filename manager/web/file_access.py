@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPBasicCredentials
 
-from manager.api.deps import _basic, check_worker_credentials, require_access
+from manager.web.deps import _basic, check_worker_credentials, require_access
 
 
 async def worker_or_user(

@@ -6,9 +6,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from manager.api.deps import FarmDep, NowDep
 from manager.core import jobs, missing_frames, waiting
 from manager.storage import output_store
+from manager.web.deps import FarmDep, NowDep
 
 router = APIRouter(prefix="/api/farmhand", tags=["farmhand"])
 

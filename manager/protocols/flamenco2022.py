@@ -12,7 +12,11 @@ from pydantic import Field
 from sqlalchemy.orm import Session
 
 import manager
-from manager.api.deps import (
+from manager.api.v3.schemas import Body
+from manager.core import jobs, tasks, worker_session, workers
+from manager.core.worker_facts import WorkerFacts
+from manager.db.models import Job, Worker
+from manager.web.deps import (
     AccessDep,
     CredentialsDep,
     FarmDep,
@@ -21,10 +25,6 @@ from manager.api.deps import (
     as_worker,
     client_address,
 )
-from manager.api.v3.schemas import Body
-from manager.core import jobs, tasks, worker_session, workers
-from manager.core.worker_facts import WorkerFacts
-from manager.db.models import Job, Worker
 
 router = APIRouter(prefix="/api", tags=["flamenco-2022"])
 

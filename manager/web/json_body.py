@@ -14,9 +14,9 @@ import math
 import re
 from typing import Any
 
-from manager.api.limits import Receive, Scope, Send, send_error
 from manager.core.bounds import MAX_JSON_DEPTH, MAX_NUMBER_CHARS
 from manager.core.errors import BadInput
+from manager.web.limits import Receive, Scope, Send, send_error
 
 #: ``\u0000`` in a JSON string, unless its backslash is itself escaped.
 _ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")

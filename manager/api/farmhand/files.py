@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from manager.api.deps import FarmDep
 from manager.core.errors import NotFound
+from manager.web.deps import FarmDep
 
 router = APIRouter(prefix="/job-files", tags=["files"])
 
