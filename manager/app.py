@@ -20,6 +20,7 @@ from manager.web.deps import AccessDep
 from manager.web.errors import install_error_handlers
 from manager.web.json_body import InputCheck
 from manager.web.limits import BodySizeLimit
+from manager.web.openapi import install_openapi
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ def create_app(settings: Settings, *, run_health_checks: bool = True) -> FastAPI
     )
     app.state.farm = farm
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(meta.public_router)
     app.include_router(worker.router)
     for router in (meta.router, worker_mgt.router, jobs.router, files.router, controls.router):
