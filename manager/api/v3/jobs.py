@@ -5,23 +5,31 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from manager.api.v3 import schemas, serialize
-from manager.core import jobs, tasks, variables
-from manager.core.errors import NotFound
-from manager.core.farm import Farm
+from client.blend_header import version_number
+from manager.api.v3 import schemas, serialize, spec_models
+from manager.core import jobs, staged_jobs, tasks, variables
+from manager.core.errors import BadInput, NotFound
+from manager.core.farm import Farm, utcnow
+from manager.core.statuses import JobStatus
 from manager.db.models import Job, Task, TaskFailure, Worker
+from manager.storage import file_store
+from manager.storage.blend_versions import saved_with_version
 from manager.web.deps import FarmDep, NowDep
+from manager.web.openapi import answers, no_content
 
 router = APIRouter(prefix="/api/v3", tags=["jobs"])
 
 
-@router.get("/jobs/types")
+@router.get("/jobs/types", response_model=spec_models.AvailableJobTypes)
 def get_job_types(farm: FarmDep) -> JSONResponse:
     return JSONResponse({"job_types": [t.to_api() for t in farm.job_types.all()]})
 
 
-@router.get("/jobs/type/{type_name}")
+@router.get(
+    "/jobs/type/{type_name}", response_model=spec_models.AvailableJobType, responses=answers(404)
+)
 def get_job_type(type_name: str, farm: FarmDep) -> JSONResponse:
     job_type = farm.job_types.get(type_name)
     if job_type is None:
@@ -29,7 +37,10 @@ def get_job_type(type_name: str, farm: FarmDep) -> JSONResponse:
     return JSONResponse(job_type.to_api())
 
 
-def _submission(body: schemas.SubmittedJob, farm: Farm) -> jobs.JobSubmission:
+def _submission(
+    body: schemas.SubmittedJob, farm: Farm, session: Session
+) -> jobs.JobSubmission:
+    checkout_id = body.storage.shaman_checkout_id if body.storage else None
     return jobs.JobSubmission(
         name=body.name,
         type=body.type,
@@ -42,34 +53,55 @@ def _submission(body: schemas.SubmittedJob, farm: Farm) -> jobs.JobSubmission:
         type_etag=body.type_etag,
         worker_tag=body.worker_tag,
         initial_status=body.initial_status,
-        shaman_checkout_id=body.storage.shaman_checkout_id if body.storage else None,
+        shaman_checkout_id=checkout_id,
+        blender_version=_blender_version(body, farm, session, checkout_id),
     )
 
 
-@router.post("/jobs")
+def _blender_version(
+    body: schemas.SubmittedJob, farm: Farm, session: Session, checkout_id: str | None
+) -> int | None:
+    """What the submitter says saved the file, else what its header says, else unknown."""
+    if body.blender_version is not None:
+        try:
+            return version_number(body.blender_version)
+        except ValueError as exc:
+            raise BadInput(f"blender_version: {exc}") from None
+    return saved_with_version(
+        session, file_store(farm.settings), body.settings.get("blendfile"), checkout_id
+    )
+
+
+@router.post("/jobs", response_model=spec_models.Job, responses=answers(412))
 def submit_job(body: schemas.SubmittedJob, farm: FarmDep, now: NowDep) -> JSONResponse:
-    with farm.db.write() as session:
-        job = jobs.submit_job(session, farm.job_types, _submission(body, farm), now)
-        out = serialize.job(job)
-    return JSONResponse(out)
+    # Compiled without the write lock and stored in steps: a big job never holds up workers.
+    with farm.db.read() as session:
+        submission = _submission(body, farm, session)
+    job_id = staged_jobs.submit_in_steps(farm.db, farm.job_types, submission, now, utcnow)
+    with farm.db.read() as session:
+        return JSONResponse(serialize.job(jobs.get_job(session, job_id)))
 
 
-@router.post("/jobs/check", status_code=204)
+@router.post("/jobs/check", status_code=204, responses=answers(412))
 def submit_job_check(body: schemas.SubmittedJob, farm: FarmDep, now: NowDep) -> Response:
     # Checks and compiles in a read transaction: no write lock, nothing to roll back.
     with farm.db.read() as session:
-        jobs.compile_submission(session, farm.job_types, _submission(body, farm), now)
+        jobs.compile_submission(session, farm.job_types, _submission(body, farm, session), now)
     return Response(status_code=204)
 
 
-@router.get("/jobs")
+@router.get("/jobs", response_model=spec_models.JobsQueryResult)
 def fetch_jobs(farm: FarmDep) -> JSONResponse:
     with farm.db.read() as session:
-        rows = session.scalars(select(Job).order_by(Job.updated.desc())).all()
+        rows = session.scalars(
+            select(Job)
+            .where(Job.status != JobStatus.UNDER_CONSTRUCTION)
+            .order_by(Job.updated.desc())
+        ).all()
         return JSONResponse({"jobs": [serialize.job(j) for j in rows]})
 
 
-@router.delete("/jobs/mass-delete", status_code=204)
+@router.delete("/jobs/mass-delete", status_code=204, responses=answers(416))
 def delete_job_mass(body: schemas.JobMassDeletionSelection, farm: FarmDep) -> Response:
     if body.last_updated_max is None:
         return JSONResponse(
@@ -86,33 +118,45 @@ def delete_job_mass(body: schemas.JobMassDeletionSelection, farm: FarmDep) -> Re
     return Response(status_code=204)
 
 
-@router.get("/jobs/last-rendered")
+@router.get(
+    "/jobs/last-rendered",
+    response_model=spec_models.JobLastRenderedImageInfo,
+    responses=no_content(description="Nothing rendered yet"),
+)
 def fetch_global_last_rendered_info(farm: FarmDep) -> Response:
     info = farm.last_rendered.global_info()
     return Response(status_code=204) if info is None else JSONResponse(info)
 
 
-@router.get("/jobs/{job_id}")
+@router.get("/jobs/{job_id}", response_model=spec_models.Job, responses=answers(404))
 def fetch_job(job_id: str, farm: FarmDep) -> JSONResponse:
     with farm.db.read() as session:
         return JSONResponse(serialize.job(jobs.get_job(session, job_id)))
 
 
-@router.delete("/jobs/{job_id}", status_code=204)
+@router.delete("/jobs/{job_id}", status_code=204, responses=answers(404))
 def delete_job(job_id: str, farm: FarmDep) -> Response:
     with farm.db.write() as session:
         jobs.delete_job(session, job_id)
     return Response(status_code=204)
 
 
-@router.get("/jobs/{job_id}/what-would-delete-do")
+@router.get(
+    "/jobs/{job_id}/what-would-delete-do",
+    response_model=spec_models.JobDeletionInfo,
+    responses=answers(404),
+)
 def delete_job_what_would_it_do(job_id: str, farm: FarmDep) -> JSONResponse:
     with farm.db.read() as session:
         job = jobs.get_job(session, job_id)
         return JSONResponse({"shaman_checkout": bool(job.shaman_checkout_id)})
 
 
-@router.get("/jobs/{job_id}/last-rendered")
+@router.get(
+    "/jobs/{job_id}/last-rendered",
+    response_model=spec_models.JobLastRenderedImageInfo,
+    responses={**no_content(description="Nothing rendered yet"), **answers(404)},
+)
 def fetch_job_last_rendered_info(job_id: str, farm: FarmDep) -> Response:
     with farm.db.read() as session:
         jobs.get_job(session, job_id)
@@ -120,7 +164,7 @@ def fetch_job_last_rendered_info(job_id: str, farm: FarmDep) -> Response:
     return Response(status_code=204) if info is None else JSONResponse(info)
 
 
-@router.post("/jobs/{job_id}/setstatus", status_code=204)
+@router.post("/jobs/{job_id}/setstatus", status_code=204, responses=answers(404, 422))
 def set_job_status(
     job_id: str, body: schemas.JobStatusChange, farm: FarmDep, now: NowDep
 ) -> Response:
@@ -129,7 +173,7 @@ def set_job_status(
     return Response(status_code=204)
 
 
-@router.post("/jobs/{job_id}/setpriority", status_code=204)
+@router.post("/jobs/{job_id}/setpriority", status_code=204, responses=answers(404))
 def set_job_priority(
     job_id: str, body: schemas.JobPriorityChange, farm: FarmDep, now: NowDep
 ) -> Response:
@@ -138,14 +182,16 @@ def set_job_priority(
     return Response(status_code=204)
 
 
-@router.post("/jobs/{job_id}/settag", status_code=204)
+@router.post("/jobs/{job_id}/settag", status_code=204, responses=answers(404))
 def set_job_tag(job_id: str, body: schemas.JobTagChange, farm: FarmDep, now: NowDep) -> Response:
     with farm.db.write() as session:
         jobs.set_job_tag(session, job_id, body.id, body.name, now)
     return Response(status_code=204)
 
 
-@router.get("/jobs/{job_id}/tasks")
+@router.get(
+    "/jobs/{job_id}/tasks", response_model=spec_models.JobTasksSummary, responses=answers(404)
+)
 def fetch_job_tasks(job_id: str, farm: FarmDep) -> JSONResponse:
     with farm.db.read() as session:
         jobs.get_job(session, job_id)
@@ -155,7 +201,9 @@ def fetch_job_tasks(job_id: str, farm: FarmDep) -> JSONResponse:
         return JSONResponse({"tasks": [serialize.task_summary(t) for t in rows]})
 
 
-@router.get("/jobs/{job_id}/blocklist")
+@router.get(
+    "/jobs/{job_id}/blocklist", response_model=spec_models.JobBlocklist, responses=answers(404)
+)
 def fetch_job_blocklist(job_id: str, farm: FarmDep) -> JSONResponse:
     with farm.db.read() as session:
         entries = jobs.fetch_blocklist(session, job_id)
@@ -168,7 +216,7 @@ def fetch_job_blocklist(job_id: str, farm: FarmDep) -> JSONResponse:
         return JSONResponse([serialize.blocklist_entry(e, names.get(e.worker_id)) for e in entries])
 
 
-@router.delete("/jobs/{job_id}/blocklist", status_code=204)
+@router.delete("/jobs/{job_id}/blocklist", status_code=204, responses=answers(404))
 def remove_job_blocklist(
     job_id: str, farm: FarmDep, body: list[schemas.JobBlocklistEntry] | None = None
 ) -> Response:
@@ -179,7 +227,7 @@ def remove_job_blocklist(
     return Response(status_code=204)
 
 
-@router.get("/tasks/{task_id}")
+@router.get("/tasks/{task_id}", response_model=spec_models.Task, responses=answers(404))
 def fetch_task(task_id: str, farm: FarmDep) -> JSONResponse:
     with farm.db.read() as session:
         task = tasks.get_task(session, task_id)
@@ -191,7 +239,15 @@ def fetch_task(task_id: str, farm: FarmDep) -> JSONResponse:
         return JSONResponse(serialize.task(task, list(failed_by)))
 
 
-@router.get("/tasks/{task_id}/logtail")
+@router.get(
+    "/tasks/{task_id}/logtail",
+    response_class=PlainTextResponse,
+    responses={
+        200: {"description": "The last lines of the task's log"},
+        **no_content(description="No log yet"),
+        **answers(404),
+    },
+)
 def fetch_task_log_tail(task_id: str, farm: FarmDep) -> Response:
     with farm.db.read() as session:
         task = tasks.get_task(session, task_id)
@@ -199,7 +255,11 @@ def fetch_task_log_tail(task_id: str, farm: FarmDep) -> Response:
     return PlainTextResponse(tail) if tail else Response(status_code=204)
 
 
-@router.get("/tasks/{task_id}/log")
+@router.get(
+    "/tasks/{task_id}/log",
+    response_model=spec_models.TaskLogInfo,
+    responses={**no_content(description="No log yet"), **answers(404)},
+)
 def fetch_task_log_info(task_id: str, farm: FarmDep) -> Response:
     with farm.db.read() as session:
         task = tasks.get_task(session, task_id)
@@ -216,7 +276,7 @@ def fetch_task_log_info(task_id: str, farm: FarmDep) -> Response:
     )
 
 
-@router.post("/tasks/{task_id}/setstatus", status_code=204)
+@router.post("/tasks/{task_id}/setstatus", status_code=204, responses=answers(404, 422))
 def set_task_status(
     task_id: str, body: schemas.TaskStatusChange, farm: FarmDep, now: NowDep
 ) -> Response:
