@@ -15,127 +15,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
 from manager.core import events
-from manager.core.statuses import SCHEDULABLE_JOB_STATUSES, TaskStatus
+from manager.core.statuses import TaskStatus
 from manager.core.worker_facts import AnyWorker
-from manager.db.models import RUNNABLE_SQL, Job, Task, UTCDateTime, Worker
-from manager.db.prepared import Prepared
-from manager.db.session import expire_loaded, is_postgres
+from manager.db.models import Task, Worker
+from manager.db.queries import claims
+from manager.db.queries.claims import current_task_id
+from manager.db.queries.job_counters import change_job_counts
+from manager.db.session import is_postgres
 
-#: How many candidate jobs one claim looks at before giving up.
-CANDIDATE_JOBS = 25
-
-
-_CURRENT_TASK = Prepared(
-    text("SELECT id FROM tasks WHERE worker_id = :worker_id AND status = 'active' LIMIT 1")
-)
-
-
-def current_task_id(session: Session, worker_id: str) -> str | None:
-    task_id: str | None = _CURRENT_TASK.scalar(session, worker_id=worker_id)
-    return task_id
+__all__ = ["claim_task_id", "current_task_id", "current_task_of"]
 
 
 def current_task_of(session: Session, worker: Worker) -> Task | None:
     task_id = current_task_id(session, worker.id)
     return session.get(Task, task_id) if task_id is not None else None
-
-
-# The two queries every claim runs are plain SQL built once: composing them with the ORM on
-# each call cost ten times more than running them. Status literals are inline, not bound,
-# so the planner can use the partial index of runnable tasks.
-_CANDIDATE_JOBS = Prepared(
-    text(
-        f"""
-    SELECT jobs.id FROM jobs
-    WHERE jobs.status IN ('queued', 'active')
-      AND jobs.tasks_queued + jobs.tasks_soft_failed > 0
-      AND (jobs.worker_tag_id IS NULL OR jobs.worker_tag_id IN (
-           SELECT m.tag_id FROM worker_tag_membership m WHERE m.worker_id = :worker_id))
-    ORDER BY jobs.priority DESC, jobs.tasks_active ASC, jobs.created ASC
-    LIMIT {CANDIDATE_JOBS}
-    """
-    )
-)
-
-_NEXT_TASK_SQL = """
-    SELECT tasks.id, tasks.status FROM tasks
-    WHERE tasks.job_id = :job_id
-      AND tasks.{runnable}
-      AND tasks.task_type IN ({task_types})
-      AND tasks.task_type NOT IN (
-          SELECT b.task_type FROM job_blocklist b
-          WHERE b.job_id = :job_id AND b.worker_id = :worker_id)
-      AND NOT EXISTS (
-          SELECT 1 FROM task_failures f WHERE f.task_id = tasks.id AND f.worker_id = :worker_id)
-      AND (tasks.dependency_count = 0 OR NOT EXISTS (
-          SELECT 1 FROM task_dependencies d JOIN tasks dep ON dep.id = d.depends_on_id
-          WHERE d.task_id = tasks.id AND dep.status != 'completed'))
-    ORDER BY tasks.priority DESC, tasks.dispatch_rank ASC
-    LIMIT 1
-"""
-#: Prepared per database and number of task types the worker supports, which is a handful;
-#: a worker naming more than this many gets its statement compiled for each claim.
-_NEXT_TASK: dict[tuple[bool, int], Prepared] = {}
-_CACHED_TYPE_COUNTS = 32
-
-
-def _next_task_statement(postgres: bool, type_count: int) -> Prepared:
-    key = (postgres, type_count)
-    statement = _NEXT_TASK.get(key)
-    if statement is None:
-        placeholders = ", ".join(f":task_type_{i}" for i in range(type_count))
-        sql = _NEXT_TASK_SQL.format(runnable=RUNNABLE_SQL, task_types=placeholders)
-        if postgres:
-            sql += " FOR UPDATE OF tasks SKIP LOCKED"
-        statement = Prepared(text(sql))
-        if type_count <= _CACHED_TYPE_COUNTS:
-            _NEXT_TASK[key] = statement
-    return statement
-
-
-_CLAIM = Prepared(
-    text(
-        f"""
-        UPDATE tasks SET status = 'active', worker_id = :worker_id, last_touched = :now,
-                         started = :now, updated = :now, activity = :activity
-        WHERE id = :task_id AND {RUNNABLE_SQL}
-        """
-    ).bindparams(bindparam("now", type_=UTCDateTime))
-)
-
-# Counters change relative to what is stored, so no loaded copy of the job is written back.
-# The job was queued or active (a claim checks), and with a task active it is active.
-_COUNT_CLAIM = Prepared(
-    text(
-        """
-        UPDATE jobs SET tasks_queued = tasks_queued - :from_queued,
-                        tasks_soft_failed = tasks_soft_failed - :from_soft_failed,
-                        tasks_active = tasks_active + 1, status = 'active', updated = :now
-        WHERE id = :job_id
-        """
-    ).bindparams(bindparam("now", type_=UTCDateTime))
-)
-
-_LOCK_JOB = Prepared(text("SELECT status FROM jobs WHERE id = :job_id FOR UPDATE"))
-
-
-def _candidate_jobs(session: Session, worker_id: str) -> list[str]:
-    return [row[0] for row in _CANDIDATE_JOBS.rows(session, worker_id=worker_id)]
-
-
-def _next_task_in_job(
-    session: Session, worker_id: str, task_types: list[str], job_id: str, postgres: bool
-) -> tuple[str, str] | None:
-    """The id and status of the job's best runnable task for this worker."""
-    types = {f"task_type_{i}": task_type for i, task_type in enumerate(task_types)}
-    row = _next_task_statement(postgres, len(types)).first(
-        session, job_id=job_id, worker_id=worker_id, **types
-    )
-    return (row[0], row[1]) if row is not None else None
 
 
 def claim_task_id(session: Session, worker: AnyWorker, now: datetime) -> str | None:
@@ -147,33 +43,27 @@ def claim_task_id(session: Session, worker: AnyWorker, now: datetime) -> str | N
         return None
     postgres = is_postgres(session)
     session.flush()
-    for job_id in _candidate_jobs(session, worker.id):
+    for job_id in claims.candidate_jobs(session, worker.id):
         # On SQLite the write transaction (BEGIN IMMEDIATE) already holds the database, so
         # the candidate query's status check still holds; PostgreSQL locks and checks again.
-        if postgres and _LOCK_JOB.scalar(session, job_id=job_id) not in SCHEDULABLE_JOB_STATUSES:
+        if postgres and not claims.lock_schedulable_job(session, job_id):
             continue
-        found = _next_task_in_job(session, worker.id, worker.supported_task_types, job_id, postgres)
+        found = claims.next_task_in_job(
+            session, worker.id, worker.supported_task_types, job_id, postgres
+        )
         if found is None:
             continue
         task_id, old_status = found
-        claimed = _CLAIM.execute(
-            session,
-            worker_id=worker.id,
-            now=now,
-            activity=f"assigned to {worker.name}",
-            task_id=task_id,
-        )
-        if claimed != 1:
+        if not claims.claim_task(session, task_id, worker.id, now, f"assigned to {worker.name}"):
             continue
-        _COUNT_CLAIM.execute(
+        # The job was queued or active (a claim checks), and with a task active it is active.
+        change_job_counts(
             session,
-            from_queued=int(old_status == TaskStatus.QUEUED),
-            from_soft_failed=int(old_status == TaskStatus.SOFT_FAILED),
-            now=now,
-            job_id=job_id,
+            job_id,
+            {old_status: -1, TaskStatus.ACTIVE: 1},
+            now,
+            status=TaskStatus.ACTIVE,
         )
-        expire_loaded(session, Job, job_id)
-        expire_loaded(session, Task, task_id)
         events.record(session, "task", id=task_id, job_id=job_id, worker_id=worker.id)
         return task_id
     return None

@@ -22,6 +22,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from manager.core.statuses import RUNNABLE_TASK_STATUSES
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in, aware UTC datetimes out, on SQLite (which keeps no zone) too."""
@@ -49,7 +51,16 @@ class Base(DeclarativeBase):
 
 
 UUID_LEN = 36
-RUNNABLE_SQL = "status IN ('queued', 'soft-failed')"
+
+
+def sql_literals(*statuses: str) -> str:
+    """Statuses as SQL literals, ``'queued', 'active'``, for statements written out in SQL:
+    inline rather than bound, so the planner can match a partial index on them."""
+    return ", ".join(f"'{status}'" for status in statuses)
+
+
+#: The condition of the partial index of runnable tasks; queries repeat it word for word.
+RUNNABLE_SQL = f"status IN ({sql_literals(*RUNNABLE_TASK_STATUSES)})"
 
 
 def _uuid_fk(target: str, ondelete: str = "CASCADE") -> ForeignKey:
