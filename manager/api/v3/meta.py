@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 import manager
-from manager.api.v3 import schemas
+from manager.api.v3 import schemas, spec_models
 from manager.core import variables
 from manager.core.farm_status import farm_status
 from manager.web.deps import FarmDep
@@ -22,7 +22,7 @@ public_router = APIRouter(prefix="/api/v3", tags=["meta"])
 Audience = Literal["workers", "users"]
 
 
-@public_router.get("/version")
+@public_router.get("/version", response_model=spec_models.FlamencoVersion)
 def get_version(farm: FarmDep) -> JSONResponse:
     return JSONResponse(
         {
@@ -38,7 +38,7 @@ def _storage_location(farm: FarmDep) -> str:
     return farm.settings.shared_storage or str(farm.settings.storage_dir.resolve())
 
 
-@router.get("/configuration")
+@router.get("/configuration", response_model=spec_models.ManagerConfiguration)
 def get_configuration(farm: FarmDep) -> JSONResponse:
     return JSONResponse(
         {
@@ -49,7 +49,7 @@ def get_configuration(farm: FarmDep) -> JSONResponse:
     )
 
 
-@router.post("/configuration/check/shared-storage")
+@router.post("/configuration/check/shared-storage", response_model=spec_models.PathCheckResult)
 def check_shared_storage_path(body: schemas.PathCheckInput) -> JSONResponse:
     path = Path(body.path)
 
@@ -69,12 +69,17 @@ def check_shared_storage_path(body: schemas.PathCheckInput) -> JSONResponse:
     return result(True, "The folder exists and the manager can write to it.")
 
 
-@router.get("/configuration/variables/{audience}/{platform}")
+@router.get(
+    "/configuration/variables/{audience}/{platform}", response_model=spec_models.ManagerVariables
+)
 def get_variables(audience: Audience, platform: str, farm: FarmDep) -> JSONResponse:
     return JSONResponse(variables.variables_for(farm.settings.variables, platform.lower()))
 
 
-@router.get("/configuration/shared-storage/{audience}/{platform}")
+@router.get(
+    "/configuration/shared-storage/{audience}/{platform}",
+    response_model=spec_models.SharedStorageLocation,
+)
 def get_shared_storage(audience: Audience, platform: str, farm: FarmDep) -> JSONResponse:
     location = variables.to_platform(
         _storage_location(farm),
@@ -92,7 +97,7 @@ def get_shared_storage(audience: Audience, platform: str, farm: FarmDep) -> JSON
     )
 
 
-@router.get("/status")
+@router.get("/status", response_model=spec_models.FarmStatusReport)
 def get_farm_status(farm: FarmDep) -> JSONResponse:
     with farm.db.read() as session:
         return JSONResponse({"status": farm_status(session)})

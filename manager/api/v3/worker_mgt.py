@@ -6,36 +6,37 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from manager.api.v3 import schemas, serialize
+from manager.api.v3 import schemas, serialize, spec_models
 from manager.core import scheduler, workers
 from manager.db.models import SleepSchedule, Worker, WorkerTag
 from manager.web.deps import FarmDep, NowDep
+from manager.web.openapi import answers, no_content
 
 router = APIRouter(prefix="/api/v3/worker-mgt", tags=["worker-mgt"])
 
 
-@router.get("/workers")
+@router.get("/workers", response_model=spec_models.WorkerList)
 def fetch_workers(farm: FarmDep) -> JSONResponse:
     with farm.db.read() as session:
         rows = session.scalars(select(Worker).order_by(Worker.name)).all()
         return JSONResponse({"workers": [serialize.worker_summary(w) for w in rows]})
 
 
-@router.get("/workers/{worker_id}")
+@router.get("/workers/{worker_id}", response_model=spec_models.Worker, responses=answers(404))
 def fetch_worker(worker_id: str, farm: FarmDep) -> JSONResponse:
     with farm.db.read() as session:
         worker = workers.get_worker(session, worker_id)
         return JSONResponse(serialize.worker(worker, scheduler.current_task_of(session, worker)))
 
 
-@router.delete("/workers/{worker_id}", status_code=204)
+@router.delete("/workers/{worker_id}", status_code=204, responses=answers(404))
 def delete_worker(worker_id: str, farm: FarmDep, now: NowDep) -> Response:
     with farm.db.write() as session:
         workers.delete_worker(session, worker_id, now)
     return Response(status_code=204)
 
 
-@router.post("/workers/{worker_id}/setstatus", status_code=204)
+@router.post("/workers/{worker_id}/setstatus", status_code=204, responses=answers(404, 409))
 def request_worker_status_change(
     worker_id: str, body: schemas.WorkerStatusChangeRequest, farm: FarmDep, now: NowDep
 ) -> Response:
@@ -44,7 +45,7 @@ def request_worker_status_change(
     return Response(status_code=204)
 
 
-@router.post("/workers/{worker_id}/settags", status_code=204)
+@router.post("/workers/{worker_id}/settags", status_code=204, responses=answers(404))
 def set_worker_tags(
     worker_id: str, body: schemas.WorkerTagChangeRequest, farm: FarmDep, now: NowDep
 ) -> Response:
@@ -53,7 +54,11 @@ def set_worker_tags(
     return Response(status_code=204)
 
 
-@router.get("/workers/{worker_id}/sleep-schedule")
+@router.get(
+    "/workers/{worker_id}/sleep-schedule",
+    response_model=schemas.WorkerSleepSchedule,
+    responses={**no_content(description="No sleep schedule"), **answers(404)},
+)
 def fetch_worker_sleep_schedule(worker_id: str, farm: FarmDep) -> Response:
     with farm.db.read() as session:
         workers.get_worker(session, worker_id)
@@ -63,7 +68,9 @@ def fetch_worker_sleep_schedule(worker_id: str, farm: FarmDep) -> Response:
         return JSONResponse(serialize.sleep_schedule(schedule))
 
 
-@router.post("/workers/{worker_id}/sleep-schedule", status_code=204)
+@router.post(
+    "/workers/{worker_id}/sleep-schedule", status_code=204, responses=answers(404)
+)
 def set_worker_sleep_schedule(
     worker_id: str, body: schemas.WorkerSleepSchedule, farm: FarmDep
 ) -> Response:
@@ -79,14 +86,14 @@ def set_worker_sleep_schedule(
     return Response(status_code=204)
 
 
-@router.get("/tags")
+@router.get("/tags", response_model=spec_models.WorkerTagList)
 def fetch_worker_tags(farm: FarmDep) -> JSONResponse:
     with farm.db.read() as session:
         rows = session.scalars(select(WorkerTag).order_by(WorkerTag.name)).all()
         return JSONResponse({"tags": [serialize.tag(t) for t in rows]})
 
 
-@router.post("/tags")
+@router.post("/tags", response_model=schemas.WorkerTag, responses=answers(409))
 def create_worker_tag(body: schemas.WorkerTag, farm: FarmDep) -> JSONResponse:
     with farm.db.write() as session:
         tag = workers.create_tag(session, body.name, body.description or "", body.id)
@@ -94,20 +101,20 @@ def create_worker_tag(body: schemas.WorkerTag, farm: FarmDep) -> JSONResponse:
     return JSONResponse(out)
 
 
-@router.get("/tag/{tag_id}")
+@router.get("/tag/{tag_id}", response_model=schemas.WorkerTag, responses=answers(404))
 def fetch_worker_tag(tag_id: str, farm: FarmDep) -> JSONResponse:
     with farm.db.read() as session:
         return JSONResponse(serialize.tag(workers.get_tag(session, tag_id)))
 
 
-@router.put("/tag/{tag_id}", status_code=204)
+@router.put("/tag/{tag_id}", status_code=204, responses=answers(404, 409))
 def update_worker_tag(tag_id: str, body: schemas.WorkerTag, farm: FarmDep) -> Response:
     with farm.db.write() as session:
         workers.update_tag(session, tag_id, body.name, body.description)
     return Response(status_code=204)
 
 
-@router.delete("/tag/{tag_id}", status_code=204)
+@router.delete("/tag/{tag_id}", status_code=204, responses=answers(404))
 def delete_worker_tag(tag_id: str, farm: FarmDep) -> Response:
     with farm.db.write() as session:
         workers.delete_tag(session, tag_id)
