@@ -9,9 +9,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from manager.api.v3 import schemas, serialize
+from manager.api.v3 import schemas, serialize, spec_models
 from manager.core import tasks, worker_session, workers
-from manager.core.errors import BadInput, FarmError, Forbidden
+from manager.core.errors import BadInput, FarmError
 from manager.core.last_rendered import ACCEPTED_TYPES, MAX_IMAGE_BYTES
 from manager.core.worker_facts import WorkerFacts
 from manager.db.models import Worker
@@ -20,11 +20,13 @@ from manager.web.deps import (
     CredentialsDep,
     FarmDep,
     NowDep,
+    RegistrationDep,
     as_loaded_worker,
     as_worker,
     client_address,
     worker_call,
 )
+from manager.web.openapi import answers, no_content
 
 router = APIRouter(prefix="/api/v3/worker", tags=["worker"])
 
@@ -33,17 +35,14 @@ class FarmError411(FarmError):
     status = 411
 
 
-@router.post("/register-worker")
+@router.post(
+    "/register-worker",
+    dependencies=[RegistrationDep],
+    response_model=spec_models.RegisteredWorker,
+)
 async def register_worker(
-    body: schemas.WorkerRegistration,
-    farm: FarmDep,
-    now: NowDep,
-    request: Request,
-    registration_token: Annotated[str | None, Header(alias="X-Farmhand-Registration-Token")] = None,
+    body: schemas.WorkerRegistration, farm: FarmDep, now: NowDep, request: Request
 ) -> JSONResponse:
-    expected = farm.settings.registration_token
-    if expected and registration_token != expected:
-        raise Forbidden("this manager needs a registration token (X-Farmhand-Registration-Token)")
     secret_hash = await run_in_threadpool(workers.hash_new_secret, body.secret)
     address = client_address(request)
 
@@ -63,7 +62,7 @@ async def register_worker(
     return JSONResponse(await farm.writer.run(work))
 
 
-@router.post("/sign-on")
+@router.post("/sign-on", response_model=spec_models.WorkerStateChange, responses=answers(401))
 async def sign_on(
     body: schemas.WorkerSignOn,
     farm: FarmDep,
@@ -83,6 +82,8 @@ async def sign_on(
             can_restart=body.can_restart,
             address=address,
             tags=body.tags,
+            hardware=body.hardware,
+            blender_version=body.blender_version,
             now=now,
         )
 
@@ -90,13 +91,17 @@ async def sign_on(
     return JSONResponse({"status_requested": wanted})
 
 
-@router.post("/sign-off", status_code=204)
+@router.post("/sign-off", status_code=204, responses=answers(401))
 async def sign_off(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
     await as_loaded_worker(farm, credentials, now, lambda s, w: workers.sign_off(s, w, now))
     return Response(status_code=204)
 
 
-@router.get("/state")
+@router.get(
+    "/state",
+    response_model=spec_models.WorkerStateChange,
+    responses={**no_content(description="No status change requested"), **answers(401)},
+)
 async def worker_state(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
     wanted = await as_worker(farm, credentials, now, worker_session.state_to_go_to)
     if wanted is None:
@@ -104,7 +109,7 @@ async def worker_state(farm: FarmDep, credentials: CredentialsDep, now: NowDep) 
     return JSONResponse({"status_requested": wanted})
 
 
-@router.post("/state-changed", status_code=204)
+@router.post("/state-changed", status_code=204, responses=answers(401))
 async def worker_state_changed(
     body: schemas.WorkerStateChanged, farm: FarmDep, credentials: CredentialsDep, now: NowDep
 ) -> Response:
@@ -114,7 +119,17 @@ async def worker_state_changed(
     return Response(status_code=204)
 
 
-@router.post("/task", openapi_extra=WORKER_AUTH_DOC)
+@router.post(
+    "/task",
+    openapi_extra=WORKER_AUTH_DOC,
+    response_model=spec_models.AssignedTask,
+    responses={
+        **no_content(description="No task for this worker now"),
+        **no_content(409, "The worker is not awake"),
+        423: {"model": spec_models.WorkerStateChange, "description": "Change status first"},
+        **answers(401, 403),
+    },
+)
 async def schedule_task(request: Request) -> Response:
     farm, credentials, now = await worker_call(request)
 
@@ -134,7 +149,12 @@ async def schedule_task(request: Request) -> Response:
     return JSONResponse(out)
 
 
-@router.post("/task/{task_id}", status_code=204, openapi_extra=WORKER_AUTH_DOC)
+@router.post(
+    "/task/{task_id}",
+    status_code=204,
+    openapi_extra=WORKER_AUTH_DOC,
+    responses=answers(401, 404, 409),
+)
 async def task_update(task_id: str, body: schemas.TaskUpdate, request: Request) -> Response:
     farm, credentials, now = await worker_call(request)
 
@@ -157,7 +177,12 @@ async def task_update(task_id: str, body: schemas.TaskUpdate, request: Request) 
     return Response(status_code=204)
 
 
-@router.get("/task/{task_id}/may-i-run", openapi_extra=WORKER_AUTH_DOC)
+@router.get(
+    "/task/{task_id}/may-i-run",
+    openapi_extra=WORKER_AUTH_DOC,
+    response_model=spec_models.MayKeepRunning,
+    responses=answers(401, 404),
+)
 async def may_worker_run(task_id: str, request: Request) -> JSONResponse:
     farm, credentials, now = await worker_call(request)
 
@@ -174,7 +199,11 @@ async def may_worker_run(task_id: str, request: Request) -> JSONResponse:
     )
 
 
-@router.post("/task/{task_id}/output-produced", status_code=202)
+@router.post(
+    "/task/{task_id}/output-produced",
+    status_code=202,
+    responses=answers(401, 404, 411, 413, 415),
+)
 async def task_output_produced(
     task_id: str,
     request: Request,
