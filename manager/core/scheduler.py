@@ -13,6 +13,7 @@ the job's counters change relative to what is stored.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -34,10 +35,16 @@ def current_task_of(session: Session, worker: Worker) -> Task | None:
     return session.get(Task, task_id) if task_id is not None else None
 
 
-def claim_task_id(session: Session, worker: AnyWorker, now: datetime) -> str | None:
+def claim_task_id(
+    session: Session,
+    worker: AnyWorker,
+    now: datetime,
+    accept_job: Callable[[str], bool] | None = None,
+) -> str | None:
     """Assign the best runnable task to the worker; its id, or None when there is none.
 
-    Plain statements, no ORM objects: every worker poll runs this.
+    Plain statements, no ORM objects: every worker poll runs this. ``accept_job`` lets a
+    protocol skip jobs its client cannot reach (a /farm node lacking the file's share).
     """
     if not worker.supported_task_types:
         return None
@@ -47,6 +54,8 @@ def claim_task_id(session: Session, worker: AnyWorker, now: datetime) -> str | N
         # On SQLite the write transaction (BEGIN IMMEDIATE) already holds the database, so
         # the candidate query's status check still holds; PostgreSQL locks and checks again.
         if postgres and not claims.lock_schedulable_job(session, job_id):
+            continue
+        if accept_job is not None and not accept_job(job_id):
             continue
         found = claims.next_task_in_job(
             session, worker.id, worker.supported_task_types, job_id, postgres

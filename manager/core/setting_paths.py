@@ -8,8 +8,10 @@ says) is one of:
 - absolute (``/mnt/render/shot.blend``, ``R:\\shot.blend``, ``\\\\nas\\shot.blend``, or a
   two-way variable such as ``{render}/shot.blend``): a file on shared storage, opened by
   the worker on its own machine;
-- relative (``projects/shot.blend``): inside a storage folder (the manager's, or a /farm
-  node's share); it must stay inside whatever folder it is resolved in.
+- relative (``projects/shot.blend``): inside a storage folder (the manager's); it must stay
+  inside whatever folder it is resolved in;
+- on a share (``projects::shot.blend``, the /farm protocol's convention): a share name,
+  which each node maps to a folder of its own, then a relative path inside that folder.
 
 No form may climb with ``..`` or hold control characters. Job types whose paths the manager
 resolves in its own folders say so with a ``relative_path: false`` reject rule.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import PurePosixPath
 from typing import Any
 
 from manager.core.bounds import control_character
@@ -37,6 +40,7 @@ PATH_SUBTYPES = ("file_path", "dir_path", "hashed_file_path")
 #: subtype, and it is the file every worker opens.
 PATH_KEYS = ("blendfile",)
 
+
 def path_settings(job_type: JobType) -> list[str]:
     return [
         s.key
@@ -45,11 +49,26 @@ def path_settings(job_type: JobType) -> list[str]:
     ]
 
 
+SHARE_SEPARATOR = "::"
+
+
+def share_path(value: str) -> tuple[str, PurePosixPath] | None:
+    """``(share, path)`` of a ``share::path`` value, both checked; None for other forms."""
+    if SHARE_SEPARATOR not in value:
+        return None
+    share, rest = value.split(SHARE_SEPARATOR, 1)
+    if not share or "/" in share or share != str(relative_path(share, 200)):
+        raise UnsafePath(f"{value[:200]!r}: the share name before '::' is not a plain name")
+    return share, relative_path(rest)
+
+
 def check_path(value: str) -> None:
     """UnsafePath when ``value`` is no path a worker or the manager may follow."""
     bad = control_character(value)
     if bad is not None:
         raise UnsafePath(f"paths may not contain control characters ({bad})")
+    if share_path(value) is not None:
+        return
     if value.startswith(JOBS_VARIABLE):
         checkout_path(value)
         return

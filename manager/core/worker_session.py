@@ -9,6 +9,7 @@ what its reports change is decided here only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -155,14 +156,20 @@ def poll_on_behalf(session: Session, worker: Worker, now: datetime, *, claim: bo
     return Poll(task_id=current)
 
 
-def claim_more(session: Session, worker: AnyWorker, now: datetime, count: int) -> list[str]:
+def claim_more(
+    session: Session,
+    worker: AnyWorker,
+    now: datetime,
+    count: int,
+    accept_job: Callable[[str], bool] | None = None,
+) -> list[str]:
     """Up to ``count`` new tasks for an awake client that renders several at once (a /farm
-    node); its requested state already followed."""
+    node), from jobs ``accept_job`` lets through; its requested state already followed."""
     claimed: list[str] = []
     if worker.status != WorkerStatus.AWAKE:
         return claimed
     while len(claimed) < count:
-        task_id = scheduler.claim_task_id(session, worker, now)
+        task_id = scheduler.claim_task_id(session, worker, now, accept_job)
         if task_id is None:
             break
         claimed.append(task_id)

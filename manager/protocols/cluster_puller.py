@@ -2,13 +2,14 @@
 (``python -m manager --upstream URL --cluster NAME``).
 
 Each round it asks upstream's ``/potential`` which jobs are new to the cluster, then talks
-``/farm`` to upstream as one big node named after the cluster: it reports the tasks it
-mirrors (progress while they run, ``done`` when the local job completed), and asks for as
-many tasks as it has idle workers. Each upstream task becomes a local job (one frame:
-``single-frame-render``; a ``[min, max]`` video: ``video-render``) that the local scheduler
-hands out like any other. A ``kill`` cancels the local job. A local job that fails is not
-reported (the /farm protocol has no failure): upstream gives the task to another node
-when its lease runs out.
+``/farm`` to upstream as one big node named after the cluster (an upstream with tokens gives
+the cluster a node URL, ``<upstream>/farm/node/<secret>``, which is ``upstream`` then): it
+reports the tasks it mirrors (progress while they run, ``done`` when the local job
+completed), and asks for as many tasks as it has idle workers. Each upstream task becomes a
+local job (one frame: ``single-frame-render``; a ``[min, max]`` video: ``video-render``)
+that the local scheduler hands out like any other. A ``kill`` cancels the local job. A local
+job that fails is not reported (the /farm protocol has no failure): upstream gives the task
+to another node when its lease runs out.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ class ClusterPuller:
         return response.json()
 
     def _capacity(self, session: Session) -> tuple[list[str], list[str], int]:
-        """What the local farm provides, the shares (tags) it has, and how many idle workers
+        """What the local farm provides, the shares it reaches, and how many idle workers
         are not yet spoken for by pulled tasks still waiting in the local queue."""
         awake = session.scalars(select(Worker).where(Worker.status == WorkerStatus.AWAKE)).all()
         busy = set(
@@ -138,8 +139,11 @@ class ClusterPuller:
             )
             or 0
         )
-        paths = sorted(session.scalars(select(WorkerTag.name)).all())
-        return provides, paths, max(0, idle - waiting)
+        # The shares: those its own /farm nodes listed, and its tags (a tag named after a
+        # share was how a studio said which workers reach it).
+        shares = {p for w in awake for p in (w.extra or {}).get("paths", []) if isinstance(p, str)}
+        shares.update(session.scalars(select(WorkerTag.name)).all())
+        return provides, sorted(shares), max(0, idle - waiting)
 
     def _reports(
         self, session: Session, now: datetime

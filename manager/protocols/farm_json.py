@@ -1,11 +1,12 @@
 """``POST /farm`` and ``POST /potential`` over the core.
 
 A node posts a list of requests (``identity`` first, always) and gets a list of
-commandments. A node is a core worker known by its unique name; the features it
-``provides`` are its task types, and a job's worker tag is one more feature it
-``requires`` (so a tag named after a share restricts a job to nodes that list that share in
-their ``paths``). A task's ``uuid`` is the core task's id. The whole list runs in one
-transaction: a bad request anywhere changes nothing and is answered ``Error{code, message}``.
+commandments. A node is a core worker known by its unique name (``farm_nodes`` says who may
+talk). As in the original RFAM server, a job's file is ``share::path`` and goes only to
+nodes that list the share in their ``paths``; a job ``requires`` only its special features
+(its worker tag), which a node must ``provide``; plain jobs go to any node. A task's
+``uuid`` is the core task's id. The whole list runs in one transaction: a bad request
+anywhere changes nothing and is answered ``Error{code, message}``.
 """
 
 from __future__ import annotations
@@ -26,18 +27,24 @@ from sqlalchemy.orm import Session
 
 from manager.core import tasks, worker_session, workers
 from manager.core.bounds import INT32_MAX, Frame, Name
-from manager.core.errors import BadInput, Conflict
+from manager.core.errors import BadInput, Conflict, Unauthorized
 from manager.core.farm import Farm
+from manager.core.setting_paths import share_path
 from manager.core.statuses import JobStatus, WorkerStatus
 from manager.db.models import Job, Task, Worker, WorkerTag
-from manager.protocols import common
+from manager.protocols import common, farm_nodes
+from manager.protocols.farm_nodes import NODE_PREFIX, PROTOCOL, REGISTER_PREFIX
 from manager.protocols.models import ClusterReport, ProtocolWorker
-from manager.web.deps import AccessDep, FarmDep, NowDep, client_address
+from manager.web.deps import FarmDep, NowDep, client_address, require_access
 from manager.web.errors import describe_validation_errors
 from manager.web.json_body import read_json
+from worker_mode.safe_paths import UnsafePath
 
-PROTOCOL = "farm"
 router = APIRouter(tags=["farm-protocol"])
+
+#: What a node renders: one frame, or a ``[min, max]`` video. A node naming some of these in
+#: ``provides`` gets only those (a cluster of managers says what its workers run).
+FARM_TASK_TYPES = ("blender-frame", "blender-video")
 
 
 @dataclass
@@ -132,16 +139,20 @@ def parse_requests(raw: bytes) -> list[Any]:
         parsed = _REQUESTS.validate_python(data)
     except ValidationError as exc:
         raise BadInput(describe_validation_errors(list(exc.errors()))) from None
-    if not isinstance(parsed[0], Identity):
-        raise BadInput("0.id: the first request must be 'identity'")
-    for index, item in enumerate(parsed[1:], start=1):
-        if isinstance(item, Identity):
-            raise BadInput(f"{index}.id: 'identity' comes first and only once")
+    # The protocol puts identity first, but the RFAM node resends a ``done`` that failed to
+    # get through ahead of it: the identity is taken from wherever it is, and goes first.
+    identities = [i for i, item in enumerate(parsed) if isinstance(item, Identity)]
+    if not identities:
+        raise BadInput("0.id: the list needs an 'identity' request")
+    if len(identities) > 1:
+        raise BadInput(f"{identities[1]}.id: 'identity' comes only once")
+    for index, item in enumerate(parsed):
         if isinstance(item, Report) and item.done > item.total:
             raise BadInput(f"{index}.done: {item.done} is more than total ({item.total})")
         frame = getattr(item, "frame", None)
         if isinstance(frame, list) and frame[0] > frame[1]:
             raise BadInput(f"{index}.frame: [min, max] runs backwards")
+    parsed.insert(0, parsed.pop(identities[0]))
     return parsed
 
 
@@ -213,23 +224,36 @@ class _Exchange:
     answers: list[dict[str, Any]]
 
 
-def _identify(session: Session, body: Identity, address: str, now: datetime) -> tuple[Worker, bool]:
+def node_task_types(provides: list[str]) -> list[str]:
+    named = [t for t in FARM_TASK_TYPES if t in provides]
+    return named or list(FARM_TASK_TYPES)
+
+
+def _identify(
+    session: Session, farm: Farm, body: Identity, secret: str | None, address: str, now: datetime
+) -> Worker:
     """The node's core worker, registered or brought back to life as needed."""
     provides = list(dict.fromkeys(body.provides))
-    found = common.protocol_worker(session, PROTOCOL, body.name)
-    is_new = found is None
-    if found is None:
+    task_types = node_task_types(provides)
+    worker = farm_nodes.node(session, farm, body.name, secret)
+    is_new = worker is None
+    if worker is None:
         worker, _ = common.add_protocol_worker(
-            session, PROTOCOL, body.name, platform="", task_types=provides, address=address, now=now
+            session,
+            PROTOCOL,
+            body.name,
+            platform="",
+            task_types=task_types,
+            address=address,
+            now=now,
         )
-    else:
-        worker = found[0]
-    if is_new or not common.is_live(worker):
+    # A node registered on the register door is still starting: its first exchange wakes it.
+    if is_new or not common.is_live(worker) or worker.status == WorkerStatus.STARTING:
         worker_session.bring_online(
             session,
             worker,
             name=body.name,
-            task_types=provides,
+            task_types=task_types,
             software=body.version,
             address=address,
             now=now,
@@ -241,9 +265,24 @@ def _identify(session: Session, body: Identity, address: str, now: datetime) -> 
         worker,
         software=body.version,
         address=address,
-        extra={"protocol": PROTOCOL, "version": body.version, "provides": provides},
+        extra={
+            **(worker.extra or {}),
+            "protocol": PROTOCOL,
+            "version": body.version,
+            "provides": provides,
+        },
     )
-    return worker, is_new
+    return worker
+
+
+def job_share(job: Job) -> str | None:
+    """The share of the job's ``share::path`` file; None for a file in any other form, which
+    no node can map."""
+    try:
+        found = share_path(str(job.settings.get("blendfile", "")))
+    except UnsafePath:
+        return None
+    return found[0] if found is not None else None
 
 
 def _give_tasks(ex: _Exchange, request: TaskRequest) -> None:
@@ -251,25 +290,45 @@ def _give_tasks(ex: _Exchange, request: TaskRequest) -> None:
     if worker.status != WorkerStatus.AWAKE:
         return  # a paused (asleep) node gets nothing
     features = list(dict.fromkeys(request.provides))
-    reachable = set(features) | set(request.paths)
-    tags = list(session.scalars(select(WorkerTag).where(WorkerTag.name.in_(reachable))))
-    workers.update_reported_facts(session, worker, supported_task_types=features, tags=tags)
+    shares = set(request.paths)
+    tags = list(session.scalars(select(WorkerTag).where(WorkerTag.name.in_(features))))
+    workers.update_reported_facts(
+        session,
+        worker,
+        supported_task_types=node_task_types(features),
+        tags=tags,
+        extra={**(worker.extra or {}), "paths": sorted(shares)},
+    )
     session.flush()
+    reachable: dict[str, bool] = {}
+
+    def on_a_listed_share(job_id: str) -> bool:
+        if job_id not in reachable:
+            job = session.get(Job, job_id)
+            reachable[job_id] = job is not None and job_share(job) in shares
+        return reachable[job_id]
+
     count = min(request.count, ex.policy.max_tasks_per_request)
-    for task_id in worker_session.claim_more(session, worker, ex.now, count):
+    for task_id in worker_session.claim_more(session, worker, ex.now, count, on_a_listed_share):
         task = tasks.get_task(session, task_id)
         job = session.get(Job, task.job_id)
         assert job is not None
-        requires = [task.task_type] + ([job.worker_tag.name] if job.worker_tag else [])
         ex.answers.append(
             {
                 "id": "task",
                 "uuid": task.id,
                 "file": common.task_blendfile(task, job),
                 "frame": common.task_frame(task),
-                "requires": requires,
+                "issued": ex.now.timestamp(),
+                "requires": special_features(job),
+                # The RFAM node reads it on every task: null means Blender, not RenderMan.
+                "prmanCommands": None,
             }
         )
+
+
+def special_features(job: Job) -> list[str]:
+    return [job.worker_tag.name] if job.worker_tag else []
 
 
 def _task_of(session: Session, index: int, uuid: str, frame: int | list[int]) -> Task:
@@ -315,15 +374,68 @@ def _done(ex: _Exchange, index: int, request: Done) -> None:
 
 @router.post("/farm")
 async def farm_exchange(request: Request, farm: FarmDep, now: NowDep) -> JSONResponse:
+    return await _exchange(request, farm, now, secret=None)
+
+
+@router.post(NODE_PREFIX + "/{secret}/farm")
+async def node_exchange(secret: str, request: Request, farm: FarmDep, now: NowDep) -> JSONResponse:
+    return await _exchange(request, farm, now, secret=secret)
+
+
+async def _exchange(
+    request: Request, farm: Farm, now: datetime, secret: str | None
+) -> JSONResponse:
     parsed = parse_requests(await request.body())
+    if secret is not None:
+        await farm_nodes.check_secret(farm, parsed[0].name, secret)
     address = client_address(request)
     census: NodeCensus = request.app.state.farm_census
     info = await run_in_threadpool(_heartbeat_info, farm, census, now)
 
     def work(session: Session) -> list[dict[str, Any]]:
-        return _run(session, farm, census.policy, parsed, address, now, info)
+        return _run(session, farm, census.policy, parsed, secret, address, now, info)
 
     return JSONResponse(await farm.writer.run(work))
+
+
+@router.post(REGISTER_PREFIX + "/{token}/farm")
+async def register_node(token: str, request: Request, farm: FarmDep, now: NowDep) -> JSONResponse:
+    """Registers the node of the ``identity`` and gives it its own URL; the rest of the list
+    waits for that URL (a node asks again each heartbeat)."""
+    farm_nodes.check_registration_token(farm, token)
+    identity = parse_requests(await request.body())[0]
+    secret, secret_hash = await run_in_threadpool(farm_nodes.new_secret)
+    address = client_address(request)
+    provides = list(dict.fromkeys(identity.provides))
+
+    def work(session: Session) -> None:
+        found = common.protocol_worker(session, PROTOCOL, identity.name)
+        if found is None:
+            worker, _ = common.add_protocol_worker(
+                session,
+                PROTOCOL,
+                identity.name,
+                platform="",
+                task_types=node_task_types(provides),
+                address=address,
+                now=now,
+            )
+        else:
+            worker = found[0]
+        farm_nodes.give_secret(session, worker, secret_hash)
+
+    await farm.writer.run(work)
+    server = farm_nodes.node_server_url(request, secret)
+    return JSONResponse(
+        [
+            {
+                "id": "registered",
+                "name": identity.name,
+                "server": server,
+                "message": f"set this node's server to {server}",
+            }
+        ]
+    )
 
 
 def _heartbeat_info(farm: Farm, census: NodeCensus, now: datetime) -> dict[str, Any]:
@@ -336,11 +448,12 @@ def _run(
     farm: Farm,
     policy: HeartbeatPolicy,
     parsed: list[Any],
+    secret: str | None,
     address: str,
     now: datetime,
     info: dict[str, Any],
 ) -> list[dict[str, Any]]:
-    worker, _ = _identify(session, parsed[0], address, now)
+    worker = _identify(session, farm, parsed[0], secret, address, now)
     worker_session.follow_requested_state(session, worker, now)
     ex = _Exchange(session, farm, policy, worker, now, info, [])
     for index, item in enumerate(parsed[1:], start=1):
@@ -360,15 +473,34 @@ def _run(
 _CLUSTER_NAME = TypeAdapter(Annotated[Name, Field(strict=True, min_length=1, max_length=200)])
 
 
-@router.post("/potential", dependencies=[AccessDep])
+@router.post("/potential")
 async def potential(request: Request, farm: FarmDep) -> JSONResponse:
-    raw = await request.body()
+    """Open on an open manager; on one with tokens, for holders of the access token."""
+    if farm.settings.access_token or farm.settings.registration_token:
+        if not farm.settings.access_token:
+            raise Unauthorized(
+                f"clusters ask on their node URL: {NODE_PREFIX}/<secret>/potential", "Bearer"
+            )
+        await require_access(request)
+    name = _cluster_name(await request.body())
+    return JSONResponse(await run_in_threadpool(_report_new_jobs, farm, name))
+
+
+@router.post(NODE_PREFIX + "/{secret}/potential")
+async def node_potential(secret: str, request: Request, farm: FarmDep) -> JSONResponse:
+    """For a cluster registered as a node under its cluster name."""
+    name = _cluster_name(await request.body())
+    await farm_nodes.check_secret(farm, name, secret)
+    return JSONResponse(await run_in_threadpool(_report_new_jobs, farm, name))
+
+
+def _cluster_name(raw: bytes) -> str:
     try:
         name = _CLUSTER_NAME.validate_python(read_json(raw, "cluster name"))
     except ValidationError as exc:
         message = describe_validation_errors(list(exc.errors()))
         raise BadInput(f"cluster name: {message.split(': ', 1)[-1]}") from None
-    return JSONResponse(await run_in_threadpool(_report_new_jobs, farm, name.strip()))
+    return name.strip()
 
 
 def _report_new_jobs(farm: Farm, cluster: str) -> list[dict[str, Any]]:
@@ -392,7 +524,7 @@ def _report_new_jobs(farm: Farm, cluster: str) -> list[dict[str, Any]]:
                     "file": str(job.settings.get("blendfile", "")),
                     "priority": job.priority,
                     "video": "blender-video" in task_types,
-                    "requires": task_types + ([job.worker_tag.name] if job.worker_tag else []),
+                    "requires": special_features(job),
                     "frames": common.job_frame_count(job),
                 }
             )

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from manager.core.credentials import SecretVerifier, hash_secret
 from manager.core.errors import BadInput, Conflict, NotFound
 from manager.core.farm import Farm
+from manager.core.setting_paths import share_path
 from manager.db.models import Job
 from manager.protocols.models import ProtocolFlag, SheepitSession, SheepitUser
 from worker_mode.safe_paths import StorageRoot, UnsafePath
@@ -175,10 +176,18 @@ def job_files(farm: Farm, job: Job) -> list[tuple[Path, str]]:
 
     The blend file is a path relative to the shared storage, then to the manager's storage
     folder; one that is absolute, climbs out with '..' or leads out through a link is never
-    served, whatever the job says. Content-addressed job storage plugs in here."""
+    served, whatever the job says. A /farm-style ``share::path`` is the folder named after
+    the share there. Content-addressed job storage plugs in here."""
     blendfile = str(job.settings.get("blendfile", ""))
     if not blendfile:
         return []
+    try:
+        on_share = share_path(blendfile)
+    except UnsafePath as exc:
+        log.warning("job %s: not serving its blend file: %s", job.id, exc)
+        return []
+    if on_share is not None:
+        blendfile = f"{on_share[0]}/{on_share[1]}"
     folders = [Path(farm.settings.shared_storage)] if farm.settings.shared_storage else []
     folders.append(farm.settings.storage_dir)
     for folder in folders:

@@ -12,7 +12,8 @@ import pytest
 from manager.config import Settings
 from manager.protocols.cluster_puller import ClusterPuller
 from tests.conftest import Manager, database_backends, free_port, start_manager, stop_manager
-from tests.protocols.conftest import job_status, submit_frames
+from tests.protocols import conftest as protocol_helpers
+from tests.protocols.conftest import job_status
 from tests.spec_check import SpecChecker
 
 # The core behind the protocol runs on both databases.
@@ -33,6 +34,17 @@ def downstream(tmp_path: Path, spec_checker: SpecChecker) -> Iterator[Manager]:
     stop_manager(running)
 
 
+SHOT = "projects::shot.blend"
+
+
+def submit_frames(manager: Manager, frames: str, **overrides: Any) -> dict[str, Any]:
+    return protocol_helpers.submit_frames(manager, frames, blendfile=SHOT, **overrides)
+
+
+def task_request() -> dict[str, Any]:
+    return {"id": "task", "paths": ["projects"], "provides": [], "count": 1}
+
+
 def node(manager: Manager, *requests: Any) -> Any:
     identity = {
         "id": "identity",
@@ -49,8 +61,8 @@ def test_potential_lists_each_job_once_per_cluster(manager: Manager) -> None:
     job = submit_frames(manager, "1-3", priority=70)
     (listed,) = manager.post("/potential", json="render-cluster-b").json()
     assert listed["uuid"] == job["id"] and listed["name"] == "test job"
-    assert listed["file"] == "projects/shot.blend" and listed["priority"] == 70
-    assert listed["video"] is False and listed["requires"] == ["blender-frame"]
+    assert listed["file"] == SHOT and listed["priority"] == 70
+    assert listed["video"] is False and listed["requires"] == []
     assert listed["frames"] == 3 and listed["created"] > 1.7e9
     assert manager.post("/potential", json="render-cluster-b").json() == []
     assert len(manager.post("/potential", json="render-cluster-c").json()) == 1
@@ -69,14 +81,12 @@ def test_potential_refuses_anything_but_a_name(manager: Manager, body: bytes) ->
 def test_cluster_pulls_renders_and_reports_back(manager: Manager, downstream: Manager) -> None:
     upstream_job = submit_frames(manager, "1-2")
     puller = ClusterPuller(downstream.farm, manager.url, "cluster-b")
-    node(downstream)  # an idle node downstream: room for one task
+    node(downstream, task_request())  # an idle node listing the share: room for one task
 
     assert len(puller.loop().pulled) == 1
     for round_ in range(2):
-        (local,) = node(
-            downstream, {"id": "task", "paths": [], "provides": ["blender-frame"], "count": 1}
-        )
-        assert local["file"] == "projects/shot.blend"
+        (local,) = node(downstream, task_request())
+        assert local["file"] == SHOT
         node(
             downstream, {"id": "done", "uuid": local["uuid"], "frame": local["frame"], "time": 1.0}
         )
@@ -91,7 +101,7 @@ def test_cluster_pulls_renders_and_reports_back(manager: Manager, downstream: Ma
 def test_upstream_cancel_cancels_the_local_job(manager: Manager, downstream: Manager) -> None:
     upstream_job = submit_frames(manager, "9")
     puller = ClusterPuller(downstream.farm, manager.url, "cluster-b")
-    node(downstream)
+    node(downstream, task_request())
     assert len(puller.loop().pulled) == 1
     manager.post(
         f"/api/v3/jobs/{upstream_job['id']}/setstatus",
@@ -100,3 +110,21 @@ def test_upstream_cancel_cancels_the_local_job(manager: Manager, downstream: Man
     assert len(puller.loop().killed) == 1
     (local,) = downstream.get("/api/v3/jobs").json()["jobs"]
     assert local["status"] == "canceled"
+
+
+def test_cluster_on_a_locked_upstream_uses_its_node_url(
+    manager: Manager, downstream: Manager
+) -> None:
+    manager.settings.registration_token = "only-ours"
+    upstream_job = submit_frames(manager, "4")
+    identity = {"id": "identity", "name": "cluster-b", "provides": []}
+    response = manager.post("/farm/register/only-ours/farm", json=[identity])
+    (registered,) = response.json()
+    with pytest.raises(RuntimeError, match="401"):
+        ClusterPuller(downstream.farm, manager.url, "cluster-b").loop()
+    puller = ClusterPuller(downstream.farm, registered["server"], "cluster-b")
+    node(downstream, task_request())
+    result = puller.loop()
+    assert [j["uuid"] for j in result.new_jobs] == [upstream_job["id"]]
+    assert len(result.pulled) == 1
+    assert job_status(manager, upstream_job["id"]) == "active"

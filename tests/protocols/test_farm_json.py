@@ -10,9 +10,18 @@ import pytest
 from manager.core.farm import utcnow
 from manager.protocols.farm_json import HeartbeatPolicy, NodeCensus
 from tests.conftest import Manager, database_backends
-from tests.protocols.conftest import app_of, job_status, submit_frames
+from tests.protocols import conftest as protocol_helpers
+from tests.protocols.conftest import app_of, job_status
 
 FEATURES = ["blender-frame", "blender-video"]
+#: The protocol's file convention: a share name, then the path inside it.
+SHOT = "projects::shot.blend"
+
+
+def submit_frames(manager: Manager, frames: str = "1-2", **overrides: Any) -> dict[str, Any]:
+    overrides.setdefault("blendfile", SHOT)
+    return protocol_helpers.submit_frames(manager, frames, **overrides)
+
 
 # The core behind the protocol runs on both databases.
 pytestmark = pytest.mark.parametrize("backend", database_backends(), indirect=True)
@@ -49,8 +58,9 @@ def test_node_renders_a_job_to_completion(manager: Manager) -> None:
     assert len(tasks) == 2  # partial fulfilment: five asked for, two exist
     assert {t["frame"] for t in tasks} == {1, 2}
     for task in tasks:
-        assert task["file"] == "projects/shot.blend"
-        assert task["requires"] == ["blender-frame"]
+        assert task["file"] == SHOT
+        assert task["requires"] == []  # a plain job needs no special feature
+        assert task["prmanCommands"] is None and task["issued"] > 1.7e9
 
     first, second = tasks
     assert (
@@ -83,7 +93,7 @@ def test_node_name_and_version_show_in_the_worker_list(manager: Manager) -> None
 def test_video_render_goes_to_one_node_as_one_task(manager: Manager) -> None:
     job = submit_frames(manager, "10-40", job_type="video-render")
     answers = farm(manager, identity(), task_request(count=3))
-    assert [(a["frame"], a["requires"]) for a in answers] == [([10, 40], ["blender-video"])]
+    assert [(a["frame"], a["requires"]) for a in answers] == [([10, 40], [])]
     uuid = answers[0]["uuid"]
     farm(
         manager,
@@ -97,9 +107,17 @@ def test_video_render_goes_to_one_node_as_one_task(manager: Manager) -> None:
     assert job_status(manager, job["id"]) == "completed"
 
 
-def test_node_asking_for_work_it_cannot_do_gets_nothing(manager: Manager) -> None:
-    submit_frames(manager, "1")
+def test_node_lacking_a_jobs_special_feature_gets_nothing(manager: Manager) -> None:
+    tag = manager.post("/api/v3/worker-mgt/tags", json={"name": "gpu"}).json()
+    submit_frames(manager, "1", worker_tag=tag["id"])
     assert farm(manager, identity(), task_request(provides=["ffmpeg"])) == []
+    (task,) = farm(manager, identity(), task_request(provides=["gpu"]))
+    assert task["requires"] == ["gpu"]
+
+
+def test_node_naming_task_types_gets_only_those(manager: Manager) -> None:
+    submit_frames(manager, "1-9", job_type="video-render")
+    assert farm(manager, identity(), task_request(provides=["blender-frame"])) == []
 
 
 def test_paused_node_gets_nothing(manager: Manager) -> None:
@@ -120,14 +138,17 @@ def test_paused_node_gets_nothing(manager: Manager) -> None:
 
 
 def test_paths_restrict_a_node_to_jobs_on_shares_it_reaches(manager: Manager) -> None:
-    tag = manager.post("/api/v3/worker-mgt/tags", json={"name": "nas2"}).json()
-    job = submit_frames(manager, "1", blendfile="nas2/shot.blend", worker_tag=tag["id"])
+    job = submit_frames(manager, "1", blendfile="nas2::shot.blend")
     assert farm(manager, identity(), task_request(paths=["projects"])) == []
     answers = farm(manager, identity(), task_request(paths=["projects", "nas2"]))
-    assert [(a["file"], a["requires"]) for a in answers] == [
-        ("nas2/shot.blend", ["blender-frame", "nas2"])
-    ]
+    assert [(a["file"], a["requires"]) for a in answers] == [("nas2::shot.blend", [])]
     assert job_status(manager, job["id"]) == "active"
+
+
+def test_a_file_without_a_share_goes_to_no_node(manager: Manager) -> None:
+    job = submit_frames(manager, "1", blendfile="projects/shot.blend")
+    assert farm(manager, identity(), task_request(paths=["projects"])) == []
+    assert job_status(manager, job["id"]) == "queued"
 
 
 def test_report_on_a_canceled_task_is_answered_kill(manager: Manager) -> None:
