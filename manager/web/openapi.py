@@ -87,12 +87,13 @@ def _as_answered(document: dict[str, Any], own_forms: tuple[str, ...]) -> None:
             responses = operation["responses"]
             if _is_fastapi_validation(responses.get("422")):
                 del responses["422"]
-                if not path.startswith(own_forms):
-                    responses.setdefault("400", {"description": _DESCRIPTIONS[400]})
-                    responses["400"].setdefault("content", error)
             # Doors with their own error form (SheepIt's XML) document their errors themselves.
-            if not path.startswith(own_forms):
-                responses.setdefault("default", {"description": "Error", "content": error})
+            if path.startswith(own_forms):
+                continue
+            if operation.get("parameters") or operation.get("requestBody"):
+                responses.setdefault("400", {"description": _DESCRIPTIONS[400]})
+                responses["400"].setdefault("content", error)
+            responses.setdefault("default", {"description": "Error", "content": error})
     for name in _FASTAPI_VALIDATION:
         schemas.pop(name, None)
 

@@ -8,6 +8,7 @@ what workers need without shared storage: a checkout's manifest and each file's 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Header, Request, Response
@@ -16,13 +17,21 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 
+from manager.api.v3 import spec_models
 from manager.core.errors import Conflict, NotFound
 from manager.storage import checkouts, file_store
 from manager.storage.file_store import FileStatus, UploadRejected
 from manager.storage.paths import check_sha256, check_size
-from manager.web.deps import AccessDep, FarmDep, NowDep
+from manager.web.deps import (
+    AccessDep,
+    CheckoutReaderDep,
+    FarmDep,
+    FileReaderDep,
+    JobReaderDep,
+    NowDep,
+)
 from manager.web.errors import error_response
-from manager.web.file_access import WorkerOrUserDep
+from manager.web.openapi import answers, media, no_content
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +58,22 @@ class CheckoutIn(BaseModel):
     checkoutPath: str  # noqa: N815 (the spec's name)
 
 
-@router.post("/checkout/requirements")
+class ManifestFile(BaseModel):
+    path: str
+    sha: str
+    size: int
+
+
+class CheckoutManifest(BaseModel):
+    """A checkout's files, as a worker fetches them."""
+
+    checkoutPath: str  # noqa: N815 (named like the Shaman API's)
+    created: datetime
+    total_size: int
+    files: list[ManifestFile]
+
+
+@router.post("/checkout/requirements", response_model=spec_models.ShamanRequirementsResponse)
 def checkout_requirements(body: RequirementsIn, farm: FarmDep) -> JSONResponse:
     specs = checkouts.parse_file_specs(body.files, "files", with_paths=False)
     unknown = checkouts.unknown_files(file_store(farm.settings), specs)
@@ -63,7 +87,11 @@ def checkout_requirements(body: RequirementsIn, farm: FarmDep) -> JSONResponse:
     )
 
 
-@router.post("/checkout/create")
+@router.post(
+    "/checkout/create",
+    response_model=spec_models.ShamanCheckoutResult,
+    responses=answers(409, 424),
+)
 def checkout_create(body: CheckoutIn, farm: FarmDep, now: NowDep) -> JSONResponse:
     specs = checkouts.parse_file_specs(body.files, "files", with_paths=True)
     store = file_store(farm.settings)
@@ -76,7 +104,7 @@ def checkout_create(body: CheckoutIn, farm: FarmDep, now: NowDep) -> JSONRespons
     return JSONResponse({"checkoutPath": path})
 
 
-@router.get("/files/{checksum}/{filesize}")
+@router.get("/files/{checksum}/{filesize}", response_model=spec_models.ShamanSingleFileStatus)
 def file_store_check(checksum: str, filesize: int, farm: FarmDep) -> JSONResponse:
     check_sha256(checksum)
     check_size(filesize)
@@ -84,7 +112,15 @@ def file_store_check(checksum: str, filesize: int, farm: FarmDep) -> JSONRespons
     return JSONResponse({"status": status.value})
 
 
-@router.post("/files/{checksum}/{filesize}")
+@router.post(
+    "/files/{checksum}/{filesize}",
+    status_code=204,
+    responses={
+        **no_content(208, "Already stored"),
+        **no_content(425, "Another upload of this file is under way"),
+        **answers(413, 417),
+    },
+)
 async def file_store_upload(
     checksum: str,
     filesize: int,
@@ -128,23 +164,38 @@ async def _drain(request: Request, declared: int | None) -> None:
             pass
 
 
-# Farmhand's read side: what workers fetch. --------------------------------------------------
+# Farmhand's read side: what workers fetch, for the jobs they hold a task of. ----------------
 
 
-@files_router.get("/jobs/{job_id}/checkout")
+@files_router.get(
+    "/jobs/{job_id}/checkout",
+    dependencies=[JobReaderDep],
+    response_model=CheckoutManifest,
+    responses=answers(404),
+)
 def job_checkout(job_id: str, farm: FarmDep) -> JSONResponse:
     """The manifest of a job's checkout: every file's path, checksum and size."""
     with farm.db.read() as session:
         return JSONResponse(checkouts.manifest(*checkouts.checkout_of_job(session, job_id)))
 
 
-@files_router.get("/checkouts/{checkout_path:path}")
+@files_router.get(
+    "/checkouts/{checkout_path:path}",
+    dependencies=[CheckoutReaderDep],
+    response_model=CheckoutManifest,
+    responses=answers(404),
+)
 def checkout_manifest(checkout_path: str, farm: FarmDep) -> JSONResponse:
     with farm.db.read() as session:
         return JSONResponse(checkouts.manifest(*checkouts.get_checkout(session, checkout_path)))
 
 
-@files_router.get("/files/{checksum}/{filesize}")
+@files_router.get(
+    "/files/{checksum}/{filesize}",
+    dependencies=[FileReaderDep],
+    response_class=FileResponse,
+    responses={200: media("application/octet-stream", "The file's bytes"), **answers(404)},
+)
 async def file_content(checksum: str, filesize: int, farm: FarmDep) -> FileResponse:
     """A stored file's bytes (HTTP ranges work, so a broken download can resume)."""
     check_sha256(checksum)
@@ -161,4 +212,4 @@ async def file_content(checksum: str, filesize: int, farm: FarmDep) -> FileRespo
 
 def install(app: FastAPI) -> None:
     app.include_router(router, dependencies=[AccessDep])
-    app.include_router(files_router, dependencies=[WorkerOrUserDep])
+    app.include_router(files_router)

@@ -202,6 +202,7 @@ async def may_worker_run(task_id: str, request: Request) -> JSONResponse:
 @router.post(
     "/task/{task_id}/output-produced",
     status_code=202,
+    response_class=Response,
     responses=answers(401, 404, 411, 413, 415),
 )
 async def task_output_produced(
