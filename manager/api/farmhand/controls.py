@@ -9,11 +9,21 @@ from pydantic import BaseModel, ConfigDict
 from manager.core import jobs, missing_frames, waiting
 from manager.storage import output_store
 from manager.web.deps import FarmDep, NowDep
+from manager.web.openapi import answers
 
 router = APIRouter(prefix="/api/farmhand", tags=["farmhand"])
 
 
-@router.get("/job-type-errors")
+class JobTypeError(BaseModel):
+    path: str
+    message: str
+
+
+class JobTypeErrors(BaseModel):
+    errors: list[JobTypeError]
+
+
+@router.get("/job-type-errors", response_model=JobTypeErrors)
 def job_type_errors(farm: FarmDep) -> JSONResponse:
     """Presets that could not be loaded, and why; the other job types keep working."""
     return JSONResponse(
@@ -91,7 +101,7 @@ class MissingFramesRequeuePublic(BaseModel):
     """False when the job's frames are not uploaded to the manager (shared storage)."""
 
 
-@router.post("/jobs/{job_id}/requeue-missing")
+@router.post("/jobs/{job_id}/requeue-missing", responses=answers(404, 422))
 def requeue_missing(
     job_id: str, farm: FarmDep, now: NowDep, body: RequeueMissingRequest | None = None
 ) -> MissingFramesRequeuePublic:

@@ -2,9 +2,9 @@
 
 Upload (worker): ``PUT /api/farmhand/outputs/tasks/{task_id}/{name}`` with
 ``X-Farmhand-SHA256`` (of the whole file) and, for a piece, ``Content-Range: bytes a-b/size``.
-``GET`` on the same URL with ``?sha256=&size=`` says how much has arrived. Downloads (users or
-workers): ``/api/farmhand/jobs/{job_id}/outputs`` (list), ``.../outputs/{name}``, and
-``.../outputs.zip`` (everything, streamed).
+``GET`` on the same URL with ``?sha256=&size=`` says how much has arrived. Downloads (users, or
+workers holding a task of the job): ``/api/farmhand/jobs/{job_id}/outputs`` (list),
+``.../outputs/{name}``, and ``.../outputs.zip`` (everything, streamed).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from fastapi import APIRouter, FastAPI, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.security import HTTPBasicCredentials
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from manager.core import jobs, worker_session
@@ -27,8 +28,8 @@ from manager.core.worker_facts import WorkerFacts
 from manager.storage import output_store
 from manager.storage.outputs import UploadState
 from manager.storage.paths import check_relative_path, check_sha256, check_size
-from manager.web.deps import CredentialsDep, FarmDep, NowDep, as_worker
-from manager.web.file_access import WorkerOrUserDep
+from manager.web.deps import CredentialsDep, FarmDep, JobReaderDep, NowDep, as_worker
+from manager.web.openapi import answers, media
 
 UPLOAD_PREFIX = "/api/farmhand/outputs/"
 upload_router = APIRouter(prefix="/api/farmhand/outputs", tags=["farmhand"])
@@ -40,6 +41,36 @@ _RANGE = re.compile(r"^bytes ([0-9]{1,19})-([0-9]{1,19})/([0-9]{1,19})$")
 
 class TooLarge(FarmError):
     status = 413
+
+
+class UploadStatePublic(BaseModel):
+    """How much of an output the manager holds; ``complete`` once its checksum matched."""
+
+    name: str
+    sha256: str
+    size: int
+    received: int
+    complete: bool
+
+
+class OutputFile(BaseModel):
+    name: str
+    size: int
+    modified: datetime
+    url: str
+
+
+class JobOutputs(BaseModel):
+    job_id: str
+    files: list[OutputFile]
+    total_size: int
+
+
+#: An upload's state: 200 while parts are missing, 201 once the file is complete.
+_UPLOAD_ANSWERS = {
+    201: {"model": UploadStatePublic, "description": "The file is complete"},
+    **answers(401, 404, 413),
+}
 
 
 async def _job_of_task_for_worker(
@@ -64,7 +95,9 @@ def _state_json(name: str, sha256: str, size: int, state: UploadState) -> JSONRe
     )
 
 
-@upload_router.put("/tasks/{task_id}/{name:path}")
+@upload_router.put(
+    "/tasks/{task_id}/{name:path}", response_model=UploadStatePublic, responses=_UPLOAD_ANSWERS
+)
 async def upload_output(
     task_id: str,
     name: str,
@@ -102,7 +135,9 @@ async def _body(request: Request) -> AsyncIterator[bytes]:
             yield chunk
 
 
-@upload_router.get("/tasks/{task_id}/{name:path}")
+@upload_router.get(
+    "/tasks/{task_id}/{name:path}", response_model=UploadStatePublic, responses=_UPLOAD_ANSWERS
+)
 async def upload_state(
     task_id: str,
     name: str,
@@ -125,7 +160,12 @@ def _existing_job(farm: Farm, job_id: str) -> None:
         jobs.get_job(session, job_id)
 
 
-@download_router.get("/jobs/{job_id}/outputs")
+@download_router.get(
+    "/jobs/{job_id}/outputs",
+    dependencies=[JobReaderDep],
+    response_model=JobOutputs,
+    responses=answers(404),
+)
 def list_outputs(job_id: str, farm: FarmDep) -> JSONResponse:
     _existing_job(farm, job_id)
     files = output_store(farm.settings).list_files(job_id)
@@ -138,7 +178,12 @@ def list_outputs(job_id: str, farm: FarmDep) -> JSONResponse:
     )
 
 
-@download_router.get("/jobs/{job_id}/outputs.zip")
+@download_router.get(
+    "/jobs/{job_id}/outputs.zip",
+    dependencies=[JobReaderDep],
+    response_class=StreamingResponse,
+    responses={200: media("application/zip", "Every output in one archive"), **answers(404)},
+)
 def download_outputs_zip(job_id: str, farm: FarmDep, now: NowDep) -> StreamingResponse:
     _existing_job(farm, job_id)
     store = output_store(farm.settings)
@@ -150,7 +195,12 @@ def download_outputs_zip(job_id: str, farm: FarmDep, now: NowDep) -> StreamingRe
     )
 
 
-@download_router.get("/jobs/{job_id}/outputs/{name:path}")
+@download_router.get(
+    "/jobs/{job_id}/outputs/{name:path}",
+    dependencies=[JobReaderDep],
+    response_class=FileResponse,
+    responses={200: media("application/octet-stream", "The output's bytes"), **answers(404)},
+)
 def download_output(job_id: str, name: str, farm: FarmDep) -> FileResponse:
     check_relative_path(name, "name")
     _existing_job(farm, job_id)
@@ -162,4 +212,4 @@ def download_output(job_id: str, name: str, farm: FarmDep) -> FileResponse:
 
 def install(app: FastAPI) -> None:
     app.include_router(upload_router)
-    app.include_router(download_router, dependencies=[WorkerOrUserDep])
+    app.include_router(download_router)
