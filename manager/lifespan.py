@@ -12,8 +12,9 @@ from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanag
 
 from fastapi import FastAPI
 
-from manager.core.farm import Farm
+from manager.core.farm import Farm, utcnow
 from manager.core.health import run_health_checks
+from manager.core.staged_jobs import remove_abandoned_jobs
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ def lifespan_of(
         with ExitStack() as running:
             running.callback(farm.close)
             farm.db.start_checkpoints()
+            # A job the last run left half-stored goes before any worker asks for work.
+            remove_abandoned_jobs(farm.db, utcnow())
             if health_checks:
                 checks = Periodic(
                     "health-checks", settings.health_check_interval, lambda: run_health_checks(farm)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from manager.config import Settings
 from manager.core import events
 from manager.core.slow_frames import flag_slow_tasks
+from manager.core.staged_jobs import remove_abandoned_jobs
 from manager.core.statuses import LIVE_WORKER_STATUSES, TaskStatus, WorkerStatus
 from manager.core.task_states import lock_job
 from manager.core.tasks import record_failure, requeue_tasks_of_worker
@@ -120,3 +121,4 @@ def run_health_checks(
         farm.slow_tasks_flagged.add(flagged.task_id)
         farm.logs.append(flagged.job_id, flagged.task_id, f"manager: {flagged.message}\n")
     collect_garbage(farm.db, farm.settings, now)
+    remove_abandoned_jobs(farm.db, now)

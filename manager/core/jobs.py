@@ -142,17 +142,35 @@ def submit_job(
 ) -> Job:
     """Validate and compile a submission and store the job with all its tasks."""
     compiled = compile_submission(session, registry, sub, now)
-    job_id, job_type, settings = compiled.job_id, compiled.job_type, compiled.settings
-    initial, worker_tag_id, specs = compiled.initial, compiled.worker_tag_id, compiled.specs
+    job = add_job(session, compiled, sub, now, compiled.initial)
+    task_ids = random_uuids(len(compiled.specs))
+    insert_tasks(session, compiled, task_ids, range(len(compiled.specs)), now)
+    insert_dependencies(session, compiled, task_ids, range(len(compiled.specs)))
+    note_jobs_waiting_for_task_types(session, now, job_ids=[job.id])
+    events.record(session, "job", id=job.id)
+    return job
 
-    task_status = TaskStatus.PAUSED if initial == JobStatus.PAUSED else TaskStatus.QUEUED
+
+def _task_status(compiled: CompiledSubmission) -> TaskStatus:
+    return TaskStatus.PAUSED if compiled.initial == JobStatus.PAUSED else TaskStatus.QUEUED
+
+
+def add_job(
+    session: Session, compiled: CompiledSubmission, sub: JobSubmission, now: datetime,
+    status: JobStatus,
+) -> Job:
+    """The job's row, counting all its tasks; ``status`` under-construction keeps it from the
+    scheduler and the listings while its tasks go in (``staged_jobs``)."""
+    job_id, job_type, settings = compiled.job_id, compiled.job_type, compiled.settings
+    worker_tag_id, specs = compiled.worker_tag_id, compiled.specs
+    task_status = _task_status(compiled)
     job = Job(
         id=job_id,
         name=sub.name,
         job_type=job_type.name,
         type_etag=job_type.etag,
         priority=sub.priority,
-        status=initial,
+        status=status,
         activity="submitted",
         settings=settings,
         job_metadata=dict(sub.metadata),
@@ -167,31 +185,41 @@ def submit_job(
     )
     session.add(job)
     session.flush()
+    return job
 
-    task_ids = random_uuids(len(specs))
-    status_text = task_status.value
+
+def insert_tasks(
+    session: Session, compiled: CompiledSubmission, task_ids: list[str], which: range,
+    now: datetime,
+) -> None:
+    """Insert the job's tasks numbered ``which``; ``task_ids`` holds every task's id."""
+    job_id, specs, status_text = compiled.job_id, compiled.specs, _task_status(compiled).value
     insert_rows(
         session,
         Task.__table__,  # type: ignore[arg-type]
         TASK_COLUMNS,
         [
             (
-                task_ids[i], job_id, i, spec.name, spec.task_type, spec.priority, status_text,
-                "", spec.commands, 0, spec.steps_total, spec.dispatch_rank, len(spec.depends_on),
-                now, now,
+                task_ids[i], job_id, i, specs[i].name, specs[i].task_type, specs[i].priority,
+                status_text, "", specs[i].commands, 0, specs[i].steps_total,
+                specs[i].dispatch_rank, len(specs[i].depends_on), now, now,
             )
-            for i, spec in enumerate(specs)
+            for i in which
         ],
     )
+
+
+def insert_dependencies(
+    session: Session, compiled: CompiledSubmission, task_ids: list[str], which: range
+) -> None:
+    """Insert what the tasks numbered ``which`` wait for; every task must be stored already."""
+    specs = compiled.specs
     insert_rows(
         session,
         TaskDependency.__table__,  # type: ignore[arg-type]
         ("task_id", "depends_on_id"),
-        [(task_ids[i], task_ids[dep]) for i, spec in enumerate(specs) for dep in spec.depends_on],
+        [(task_ids[i], task_ids[dep]) for i in which for dep in specs[i].depends_on],
     )
-    note_jobs_waiting_for_task_types(session, now, job_ids=[job_id])
-    events.record(session, "job", id=job_id)
-    return job
 
 
 def get_job(session: Session, job_id: str) -> Job:

@@ -183,8 +183,10 @@ def _jobs_out(session: Session, rows: Sequence[Job], now: datetime) -> list[dict
 def list_jobs(
     session: Session, page: Page, order_by: str, statuses: list[str], now: datetime
 ) -> dict[str, Any]:
-    query = select(Job)
-    count = select(func.count()).select_from(Job)
+    # A job whose tasks are still going in shows once it is whole.
+    shown = Job.status != JobStatus.UNDER_CONSTRUCTION
+    query = select(Job).where(shown)
+    count = select(func.count()).select_from(Job).where(shown)
     if statuses:
         query = query.where(Job.status.in_(statuses))
         count = count.where(Job.status.in_(statuses))
@@ -400,8 +402,16 @@ def farm_summary(session: Session, now: datetime) -> dict[str, Any]:
     jobs_by_status = {
         str(s): int(n)
         for s, n in session.execute(select(Job.status, func.count()).group_by(Job.status))
+        if s != JobStatus.UNDER_CONSTRUCTION
     }
-    queued_tasks = session.scalar(select(func.sum(Job.tasks_queued + Job.tasks_soft_failed))) or 0
+    queued_tasks = (
+        session.scalar(
+            select(func.sum(Job.tasks_queued + Job.tasks_soft_failed)).where(
+                Job.status != JobStatus.UNDER_CONSTRUCTION
+            )
+        )
+        or 0
+    )
     runnable = (TaskStatus.QUEUED, TaskStatus.SOFT_FAILED)
     queued_frames = (
         session.scalar(select(func.sum(Task.steps_total)).where(Task.status.in_(runnable))) or 0

@@ -3,6 +3,10 @@
 SQLite allows one writer at a time. Writers in this process queue on a lock and open their
 transaction with ``BEGIN IMMEDIATE``, so they never fail half-way with "database is locked"
 when upgrading a read to a write; other processes (a second manager) wait on busy_timeout.
+The lock is handed over in arrival order: a long job of many short transactions (a big
+submission stored in steps) lets the worker requests that queued meanwhile go in between,
+where a plain lock would let the thread that just released it take it again at once.
+Readers have their own engine and connections: in WAL mode they never wait for the writer.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -54,6 +59,32 @@ def _sqlite_engine(url: str, begin: str) -> Engine:
         conn.exec_driver_sql(begin)
 
     return engine
+
+
+class FairLock:
+    """A lock that goes to its waiters in the order they came (first in, first out)."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._waiters: deque[threading.Lock] = deque()
+        self._held = False
+
+    def __enter__(self) -> None:
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return
+            turn = threading.Lock()
+            turn.acquire()
+            self._waiters.append(turn)
+        turn.acquire()  # released by the holder before us, which hands the lock over
+
+    def __exit__(self, *_exc: object) -> None:
+        with self._mutex:
+            if self._waiters:
+                self._waiters.popleft().release()
+            else:
+                self._held = False
 
 
 class _Checkpointer:
@@ -106,7 +137,7 @@ class Database:
             self.read_engine = self.write_engine
         self._write_sessions = sessionmaker(self.write_engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
-        self._write_lock = threading.Lock() if self.is_sqlite else None
+        self._write_lock = FairLock() if self.is_sqlite else None
         if self.is_sqlite and parsed.database and parsed.database != ":memory:":
             # After the engines' first connection has switched the file to WAL mode.
             with self.write_engine.connect():

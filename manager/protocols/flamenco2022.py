@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 import manager
 from manager.api.v3.schemas import Body
-from manager.core import jobs, tasks, worker_session, workers
+from manager.core import jobs, staged_jobs, tasks, worker_session, workers
+from manager.core.farm import utcnow
 from manager.core.worker_facts import WorkerFacts
 from manager.db.models import Job, Worker
 from manager.web.deps import (
@@ -280,10 +281,9 @@ def submit_job(body: SubmittedJob, farm: FarmDep, now: NowDep) -> JSONResponse:
         settings=body.settings,
         metadata=body.metadata,
     )
-    with farm.db.write() as session:
-        job = jobs.submit_job(session, farm.job_types, submission, now)
-        out = _job(job)
-    return JSONResponse(out)
+    job_id = staged_jobs.submit_in_steps(farm.db, farm.job_types, submission, now, utcnow)
+    with farm.db.read() as session:
+        return JSONResponse(_job(jobs.get_job(session, job_id)))
 
 
 @router.get("/jobs/{job_id}", dependencies=[AccessDep])

@@ -1,0 +1,144 @@
+"""Big submissions go in in steps: hidden from the scheduler and the listings until whole,
+and never left half-stored."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from manager.config import Settings
+from manager.core import jobs
+from manager.core.farm import Farm, utcnow
+from manager.core.staged_jobs import ABANDONED_AFTER, remove_abandoned_jobs, submit_in_steps
+from manager.core.statuses import JobStatus
+from manager.db.models import Job, Task, TaskDependency
+from tests.conftest import FakeWorker, Manager, register_worker, start_manager, stop_manager
+from tests.spec_check import SpecChecker
+
+STEP = 1000
+
+
+def echo_then_sleeps(count: int) -> jobs.JobSubmission:
+    """One echo task, then ``count`` sleep tasks that each wait for it."""
+    return jobs.JobSubmission(
+        name="big",
+        type="echo-sleep-test",
+        settings={"sleep_repeats": count, "sleep_duration_seconds": 0},
+    )
+
+
+def half_store(farm: Farm, now: datetime) -> str:
+    """What a submission stored in steps leaves when its manager stops after the first step."""
+    sub = echo_then_sleeps(2 * STEP)
+    with farm.db.read() as session:
+        compiled = jobs.compile_submission(session, farm.job_types, sub, now)
+    task_ids = jobs.random_uuids(len(compiled.specs))
+    with farm.db.write() as session:
+        jobs.add_job(session, compiled, sub, now, JobStatus.UNDER_CONSTRUCTION)
+    with farm.db.write() as session:
+        jobs.insert_tasks(session, compiled, task_ids, range(STEP), now)
+    return compiled.job_id
+
+
+def stored_rows(farm: Farm) -> tuple[int, int, int]:
+    with farm.db.read() as session:
+        return (
+            session.scalar(select(func.count()).select_from(Job)) or 0,
+            session.scalar(select(func.count()).select_from(Task)) or 0,
+            session.scalar(select(func.count()).select_from(TaskDependency)) or 0,
+        )
+
+
+def test_a_job_bigger_than_a_step_shows_only_when_whole(manager: Manager) -> None:
+    farm = manager.farm
+    seen: list[tuple[list[str], int, int]] = []
+
+    def clock() -> datetime:
+        # Each step asks the time just before it commits: what does the farm show meanwhile?
+        with farm.db.read() as session:
+            building = list(
+                session.scalars(select(Job.id).where(Job.status == JobStatus.UNDER_CONSTRUCTION))
+            )
+        v3 = manager.get("/api/v3/jobs").json()["jobs"]
+        dashboard = manager.get("/api/farmhand/jobs").json()["jobs"]
+        seen.append((building, len(v3), len(dashboard)))
+        return utcnow()
+
+    job_id = submit_in_steps(farm.db, farm.job_types, echo_then_sleeps(2500), utcnow(), clock, STEP)
+
+    assert [(b, v3, d) for b, v3, d in seen] == [([job_id], 0, 0)] * 3
+    job = manager.get(f"/api/v3/jobs/{job_id}").json()
+    assert job["status"] == "queued"
+    assert [j["id"] for j in manager.get("/api/v3/jobs").json()["jobs"]] == [job_id]
+    assert stored_rows(farm) == (1, 2501, 2500)
+    tasks = manager.get(f"/api/v3/jobs/{job_id}/tasks").json()["tasks"]
+    assert [t["index_in_job"] for t in tasks] == list(range(2501))
+
+    # Dependencies crossing steps hold: nothing but the echo runs until the echo is done.
+    first, second = register_worker(manager), register_worker(manager)
+    first.wake()
+    second.wake()
+    echo = first.next_task()
+    assert echo is not None and echo["name"] == "echo"
+    assert second.next_task() is None
+    first.complete(echo["uuid"])
+    sleep = second.next_task()
+    assert sleep is not None and sleep["name"].startswith("sleep-")
+
+
+def test_a_half_stored_job_is_never_handed_out_nor_listed(
+    manager: Manager, awake_worker: FakeWorker
+) -> None:
+    job_id = half_store(manager.farm, utcnow())
+    assert awake_worker.next_task() is None
+    assert manager.get("/api/v3/jobs").json()["jobs"] == []
+    listed = manager.get("/api/farmhand/jobs").json()
+    assert listed["jobs"] == [] and listed["total"] == 0
+    assert JobStatus.UNDER_CONSTRUCTION not in manager.get("/api/farmhand/summary").json()["jobs"]
+    assert stored_rows(manager.farm)[1] == STEP, job_id
+
+
+def test_a_submission_that_fails_half_way_leaves_nothing_behind(manager: Manager) -> None:
+    farm = manager.farm
+    steps = 0
+
+    def clock() -> datetime:
+        nonlocal steps
+        steps += 1
+        if steps == 2:
+            raise OSError("disk full")
+        return utcnow()
+
+    with pytest.raises(OSError, match="disk full"):
+        submit_in_steps(farm.db, farm.job_types, echo_then_sleeps(2500), utcnow(), clock, STEP)
+    assert stored_rows(farm) == (0, 0, 0)
+
+
+def test_an_abandoned_job_goes_once_nobody_has_touched_it_for_a_while(manager: Manager) -> None:
+    farm = manager.farm
+    started = utcnow()
+    job_id = half_store(farm, started)
+    assert remove_abandoned_jobs(farm.db, started + timedelta(seconds=5), step=300) == []
+    assert stored_rows(farm) == (1, STEP, 0)
+    later = started + ABANDONED_AFTER + timedelta(seconds=1)
+    assert remove_abandoned_jobs(farm.db, later, step=300) == [job_id]
+    assert stored_rows(farm) == (0, 0, 0)
+
+
+def test_a_job_left_half_stored_by_the_last_run_is_gone_after_a_restart(
+    manager_settings: Settings, spec_checker: SpecChecker
+) -> None:
+    farm = Farm(manager_settings)
+    try:
+        half_store(farm, utcnow() - ABANDONED_AFTER - timedelta(minutes=1))
+        assert stored_rows(farm) == (1, STEP, 0)
+    finally:
+        farm.close()
+    manager = start_manager(manager_settings, spec_checker)
+    try:
+        assert stored_rows(manager.farm) == (0, 0, 0)
+        assert manager.get("/api/v3/jobs").json()["jobs"] == []
+    finally:
+        stop_manager(manager)
