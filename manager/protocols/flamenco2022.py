@@ -17,15 +17,18 @@ from manager.core import jobs, staged_jobs, tasks, worker_session, workers
 from manager.core.farm import utcnow
 from manager.core.worker_facts import WorkerFacts
 from manager.db.models import Job, Worker
+from manager.protocols import flamenco2022_spec as spec
 from manager.web.deps import (
     AccessDep,
     CredentialsDep,
     FarmDep,
     NowDep,
+    RegistrationDep,
     as_loaded_worker,
     as_worker,
     client_address,
 )
+from manager.web.openapi import answers, no_content
 
 router = APIRouter(prefix="/api", tags=["flamenco-2022"])
 
@@ -146,19 +149,19 @@ def _job_type(served: dict[str, Any]) -> dict[str, Any]:
     return {"name": served["name"], "label": served["label"], "settings": settings}
 
 
-@router.get("/version")
+@router.get("/version", response_model=spec.Flamenco2022FlamencoVersion)
 def get_version() -> JSONResponse:
     return JSONResponse({"version": manager.__version__, "name": manager.NAME})
 
 
-@router.post("/worker/register-worker")
+@router.post(
+    "/worker/register-worker",
+    dependencies=[RegistrationDep],
+    response_model=spec.Flamenco2022RegisteredWorker,
+)
 async def register_worker(
     body: WorkerRegistration, farm: FarmDep, now: NowDep, request: Request
 ) -> JSONResponse:
-    if farm.settings.registration_token:
-        return JSONResponse(
-            {"code": 403, "message": "this manager needs a registration token; use /api/v3"}, 403
-        )
     secret_hash = await run_in_threadpool(workers.hash_new_secret, body.secret)
     address = client_address(request)
 
@@ -178,7 +181,9 @@ async def register_worker(
     return JSONResponse(await farm.writer.run(work))
 
 
-@router.post("/worker/sign-on")
+@router.post(
+    "/worker/sign-on", response_model=spec.Flamenco2022WorkerStateChange, responses=answers(401)
+)
 async def sign_on(
     body: WorkerSignOn, farm: FarmDep, credentials: CredentialsDep, now: NowDep, request: Request
 ) -> JSONResponse:
@@ -200,13 +205,17 @@ async def sign_on(
     return JSONResponse({"status_requested": _worker_status(wanted)})
 
 
-@router.post("/worker/sign-off", status_code=204)
+@router.post("/worker/sign-off", status_code=204, responses=answers(401))
 async def sign_off(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
     await as_loaded_worker(farm, credentials, now, lambda s, w: workers.sign_off(s, w, now))
     return Response(status_code=204)
 
 
-@router.get("/worker/state")
+@router.get(
+    "/worker/state",
+    response_model=spec.Flamenco2022WorkerStateChange,
+    responses={**no_content(description="No status change requested"), **answers(401)},
+)
 async def worker_state(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
     wanted = await as_worker(farm, credentials, now, worker_session.state_to_go_to)
     if wanted is None:
@@ -214,7 +223,7 @@ async def worker_state(farm: FarmDep, credentials: CredentialsDep, now: NowDep) 
     return JSONResponse({"status_requested": _worker_status(wanted)})
 
 
-@router.post("/worker/state-changed", status_code=204)
+@router.post("/worker/state-changed", status_code=204, responses=answers(401))
 async def worker_state_changed(
     body: WorkerStateChanged, farm: FarmDep, credentials: CredentialsDep, now: NowDep
 ) -> Response:
@@ -225,7 +234,16 @@ async def worker_state_changed(
     return Response(status_code=204)
 
 
-@router.post("/worker/task")
+@router.post(
+    "/worker/task",
+    response_model=spec.Flamenco2022AssignedTask,
+    responses={
+        **no_content(description="No task for this worker now"),
+        **no_content(409, "The worker is not awake"),
+        423: {"model": spec.Flamenco2022WorkerStateChange, "description": "Change status first"},
+        **answers(401, 403),
+    },
+)
 async def schedule_task(farm: FarmDep, credentials: CredentialsDep, now: NowDep) -> Response:
     def work(session: Session, worker: WorkerFacts) -> tuple[int, dict[str, Any] | None]:
         given = worker_session.ask_for_work(session, farm.settings, worker, now)
@@ -243,7 +261,7 @@ async def schedule_task(farm: FarmDep, credentials: CredentialsDep, now: NowDep)
     return JSONResponse(out)
 
 
-@router.post("/worker/task/{task_id}", status_code=204)
+@router.post("/worker/task/{task_id}", status_code=204, responses=answers(401, 404, 409))
 async def task_update(
     task_id: str, body: TaskUpdate, farm: FarmDep, credentials: CredentialsDep, now: NowDep
 ) -> Response:
@@ -267,12 +285,21 @@ async def task_update(
     return Response(status_code=204)
 
 
-@router.get("/jobs/types", dependencies=[AccessDep])
+@router.get(
+    "/jobs/types",
+    dependencies=[AccessDep],
+    response_model=spec.Flamenco2022AvailableJobTypes,
+)
 def get_job_types(farm: FarmDep) -> JSONResponse:
     return JSONResponse({"job_types": [_job_type(t.to_api()) for t in farm.job_types.all()]})
 
 
-@router.post("/jobs", dependencies=[AccessDep])
+@router.post(
+    "/jobs",
+    dependencies=[AccessDep],
+    response_model=spec.Flamenco2022Job,
+    responses=answers(412),
+)
 def submit_job(body: SubmittedJob, farm: FarmDep, now: NowDep) -> JSONResponse:
     submission = jobs.JobSubmission(
         name=body.name,
@@ -286,7 +313,12 @@ def submit_job(body: SubmittedJob, farm: FarmDep, now: NowDep) -> JSONResponse:
         return JSONResponse(_job(jobs.get_job(session, job_id)))
 
 
-@router.get("/jobs/{job_id}", dependencies=[AccessDep])
+@router.get(
+    "/jobs/{job_id}",
+    dependencies=[AccessDep],
+    response_model=spec.Flamenco2022Job,
+    responses=answers(404),
+)
 def fetch_job(job_id: str, farm: FarmDep) -> JSONResponse:
     with farm.db.read() as session:
         return JSONResponse(_job(jobs.get_job(session, job_id)))
