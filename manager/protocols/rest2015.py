@@ -31,8 +31,15 @@ from manager.db.models import Job, Task, Worker
 from manager.db.queries.tasks import task_of_job_for_worker
 from manager.protocols import common
 from manager.protocols.models import ProtocolWorker, Rest2015Task
-from manager.web.deps import AccessDep, FarmDep, NowDep, client_address
+from manager.protocols.rest2015_answers import (
+    Task2015,
+    WorkerFacts2015,
+    WorkerOrder2015,
+    Workers2015,
+)
+from manager.web.deps import AccessDep, FarmDep, NowDep, RegistrationDep, client_address
 from manager.web.json_body import read_json
+from manager.web.openapi import answers
 
 PROTOCOL = "rest2015"
 TASK_TYPE = "blender-range"
@@ -192,7 +199,7 @@ def _task_out(session: Session, number: int, job: Job) -> dict[str, Any]:
     }
 
 
-@router.post("/tasks", status_code=202)
+@router.post("/tasks", status_code=202, response_model=Task2015, responses=answers(409, 412))
 def create_task(body: TaskCreate, farm: FarmDep, now: NowDep) -> JSONResponse:
     submission = jobs.JobSubmission(
         name=f"2015 task {body.task_id}" if body.task_id else "2015 task",
@@ -214,13 +221,13 @@ def create_task(body: TaskCreate, farm: FarmDep, now: NowDep) -> JSONResponse:
     return JSONResponse(out, status_code=202)
 
 
-@router.get("/tasks/{number}")
+@router.get("/tasks/{number}", response_model=Task2015, responses=answers(404))
 def fetch_task(number: int, farm: FarmDep) -> JSONResponse:
     with farm.db.read() as session:
         return JSONResponse(_task_out(session, number, _job_of(session, number)))
 
 
-@router.patch("/tasks/{number}", status_code=204)
+@router.patch("/tasks/{number}", status_code=204, responses=answers(404, 422))
 async def update_task(number: int, body: TaskPatch, farm: FarmDep, now: NowDep) -> Response:
     if body.worker_id is not None:
         await farm.writer.run(
@@ -275,7 +282,9 @@ def _update_from_worker(
     )
 
 
-@router.delete("/tasks/{number}", status_code=202)
+@router.delete(
+    "/tasks/{number}", status_code=202, response_class=Response, responses=answers(404)
+)
 def delete_task(number: int, farm: FarmDep) -> Response:
     with farm.db.write() as session:
         job_id = _job_of(session, number).id
@@ -334,7 +343,7 @@ def _worker_by_number(session: Session, number: int) -> Worker:
     return worker
 
 
-@router.get("/workers")
+@router.get("/workers", response_model=Workers2015)
 def list_workers(farm: FarmDep) -> JSONResponse:
     with farm.db.write() as session:
         rows = session.execute(
@@ -346,7 +355,7 @@ def list_workers(farm: FarmDep) -> JSONResponse:
         return JSONResponse({w.name: _worker_out(session, w, n or 0) for w, n in rows})
 
 
-@router.post("/workers")
+@router.post("/workers", dependencies=[RegistrationDep], response_model=Workers2015)
 async def register_worker(
     body: WorkerRegistration, farm: FarmDep, now: NowDep, request: Request
 ) -> JSONResponse:
@@ -382,7 +391,7 @@ async def register_worker(
     return JSONResponse(await farm.writer.run(work))
 
 
-@router.get("/workers/{number}")
+@router.get("/workers/{number}", response_model=WorkerFacts2015, responses=answers(404))
 def fetch_worker(number: int, farm: FarmDep) -> JSONResponse:
     with farm.db.read() as session:
         worker = _worker_by_number(session, number)
@@ -398,7 +407,7 @@ def fetch_worker(number: int, farm: FarmDep) -> JSONResponse:
         )
 
 
-@router.patch("/workers/{number}")
+@router.patch("/workers/{number}", response_model=WorkerOrder2015, responses=answers(404))
 async def update_worker(number: int, body: WorkerPatch, farm: FarmDep, now: NowDep) -> JSONResponse:
     def work(session: Session) -> dict[str, Any]:
         worker = _worker_by_number(session, number)
