@@ -25,6 +25,7 @@ from manager.core.farm import Farm, utcnow
 from manager.protocols import sheepit_store as store
 from manager.protocols.models import SheepitUser
 from manager.web.deps import AccessDep, FarmDep, NowDep
+from manager.web.openapi import answers
 
 router = APIRouter(prefix="/api/farmhand/sheepit", tags=["sheepit-admin"])
 
@@ -50,21 +51,32 @@ class Maintenance(_Body):
     enabled: bool
 
 
-@router.get("/users")
+class UserSummary(BaseModel):
+    login: str
+    can_render: bool
+    expires_at: datetime | None
+    frames_rendered: int
+
+
+class Users(BaseModel):
+    users: list[UserSummary]
+
+
+@router.get("/users", response_model=Users)
 def list_users(farm: FarmDep) -> JSONResponse:
     with farm.db.read() as session:
         users = session.scalars(select(SheepitUser).order_by(SheepitUser.login)).all()
         return JSONResponse({"users": [store.user_summary(u) for u in users]})
 
 
-@router.post("/users", status_code=201)
+@router.post("/users", status_code=201, response_model=UserSummary, responses=answers(409))
 def add_user(body: UserCreate, farm: FarmDep, now: NowDep) -> JSONResponse:
     with farm.db.write() as session:
         user = store.add_user(session, body.login, body.password, now, body.expires_at)
         return JSONResponse(store.user_summary(user), status_code=201)
 
 
-@router.patch("/users/{login}")
+@router.patch("/users/{login}", response_model=UserSummary, responses=answers(404))
 def change_user(login: str, body: UserChange, farm: FarmDep) -> JSONResponse:
     expiry: datetime | None | bool = False
     if body.clear_expiry:
@@ -78,7 +90,7 @@ def change_user(login: str, body: UserChange, farm: FarmDep) -> JSONResponse:
         return JSONResponse(store.user_summary(user))
 
 
-@router.delete("/users/{login}", status_code=204)
+@router.delete("/users/{login}", status_code=204, responses=answers(404))
 def delete_user(login: str, farm: FarmDep) -> Response:
     with farm.db.write() as session:
         session.delete(store.get_user(session, login))
