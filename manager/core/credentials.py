@@ -20,6 +20,14 @@ VERIFIED_CACHE_SIZE = 10_000
 NO_SECRET = "none"
 
 
+def token_matches(expected: str | None, given: str | None) -> bool:
+    """Whether ``given`` is the configured token; no token configured lets everyone in.
+    Compared in constant time, so the answer's timing tells nothing of the token."""
+    if not expected:
+        return True
+    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
 def hash_secret(secret: str) -> str:
     salt = os.urandom(16)
     digest = hashlib.pbkdf2_hmac("sha256", secret.encode(), salt, PBKDF2_ITERATIONS)

@@ -18,11 +18,20 @@ from sqlalchemy.orm import Session
 
 from manager.config import Settings
 from manager.core import scheduler, tasks, variables, workers
+from manager.core.bounds import control_character
 from manager.core.credentials import SecretVerifier
-from manager.core.errors import WORKER_CHALLENGE, Conflict, NotFound, Unauthorized
+from manager.core.errors import (
+    WORKER_CHALLENGE,
+    BadInput,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+)
 from manager.core.statuses import TaskStatus, WorkerStatus
 from manager.core.worker_facts import AnyWorker, WorkerFacts
 from manager.db.models import Worker
+from manager.db.queries import worker_reads
 from manager.db.queries.tasks import TaskFacts, assigned_task, task_facts
 from manager.db.queries.workers import mark_worker_seen, worker_facts
 
@@ -41,6 +50,42 @@ def authenticate(
     if facts is None or not verifier.verify(worker_id, secret, facts.secret_hash):
         raise Unauthorized("unknown worker or wrong secret", WORKER_CHALLENGE)
     return facts
+
+
+class NotYourJob(Forbidden):
+    """The worker holds no task of the job whose files it asks for (403)."""
+
+
+def _key(value: str, field: str) -> str:
+    # PostgreSQL refuses a NUL in a query parameter; no job id or checkout path holds one.
+    if control_character(value) is not None:
+        raise BadInput(f"{field}: control characters are not allowed")
+    return value
+
+
+def may_read_job(session: Session, worker: AnyWorker, job_id: str) -> None:
+    """A worker reads a job's checkout and outputs only while it holds one of its tasks
+    (a task that assembles frames downloads the job's outputs)."""
+    if not worker_reads.holds_task_of_job(session, worker.id, _key(job_id, "job_id")):
+        raise NotYourJob(f"worker {worker.name!r} holds no task of job {job_id!r}")
+
+
+def may_read_checkout(session: Session, worker: AnyWorker, checkout_path: str) -> None:
+    path = _key(checkout_path, "checkout_path")
+    if not worker_reads.holds_task_of_checkout(session, worker.id, path):
+        raise NotYourJob(
+            f"worker {worker.name!r} holds no task of a job using checkout {checkout_path!r}"
+        )
+
+
+def may_read_file(session: Session, worker: AnyWorker, sha256: str, size: int) -> None:
+    """A stored file, by content: the worker must hold a task of a job whose checkout
+    holds it. Checksums are not secrets (a submitter sends them to anyone it likes)."""
+    if not worker_reads.holds_task_needing_file(session, worker.id, sha256, size):
+        raise NotYourJob(
+            f"worker {worker.name!r} holds no task of a job whose files include "
+            f"{sha256[:12]}.../{size}"
+        )
 
 
 def mark_seen(session: Session, worker: AnyWorker, now: datetime) -> None:

@@ -1,25 +1,34 @@
-"""Dependencies shared by the routers: the farm, worker credentials and the clock."""
+"""Dependencies shared by the routers: the farm, the clock, and who may call: the access
+token, the registration token, worker credentials and who may read a job's files. The
+rules themselves live in ``core.credentials`` and ``core.worker_session``."""
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
 
 from manager.core.bounds import control_character
-from manager.core.errors import WORKER_CHALLENGE, Unauthorized
+from manager.core.credentials import token_matches
+from manager.core.errors import WORKER_CHALLENGE, Forbidden, Unauthorized
 from manager.core.farm import Farm, utcnow
 from manager.core.worker_facts import WorkerFacts
-from manager.core.worker_session import authenticate, mark_seen
+from manager.core.worker_session import (
+    authenticate,
+    mark_seen,
+    may_read_checkout,
+    may_read_file,
+    may_read_job,
+)
 from manager.core.workers import get_worker
 from manager.db.models import Worker
+from manager.storage.paths import check_sha256, check_size
 
 # Dependencies are ``async``: FastAPI runs a plain ``def`` dependency in its thread pool, one
 # hop per dependency per request, which cost more than these few lines do.
@@ -137,13 +146,88 @@ async def require_access(request: Request) -> None:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         given = header[7:].strip()
-    if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
+    if not token_matches(expected, given):
         raise Unauthorized(
             "this manager needs its access token (Authorization: Bearer <token>)", "Bearer"
         )
 
 
 AccessDep = Depends(require_access)
+
+
+async def require_registration_token(
+    request: Request,
+    token: Annotated[str | None, Header(alias="X-Farmhand-Registration-Token")] = None,
+) -> None:
+    """When the manager has a registration token, a new worker must present it, whatever
+    door it registers through. A dependency, so it is asked before the body is read."""
+    farm: Farm = request.app.state.farm
+    if not token_matches(farm.settings.registration_token, token):
+        raise Forbidden("this manager needs a registration token (X-Farmhand-Registration-Token)")
+
+
+RegistrationDep = Depends(require_registration_token)
+
+
+# Who may read a job's files: a user, or a worker while it holds a task of the job ------------
+
+BasicDep = Annotated[HTTPBasicCredentials | None, Depends(_basic)]
+ReadRule = Callable[[Session, WorkerFacts], None]
+
+
+async def _user_or_worker(
+    request: Request, credentials: HTTPBasicCredentials | None, rule: ReadRule
+) -> None:
+    """The access token (when the manager has one) lets a user read everything; worker
+    credentials are checked, and with an access token set the worker must pass ``rule``:
+    otherwise registering a worker would be a way round the token."""
+    farm: Farm = request.app.state.farm
+    if credentials is None:
+        await require_access(request)
+        return
+    locked = bool(farm.settings.access_token)
+    given = credentials
+
+    def check() -> None:
+        with farm.db.read() as session:
+            worker = authenticate(session, farm.secrets, given.username, given.password)
+            if locked:
+                rule(session, worker)
+
+    await run_in_threadpool(check)
+
+
+async def job_reader(request: Request, job_id: str, credentials: BasicDep) -> None:
+    """A job's checkout manifest and outputs."""
+    await _user_or_worker(
+        request, credentials, lambda session, worker: may_read_job(session, worker, job_id)
+    )
+
+
+async def checkout_reader(request: Request, checkout_path: str, credentials: BasicDep) -> None:
+    await _user_or_worker(
+        request,
+        credentials,
+        lambda session, worker: may_read_checkout(session, worker, checkout_path),
+    )
+
+
+async def file_reader(
+    request: Request, checksum: str, filesize: int, credentials: BasicDep
+) -> None:
+    """A stored file's bytes, by content."""
+
+    def rule(session: Session, worker: WorkerFacts) -> None:
+        check_sha256(checksum)
+        check_size(filesize)
+        may_read_file(session, worker, checksum, filesize)
+
+    await _user_or_worker(request, credentials, rule)
+
+
+JobReaderDep = Depends(job_reader)
+CheckoutReaderDep = Depends(checkout_reader)
+FileReaderDep = Depends(file_reader)
 
 
 def client_address(request: Request) -> str:

@@ -205,18 +205,9 @@ def test_duplicate_and_clashing_checkout_paths_are_refused(manager: Manager) -> 
     assert response.status_code == 400 and "folder" in response.json()["message"]
 
 
-def test_file_content_needs_a_worker_or_the_access_token(manager: Manager, tmp_path: Path) -> None:
-    from tests.conftest import register_worker
-
-    data = b"secret texture"
-    upload(manager, data)
-    worker = register_worker(manager)
+def test_shaman_operations_need_the_access_token(manager: Manager) -> None:
+    """Who reads stored files is tested in tests/manager/test_worker_access.py."""
     manager.settings.access_token = "studio"
-    url = f"/api/farmhand/files/{sha(data)}/{len(data)}"
-    assert manager.get(url).status_code == 401
-    assert manager.get(url, auth=(worker.id, "wrong")).status_code == 401
-    assert manager.get(url, auth=(worker.id, worker.secret)).content == data
-    assert manager.get(url, headers={"Authorization": "Bearer studio"}).content == data
     assert (
         manager.post("/api/v3/shaman/checkout/requirements", json={"files": []}).status_code == 401
     )
