@@ -23,10 +23,12 @@ from manager.core.errors import Unauthorized
 from manager.core.events import EventBus
 from manager.core.farm import Farm
 from manager.core.statuses import JobStatus, TaskStatus
-from manager.dashboard import queries
+from manager.dashboard import answers, queries
 from manager.dashboard.stream import EventStreams, drain, event_stream
 from manager.web.deps import ACCESS_COOKIE, AccessDep, FarmDep, NowDep, require_access
 from manager.web.errors import error_response
+from manager.web.openapi import answers as errors
+from manager.web.openapi import media
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 SUMMARY_MAX_AGE_SECONDS = 10.0
@@ -52,7 +54,7 @@ def dashboard_page() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
 
-@public.get("/api/farmhand/session")
+@public.get("/api/farmhand/session", response_model=answers.SessionInfo)
 async def session_info(request: Request, farm: FarmDep) -> JSONResponse:
     """Whether this manager wants a token and whether the caller has presented it."""
     try:
@@ -65,7 +67,7 @@ async def session_info(request: Request, farm: FarmDep) -> JSONResponse:
     )
 
 
-@public.post("/api/farmhand/session", status_code=204)
+@public.post("/api/farmhand/session", status_code=204, responses=errors(401))
 def sign_in(body: SignIn, request: Request, farm: FarmDep) -> Response:
     expected = farm.settings.access_token
     if not expected:
@@ -95,7 +97,7 @@ def sign_out() -> Response:
 # Read-only queries --------------------------------------------------------------------------------
 
 
-@api.get("/jobs")
+@api.get("/jobs", response_model=answers.Jobs)
 def list_jobs(
     farm: FarmDep,
     now: NowDep,
@@ -118,7 +120,7 @@ def list_jobs(
     return JSONResponse(out)
 
 
-@api.get("/jobs/{job_id}")
+@api.get("/jobs/{job_id}", response_model=answers.JobDetail, responses=errors(404))
 def job_detail(job_id: str, farm: FarmDep, now: NowDep) -> JSONResponse:
     with farm.db.read() as session:
         job = jobs.get_job(session, job_id)
@@ -127,7 +129,7 @@ def job_detail(job_id: str, farm: FarmDep, now: NowDep) -> JSONResponse:
     return JSONResponse(out)
 
 
-@api.get("/jobs/{job_id}/tasks")
+@api.get("/jobs/{job_id}/tasks", response_model=answers.Tasks, responses=errors(404))
 def job_tasks(
     job_id: str,
     farm: FarmDep,
@@ -144,14 +146,14 @@ def job_tasks(
         return JSONResponse(queries.list_tasks(session, job_id, page, statuses, wanted))
 
 
-@api.get("/workers")
+@api.get("/workers", response_model=answers.Workers)
 def list_workers(farm: FarmDep, ids: str | None = None) -> JSONResponse:
     wanted = queries.parse_ids(ids)
     with farm.db.read() as session:
         return JSONResponse(queries.list_workers(session, wanted))
 
 
-@api.get("/blocklist")
+@api.get("/blocklist", response_model=answers.Blocklist)
 def blocklist(farm: FarmDep) -> JSONResponse:
     with farm.db.read() as session:
         return JSONResponse(queries.list_blocklist(session))
@@ -181,13 +183,17 @@ class _SummaryCache:
             return self._value
 
 
-@api.get("/summary")
+@api.get("/summary", response_model=answers.FarmSummary)
 def summary(request: Request, farm: FarmDep, now: NowDep) -> JSONResponse:
     cache: _SummaryCache = request.app.state.dashboard_summary
     return JSONResponse(cache.get(farm, now))
 
 
-@api.get("/events")
+@api.get(
+    "/events",
+    response_class=StreamingResponse,
+    responses={200: media("text/event-stream", "Server-sent events", {"type": "string"})},
+)
 async def events(request: Request, client: str | None = None) -> StreamingResponse:
     streams: EventStreams = request.app.state.dashboard_streams
     return StreamingResponse(
