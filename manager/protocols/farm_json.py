@@ -33,11 +33,13 @@ from manager.core.setting_paths import share_path
 from manager.core.statuses import JobStatus, WorkerStatus
 from manager.db.models import Job, Task, Worker, WorkerTag
 from manager.protocols import common, farm_nodes
+from manager.protocols.farm_answers import Commandments, Potential, Registered
 from manager.protocols.farm_nodes import NODE_PREFIX, PROTOCOL, REGISTER_PREFIX
 from manager.protocols.models import ClusterReport, ProtocolWorker
 from manager.web.deps import FarmDep, NowDep, client_address, require_access
 from manager.web.errors import describe_validation_errors
 from manager.web.json_body import read_json
+from manager.web.openapi import answers
 from worker_mode.safe_paths import UnsafePath
 
 router = APIRouter(tags=["farm-protocol"])
@@ -372,12 +374,16 @@ def _done(ex: _Exchange, index: int, request: Done) -> None:
         return  # canceled or taken over meanwhile: the node's work is simply not needed
 
 
-@router.post("/farm")
+#: Every door reads its body itself: bad input is a 400 with ``Error``.
+_NODE_ERRORS = answers(400, 401, 403)
+
+
+@router.post("/farm", response_model=Commandments, responses=_NODE_ERRORS)
 async def farm_exchange(request: Request, farm: FarmDep, now: NowDep) -> JSONResponse:
     return await _exchange(request, farm, now, secret=None)
 
 
-@router.post(NODE_PREFIX + "/{secret}/farm")
+@router.post(NODE_PREFIX + "/{secret}/farm", response_model=Commandments, responses=_NODE_ERRORS)
 async def node_exchange(secret: str, request: Request, farm: FarmDep, now: NowDep) -> JSONResponse:
     return await _exchange(request, farm, now, secret=secret)
 
@@ -398,7 +404,7 @@ async def _exchange(
     return JSONResponse(await farm.writer.run(work))
 
 
-@router.post(REGISTER_PREFIX + "/{token}/farm")
+@router.post(REGISTER_PREFIX + "/{token}/farm", response_model=Registered, responses=_NODE_ERRORS)
 async def register_node(token: str, request: Request, farm: FarmDep, now: NowDep) -> JSONResponse:
     """Registers the node of the ``identity`` and gives it its own URL; the rest of the list
     waits for that URL (a node asks again each heartbeat)."""
@@ -473,7 +479,7 @@ def _run(
 _CLUSTER_NAME = TypeAdapter(Annotated[Name, Field(strict=True, min_length=1, max_length=200)])
 
 
-@router.post("/potential")
+@router.post("/potential", response_model=Potential, responses=_NODE_ERRORS)
 async def potential(request: Request, farm: FarmDep) -> JSONResponse:
     """Open on an open manager; on one with tokens, for holders of the access token."""
     if farm.settings.access_token or farm.settings.registration_token:
@@ -486,7 +492,9 @@ async def potential(request: Request, farm: FarmDep) -> JSONResponse:
     return JSONResponse(await run_in_threadpool(_report_new_jobs, farm, name))
 
 
-@router.post(NODE_PREFIX + "/{secret}/potential")
+@router.post(
+    NODE_PREFIX + "/{secret}/potential", response_model=Potential, responses=_NODE_ERRORS
+)
 async def node_potential(secret: str, request: Request, farm: FarmDep) -> JSONResponse:
     """For a cluster registered as a node under its cluster name."""
     name = _cluster_name(await request.body())
