@@ -25,6 +25,8 @@ THUMBNAILS = (
 ACCEPTED_TYPES = ("image/jpeg", "image/png")
 MAX_IMAGE_BYTES = 32 * 1024 * 1024
 MAX_PIXELS = 100_000_000
+#: Which job the farm's last frame belongs to, kept beside the jobs' folders.
+LAST_JOB = "last-job.json"
 
 
 class LastRenderedStore:
@@ -63,7 +65,9 @@ class LastRenderedStore:
                 tmp = target / f".{name}.tmp"
                 tmp.write_bytes(content)
                 tmp.replace(target / name)
-            (self.root / "last-job.json").write_text(json.dumps({"job_id": job_id}))
+            note = self.root / ".last-job.json.tmp"
+            note.write_text(json.dumps({"job_id": job_id}))
+            note.replace(self.root / LAST_JOB)
         if self._events is not None:
             self._events.publish("last-rendered", job_id=job_id)
 
@@ -78,12 +82,18 @@ class LastRenderedStore:
     def job_info(self, job_id: str) -> dict[str, object] | None:
         return self._info(job_id)
 
-    def global_info(self) -> dict[str, object] | None:
+    def _last_job_id(self) -> str | None:
+        """The job of the farm's last frame; None when the note is missing or unreadable
+        (a disk that filled up, a hand edit): the farm then has no last frame to show."""
         try:
-            job_id = json.loads((self.root / "last-job.json").read_text())["job_id"]
-        except (OSError, ValueError, KeyError):
+            note = json.loads((self.root / LAST_JOB).read_text(encoding="utf-8"))
+            return str(uuid.UUID(note["job_id"]))
+        except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
             return None
-        return self._info(job_id)
+
+    def global_info(self) -> dict[str, object] | None:
+        job_id = self._last_job_id()
+        return self._info(job_id) if job_id is not None else None
 
     def file(self, job_id: str, name: str) -> Path | None:
         if name not in {n for n, _, _ in THUMBNAILS}:

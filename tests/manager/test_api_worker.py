@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from PIL import Image
 
 from tests.conftest import FakeWorker, Manager, register_worker, submit
@@ -250,6 +251,32 @@ def test_output_produced_becomes_the_jobs_last_rendered_image(
     assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
     assert Image.open(io.BytesIO(image.content)).size[0] <= 200
     assert manager.get("/api/v3/jobs/last-rendered").json()["base"] == info["base"]
+
+
+@pytest.mark.parametrize(
+    "note",
+    [b'{"job_id": "../../etc"}', b"[]", b"null", b'{"job_id": 5}', b'{"job_id"', b"\xff\xfe",
+     b"[" * 100_000, b""],
+)
+def test_a_damaged_last_job_note_means_nothing_rendered_yet_until_the_next_frame(
+    manager: Manager, awake_worker: FakeWorker, note: bytes
+) -> None:
+    submit(manager, settings={"frames": "1-2", "chunk_size": 1})
+    task = awake_worker.next_task()
+    assert task is not None
+
+    def produce() -> None:
+        response = awake_worker.call(
+            "POST", f"/task/{task['uuid']}/output-produced", data=_png(),
+            headers={"Content-Type": "image/png"},
+        )
+        assert response.status_code == 202
+
+    produce()
+    (manager.settings.data_dir / "last-rendered" / "last-job.json").write_bytes(note)
+    assert manager.get("/api/v3/jobs/last-rendered").status_code == 204
+    produce()
+    assert manager.get("/api/v3/jobs/last-rendered").status_code == 200
 
 
 def test_output_produced_refuses_what_is_not_an_image(
