@@ -40,6 +40,7 @@ from manager.protocols.forms import Form, FormError, FormTooLarge, read_form
 from manager.protocols.models import SheepitSession, SheepitUser
 from manager.web.deps import FarmDep, NowDep, client_address
 from manager.web.errors import add_error_form
+from manager.web.openapi import Responses, answered_in, media
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,12 @@ bpy.context.scene.render.filepath = ''
 """
 
 router = APIRouter(prefix="/sheepit", tags=["sheepit"])
+#: SheepIt clients read XML, errors included (an element with a status code).
+XML = answered_in("text/xml", "The answer's XML element", errors="The error's XML element")
+_ARCHIVE: Responses = {
+    200: media("application/zip", "The renderer's or the job's archive"),
+    404: media("text/plain", "No such archive for this session", {"type": "string"}),
+}
 
 
 @dataclass
@@ -122,10 +129,10 @@ def _version(text: str) -> tuple[int, ...] | None:
     return tuple(int(part) for part in text.split("."))
 
 
-@router.get("/")
-@router.post("/")
-@router.get("/server/config.php")
-@router.post("/server/config.php")
+@router.get("/", response_class=Response, responses=XML)
+@router.post("/", response_class=Response, responses=XML)
+@router.get("/server/config.php", response_class=Response, responses=XML)
+@router.post("/server/config.php", response_class=Response, responses=XML)
 async def create_session(request: Request, farm: FarmDep, now: NowDep) -> Response:
     form = await read_params(request, "config")
     if isinstance(form, Response):
@@ -283,8 +290,8 @@ def live_client(session: Session, token: str | None, now: datetime) -> LiveClien
 # Job request -----------------------------------------------------------------------------------
 
 
-@router.get("/server/request_job.php")
-@router.post("/server/request_job.php")
+@router.get("/server/request_job.php", response_class=Response, responses=XML)
+@router.post("/server/request_job.php", response_class=Response, responses=XML)
 async def request_job(request: Request, farm: FarmDep, now: NowDep) -> Response:
     form = await read_params(request, "jobrequest")
     if isinstance(form, Response):
@@ -400,8 +407,8 @@ def _job_answer(farm: Farm, state: SheepitState, given: _Given) -> Response:
 # Downloads -------------------------------------------------------------------------------------
 
 
-@router.get("/server/download.php")
-@router.post("/server/download.php")
+@router.get("/server/download.php", response_class=FileResponse, responses=_ARCHIVE)
+@router.post("/server/download.php", response_class=FileResponse, responses=_ARCHIVE)
 async def download_archive(request: Request, farm: FarmDep, now: NowDep) -> Response:
     form = await read_params(request, "download")
     if isinstance(form, Response):

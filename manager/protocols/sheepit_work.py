@@ -28,8 +28,18 @@ from manager.protocols.sheepit import (
     xml,
 )
 from manager.web.deps import FarmDep, NowDep
+from manager.web.openapi import Responses, answered_in, media
 
 router = APIRouter(prefix="/sheepit", tags=["sheepit"])
+#: SheepIt clients read XML, errors included (an element with a status code).
+XML = answered_in("text/xml", "The answer's XML element", errors="The error's XML element")
+_AJAX: Responses = {
+    200: {
+        "description": "Credits as text, or the last rendered frame",
+        "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+    },
+    "default": media("text/plain", "Why not", {"type": "string"}),
+}
 
 VALIDATE_FIELDS = ("job", "frame", "rendertime")
 
@@ -47,8 +57,8 @@ def _int(form: Form, name: str) -> int | None:
 # Job validation --------------------------------------------------------------------------------
 
 
-@router.get("/server/send_frame.php")
-@router.post("/server/send_frame.php")
+@router.get("/server/send_frame.php", response_class=Response, responses=XML)
+@router.post("/server/send_frame.php", response_class=Response, responses=XML)
 async def validate_job(request: Request, farm: FarmDep, now: NowDep) -> Response:
     form = await read_params(request, "jobvalidate")
     if isinstance(form, Response):
@@ -186,8 +196,8 @@ def _keep_preview(farm: Farm, job_id: str, checked: store.CheckedFrame) -> None:
 # Error report ----------------------------------------------------------------------------------
 
 
-@router.get("/server/error.php")
-@router.post("/server/error.php")
+@router.get("/server/error.php", response_class=Response, responses=XML)
+@router.post("/server/error.php", response_class=Response, responses=XML)
 async def error_report(request: Request, farm: FarmDep, now: NowDep) -> Response:
     form = await read_params(request, "error")
     if isinstance(form, Response):
@@ -235,8 +245,8 @@ def _error(
 # Heartbeat -------------------------------------------------------------------------------------
 
 
-@router.get("/server/keepmealive.php")
-@router.post("/server/keepmealive.php")
+@router.get("/server/keepmealive.php", response_class=Response, responses=XML)
+@router.post("/server/keepmealive.php", response_class=Response, responses=XML)
 async def keep_me_alive(request: Request, farm: FarmDep, now: NowDep) -> Response:
     form = await read_params(request, "keepmealive")
     if isinstance(form, Response):
@@ -272,8 +282,8 @@ def _keep_alive(
 # Session end and the client's extras -------------------------------------------------------------
 
 
-@router.get("/account.php")
-@router.post("/account.php")
+@router.get("/account.php", response_class=Response, responses=XML)
+@router.post("/account.php", response_class=Response, responses=XML)
 async def logout(request: Request, farm: FarmDep, now: NowDep) -> Response:
     if request.query_params.get("mode") != "logout":
         return xml("logout", UNKNOWN_ERROR, "mode: only 'logout' is served here")
@@ -293,7 +303,7 @@ def _logout(session: Session, token: str | None, now: datetime) -> None:
         client.ended = True
 
 
-@router.get("/ajax.php")
+@router.get("/ajax.php", response_class=PlainTextResponse, responses=_AJAX)
 async def ajax(request: Request, farm: FarmDep, now: NowDep) -> Response:
     action = request.query_params.get("action")
     token = request.cookies.get(COOKIE)

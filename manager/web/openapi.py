@@ -67,6 +67,15 @@ def media(media_type: str, description: str, schema: dict[str, Any] | None = Non
     }
 
 
+def answered_in(media_type: str, description: str, *, errors: str | None = None) -> Responses:
+    """For a door that answers in another form than JSON (with ``response_class=Response``):
+    its 200 and, when ``errors`` describes them, its errors in the same media type."""
+    responses: Responses = {200: media(media_type, description, {"type": "string"})}
+    if errors:
+        responses["default"] = media(media_type, errors, {"type": "string"})
+    return responses
+
+
 def install_openapi(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
