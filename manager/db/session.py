@@ -11,6 +11,7 @@ Readers have their own engine and connections: in WAL mode they never wait for t
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import threading
@@ -39,8 +40,23 @@ CHECKPOINT_INTERVAL_S = 0.5
 COMMIT_CHECKPOINT_PAGES = 10_000
 
 
+def _json_out(value: Any) -> str:
+    # JSON has no infinity or NaN: Python would write ``Infinity``, which PostgreSQL refuses
+    # and which no JSON answer can carry, so one stored reading would break every read.
+    return json.dumps(value, allow_nan=False)
+
+
+def _json_in(text: str) -> Any:
+    # A database written before that rule may hold them still: read as "no reading".
+    return json.loads(text, parse_constant=lambda _constant: None)
+
+
+#: How every engine stores JSON columns.
+JSON_CODEC: dict[str, Any] = {"json_serializer": _json_out, "json_deserializer": _json_in}
+
+
 def _sqlite_engine(url: str, begin: str) -> Engine:
-    engine = create_engine(url, pool_size=20, max_overflow=20, pool_timeout=60)
+    engine = create_engine(url, pool_size=20, max_overflow=20, pool_timeout=60, **JSON_CODEC)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -132,7 +148,7 @@ class Database:
             self.read_engine = _sqlite_engine(url, "BEGIN")
         else:
             self.write_engine = create_engine(
-                url, pool_size=20, max_overflow=20, pool_pre_ping=True
+                url, pool_size=20, max_overflow=20, pool_pre_ping=True, **JSON_CODEC
             )
             self.read_engine = self.write_engine
         self._write_sessions = sessionmaker(self.write_engine, expire_on_commit=False)
