@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from manager.core.statuses import JobStatus, WorkerStatus
-from manager.db.queries.jobs import job_status_counts
-from manager.db.queries.workers import worker_status_counts
+from manager.db.models import Job, Worker
 
 _DOWN = (WorkerStatus.OFFLINE, WorkerStatus.ERROR)
 
 
 def farm_status(session: Session) -> str:
-    workers = worker_status_counts(session)
+    workers = dict(
+        session.execute(select(Worker.status, func.count()).group_by(Worker.status)).all()
+    )
     live = {status: n for status, n in workers.items() if status not in _DOWN}
     if not live:
         return "inoperative"
-    jobs = job_status_counts(session)
+    jobs = dict(session.execute(select(Job.status, func.count()).group_by(Job.status)).all())
     if jobs.get(JobStatus.ACTIVE):
         return "active"
     work_waiting = bool(jobs.get(JobStatus.QUEUED))

@@ -1,10 +1,11 @@
 """Submissions stored in steps, so that a big one never holds up the workers.
 
 A job is compiled in a read transaction, without the write lock. One that compiles to more
-than ``STEP_TASKS`` tasks is then stored in short write transactions of its own, between
+than ``ONE_GO_TASKS`` tasks is then stored in short write transactions of its own, between
 which the worker requests queued meanwhile get their turn: first the job row, as
 under-construction (which the scheduler and the listings pass over), then its tasks and their
-dependencies ``STEP_TASKS`` at a time, and last its real status (queued or paused). A job
+dependencies, about ``STEP_SECONDS`` of inserting at a time, and last its real status
+(queued or paused). A job
 that stays under construction (the manager stopped half-way) is deleted, in steps too, by
 ``remove_abandoned_jobs`` at the next start and in the health checks.
 """
@@ -12,7 +13,8 @@ that stays under construction (the manager stopped half-way) is deleted, in step
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -21,17 +23,43 @@ from manager.core import events, jobs
 from manager.core.job_types import JobTypeRegistry
 from manager.core.statuses import JobStatus
 from manager.core.waiting import note_jobs_waiting_for_task_types
+from manager.db.bulk import convert_rows, insert_converted
 from manager.db.queries import unfinished_jobs
 from manager.db.session import Database
 
 log = logging.getLogger(__name__)
 
-#: Tasks per write transaction: a fraction of a second of inserting, the longest a worker
-#: request waits behind a big submission.
-STEP_TASKS = 5_000
+#: Jobs of up to this many tasks go in in one write transaction, as before.
+ONE_GO_TASKS = 2_000
+
+#: How long one step may hold the write lock: what a worker request waits, at most, behind a
+#: big submission. Steps grow or shrink to it, between these many rows.
+STEP_SECONDS = 0.05
+FIRST_STEP, MIN_STEP, MAX_STEP = 1_000, 100, 50_000
 
 #: A job under construction that no step has touched for this long has lost its submitter.
 ABANDONED_AFTER = timedelta(minutes=5)
+
+
+class _Steps:
+    """Ranges of rows for write transactions of about ``STEP_SECONDS`` each (or of a fixed
+    size): the time an insert takes depends on the machine, the rows and the table's size."""
+
+    def __init__(self, fixed: int | None) -> None:
+        self.size = fixed or FIRST_STEP
+        self._fixed = fixed is not None
+
+    def ranges(self, count: int) -> Iterator[range]:
+        start = 0
+        while start < count:
+            stop = min(count, start + self.size)
+            yield range(start, stop)
+            start = stop
+
+    def took(self, seconds: float) -> None:
+        if not self._fixed:
+            wanted = int(self.size * STEP_SECONDS / max(seconds, 0.001))
+            self.size = max(MIN_STEP, min(MAX_STEP, wanted, self.size * 2))
 
 
 def submit_in_steps(
@@ -40,15 +68,16 @@ def submit_in_steps(
     sub: jobs.JobSubmission,
     now: datetime,
     clock: Callable[[], datetime],
-    step: int = STEP_TASKS,
+    step: int | None = None,
 ) -> str:
     """Check, compile and store a submission; the new job's id once all of it is stored.
-    ``now`` is the submission's time, ``clock`` tells the time as the steps go on."""
+    ``now`` is the submission's time, ``clock`` tells the time as the steps go on; ``step``
+    fixes the rows per step (else they follow ``STEP_SECONDS``)."""
     with db.read() as session:
         compiled = jobs.compile_submission(session, registry, sub, now)
     count = len(compiled.specs)
     task_ids = jobs.random_uuids(count)
-    if count <= step:
+    if count <= (step or ONE_GO_TASKS):
         with db.write() as session:
             jobs.add_job(session, compiled, sub, now, compiled.initial)
             jobs.insert_tasks(session, compiled, task_ids, range(count), now)
@@ -59,18 +88,22 @@ def submit_in_steps(
     with db.write() as session:
         jobs.add_job(session, compiled, sub, now, JobStatus.UNDER_CONSTRUCTION)
     try:
-        for start in range(0, count, step):
+        dialect = db.write_engine.dialect
+        steps = _Steps(step)
+        for which in steps.ranges(count):
+            # Rows are made ready before the lock is taken; under it they are only inserted.
+            rows = jobs.task_rows(compiled, task_ids, which, now)
+            rows = convert_rows(dialect, jobs.TASK_TABLE, jobs.TASK_COLUMNS, rows)
             with db.write() as session:
-                jobs.insert_tasks(
-                    session, compiled, task_ids, range(start, min(count, start + step)), now
-                )
+                started = time.perf_counter()
+                insert_converted(session, jobs.TASK_TABLE, jobs.TASK_COLUMNS, rows)
                 unfinished_jobs.touch_job(session, compiled.job_id, clock())
+                steps.took(time.perf_counter() - started)
         # Dependencies after every task: they may point forwards as well as back.
-        for start in range(0, count, step):
+        for which in steps.ranges(count):
+            rows = jobs.dependency_rows(compiled, task_ids, which)
             with db.write() as session:
-                jobs.insert_dependencies(
-                    session, compiled, task_ids, range(start, min(count, start + step))
-                )
+                insert_converted(session, jobs.DEPENDENCY_TABLE, jobs.DEPENDENCY_COLUMNS, rows)
         with db.write() as session:
             if not unfinished_jobs.open_job(session, compiled.job_id, compiled.initial, now):
                 raise RuntimeError(f"job {compiled.job_id} was removed while it was stored")
@@ -78,7 +111,7 @@ def submit_in_steps(
     except Exception:
         log.warning("storing job %s failed; removing what was stored of it", compiled.job_id)
         try:
-            _delete_in_steps(db, compiled.job_id, step)
+            _delete_in_steps(db, compiled.job_id, step or FIRST_STEP)
         except Exception:  # noqa: BLE001 - the health checks delete it later
             log.exception("could not remove the half-stored job %s", compiled.job_id)
         raise
@@ -90,7 +123,7 @@ def _announce(session: Session, job_id: str, now: datetime) -> None:
     events.record(session, "job", id=job_id)
 
 
-def remove_abandoned_jobs(db: Database, now: datetime, step: int = STEP_TASKS) -> list[str]:
+def remove_abandoned_jobs(db: Database, now: datetime, step: int = FIRST_STEP) -> list[str]:
     """Delete the jobs left under construction for ``ABANDONED_AFTER``; their ids."""
     with db.read() as session:
         abandoned = unfinished_jobs.abandoned_job_ids(session, now - ABANDONED_AFTER)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
+from sqlalchemy import Integer, Table, Text, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from manager.config import Settings
@@ -15,9 +17,9 @@ from manager.core.task_states import follow_tasks, lock_job, set_task_status
 from manager.core.waiting import NO_WORKER_LEFT, tasks_no_worker_can_run
 from manager.core.worker_facts import AnyWorker
 from manager.db.models import Job, JobBlock, Task, TaskFailure
-from manager.db.queries import tasks as task_queries
-from manager.db.queries.job_counters import JobCounts, change_job_counts
+from manager.db.prepared import Prepared
 from manager.db.queries.tasks import TaskFacts
+from manager.db.session import expire_loaded
 
 #: Task statuses a worker may report in a task update.
 WORKER_REPORTABLE = {
@@ -41,11 +43,52 @@ class TaskUpdateResult:
     status_changed: bool
 
 
-def _job_may_change(counts: JobCounts) -> bool:
+_TASKS = cast(Table, Task.__table__)
+_JOBS = cast(Table, Job.__table__)
+
+# Relative to the stored counters, so no loaded copy of the job is written back; what it
+# returns tells whether the job's status may follow (see ``_job_may_change``).
+_COUNT_COMPLETION = Prepared(
+    update(_JOBS)
+    .where(_JOBS.c.id == bindparam("job_id"))
+    .values(
+        tasks_active=_JOBS.c.tasks_active - 1,
+        tasks_completed=_JOBS.c.tasks_completed + 1,
+        updated=bindparam("now"),
+        activity=bindparam("activity"),
+    )
+    .returning(
+        _JOBS.c.status,
+        _JOBS.c.tasks_queued,
+        _JOBS.c.tasks_soft_failed,
+        _JOBS.c.tasks_active,
+        _JOBS.c.tasks_paused,
+        _JOBS.c.tasks_failed,
+    )
+)
+
+# One statement for every report: COALESCE keeps what the report leaves out.
+_REPORT = Prepared(
+    update(_TASKS)
+    .where(_TASKS.c.id == bindparam("task_id"))
+    .values(
+        status=bindparam("status"),
+        steps_completed=func.coalesce(bindparam("steps", type_=Integer), _TASKS.c.steps_completed),
+        activity=func.coalesce(bindparam("activity", type_=Text), _TASKS.c.activity),
+        last_touched=func.coalesce(
+            bindparam("touched", type_=_TASKS.c.last_touched.type), _TASKS.c.last_touched
+        ),
+        updated=bindparam("now"),
+    )
+)
+
+
+def _job_may_change(counters: tuple[Any, ...]) -> bool:
     """False when ``follow_tasks`` would leave the job as it is: active, nothing failed and
     tasks left to run. That is every completion but a job's last."""
-    unfinished = counts.queued + counts.soft_failed + counts.active + counts.paused
-    return not (counts.status == JobStatus.ACTIVE and not counts.failed and unfinished)
+    status, queued, soft_failed, active, paused, failed = counters
+    unfinished = queued + soft_failed + active + paused
+    return not (status == JobStatus.ACTIVE and not failed and unfinished)
 
 
 def update_task_from_worker(
@@ -100,28 +143,30 @@ def update_task_from_worker(
         return TaskUpdateResult(job.id, True)
 
     status_changed = new_status == TaskStatus.COMPLETED
-    counts = None
+    counters = None
     if status_changed:
         # The job row first: on PostgreSQL that is the lock order a claim takes too.
-        counts = change_job_counts(
+        counters = _COUNT_COMPLETION.first(
             session,
-            facts.job_id,
-            {TaskStatus.ACTIVE: -1, TaskStatus.COMPLETED: 1},
-            now,
+            job_id=facts.job_id,
+            now=now,
             activity=f"task {facts.name} completed by {worker.name}",
         )
         steps_completed = facts.steps_total
-    task_queries.store_report(
+    _REPORT.execute(
         session,
-        task_id,
-        TaskStatus.COMPLETED if status_changed else TaskStatus.ACTIVE,
-        now,
+        task_id=task_id,
+        status=TaskStatus.COMPLETED.value if status_changed else TaskStatus.ACTIVE.value,
         steps=steps_completed,
         activity=activity,
+        now=now,
         touched=now if progressed else None,
     )
-    if counts is not None and _job_may_change(counts):
-        follow_tasks(session, lock_job(session, facts.job_id), now)
+    expire_loaded(session, Task, task_id)
+    if counters is not None:
+        expire_loaded(session, Job, facts.job_id)
+        if _job_may_change(counters):
+            follow_tasks(session, lock_job(session, facts.job_id), now)
     events.record(session, "task", id=task_id, job_id=facts.job_id, worker_id=worker.id)
     return TaskUpdateResult(facts.job_id, status_changed)
 
@@ -143,7 +188,12 @@ def record_failure(
         session.add(TaskFailure(task_id=task.id, worker_id=worker.id, job_id=job.id, created=now))
         session.flush()
     _block_when_failing_often(session, settings, job, task.task_type, worker, now)
-    failed_by = task_queries.failure_count(session, task.id)
+    failed_by = (
+        session.scalar(
+            select(func.count()).select_from(TaskFailure).where(TaskFailure.task_id == task.id)
+        )
+        or 0
+    )
     if failed_by >= settings.task_fail_after_softfail_count:
         set_task_status(
             job, task, TaskStatus.FAILED, now, f"{reason} (failed by {failed_by} worker(s))"
@@ -179,7 +229,19 @@ def record_failure(
 def _block_when_failing_often(
     session: Session, settings: Settings, job: Job, task_type: str, worker: AnyWorker, now: datetime
 ) -> None:
-    failures_on_job = task_queries.failures_on_job(session, job.id, worker.id, task_type)
+    failures_on_job = (
+        session.scalar(
+            select(func.count())
+            .select_from(TaskFailure)
+            .join(Task, Task.id == TaskFailure.task_id)
+            .where(
+                TaskFailure.job_id == job.id,
+                TaskFailure.worker_id == worker.id,
+                Task.task_type == task_type,
+            )
+        )
+        or 0
+    )
     if failures_on_job < settings.blocklist_threshold:
         return
     if session.get(JobBlock, (job.id, worker.id, task_type)) is None:
@@ -190,7 +252,9 @@ def _block_when_failing_often(
 
 def requeue_tasks_of_worker(session: Session, worker_id: str, now: datetime, reason: str) -> int:
     """Put the worker's active tasks back in the queue without counting it as a failure."""
-    tasks = task_queries.active_tasks_of_worker(session, worker_id)
+    tasks = session.scalars(
+        select(Task).where(Task.worker_id == worker_id, Task.status == TaskStatus.ACTIVE)
+    ).all()
     for task in tasks:
         job = lock_job(session, task.job_id)
         set_task_status(job, task, TaskStatus.QUEUED, now, reason)
@@ -213,7 +277,7 @@ def set_task_status_by_user(
             return job.id
         if current == TaskStatus.ACTIVE:
             raise InvalidTransition("task is active; cancel it first or let it finish")
-        task_queries.forget_failures_of_task(session, task.id)
+        session.execute(delete(TaskFailure).where(TaskFailure.task_id == task.id))
         set_task_status(job, task, TaskStatus.QUEUED, now, reason or "requeued by user")
         task.steps_completed = 0
         if JobStatus(job.status) in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED):

@@ -41,30 +41,46 @@ def insert_rows(
     session: Session, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
 ) -> None:
     """INSERT the rows (tuples in ``columns`` order) in one driver-level executemany."""
+    if rows:
+        dialect = session.connection().dialect
+        insert_converted(session, table, columns, convert_rows(dialect, table, columns, rows))
+
+
+def convert_rows(
+    dialect: Any, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """The rows with their values in the driver's form; needs no connection, so a caller can
+    do this part before it takes the write lock."""
+    converters = [(i, _converter(table.c[name].type, dialect)) for i, name in enumerate(columns)]
+    converters = [(i, conv) for i, conv in converters if conv is not None]
+    if not converters:
+        return rows
+    # Identical values (the job's timestamps) are converted once, not once per row.
+    cache: dict[tuple[int, Any], Any] = {}
+    converted = []
+    for row in rows:
+        values = list(row)
+        for i, conv in converters:
+            value = values[i]
+            if isinstance(value, datetime):
+                key = (i, value)
+                if key not in cache:
+                    cache[key] = conv(value)
+                values[i] = cache[key]
+            else:
+                values[i] = conv(value)
+        converted.append(tuple(values))
+    return converted
+
+
+def insert_converted(
+    session: Session, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """INSERT rows that ``convert_rows`` made ready, in one executemany."""
     if not rows:
         return
     connection = session.connection()
-    dialect = connection.dialect
-    converters = [(i, _converter(table.c[name].type, dialect)) for i, name in enumerate(columns)]
-    converters = [(i, conv) for i, conv in converters if conv is not None]
-    if converters:
-        # Identical values (the job's timestamps) are converted once, not once per row.
-        cache: dict[tuple[int, Any], Any] = {}
-        converted = []
-        for row in rows:
-            values = list(row)
-            for i, conv in converters:
-                value = values[i]
-                if isinstance(value, datetime):
-                    key = (i, value)
-                    if key not in cache:
-                        cache[key] = conv(value)
-                    values[i] = cache[key]
-                else:
-                    values[i] = conv(value)
-            converted.append(tuple(values))
-        rows = converted
-    marker = "?" if dialect.paramstyle == "qmark" else "%s"
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     sql = (
         f"INSERT INTO {table.name} ({', '.join(columns)}) "
         f"VALUES ({', '.join(marker for _ in columns)})"

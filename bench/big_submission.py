@@ -1,0 +1,125 @@
+"""Do workers wait while a big job goes in? Worker requests during a 1,000,000-task submission.
+
+Starts the manager on SQLite (a temporary data dir) with a job for the workers to work off,
+then runs ``--workers`` simulated workers (claim a task, complete it, again; as in
+``dispatch.py``) twice: once on an idle manager for ``--seconds``, and once while a
+``--tasks``-task ``frames-noop`` job (chunk size 1) is submitted, until that submission is
+answered. Prints claims per second and the claim latency p50/p99/max of both, their ratios,
+and how long the submission took. The target: p99 during the submission under 1 s (a worker
+gives up on a request after 30 s). One run, ratios and rates; the machine is shared and noisy.
+
+    .venv/bin/python bench/big_submission.py [--tasks 1000000] [--workers 20] [--seconds 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from dispatch import cancel, free_port, register, start_manager, submit, worker_loop
+
+
+def summary(samples: list[tuple[float, int, float]], seconds: float) -> dict[str, float]:
+    latencies = sorted(s[0] for s in samples)
+    return {
+        "claims_per_s": sum(s[1] for s in samples) / seconds,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000,
+        "max_ms": latencies[-1] * 1000,
+        "claims": float(len(latencies)),
+    }
+
+
+def workers_until(
+    url: str, auths: list[tuple[str, str]], done: threading.Event
+) -> tuple[list[tuple[float, int, float]], float]:
+    """Run the workers until ``done`` is set; their samples and how long they ran."""
+    host, _, port = url.removeprefix("http://").partition(":")
+    samples: list[tuple[float, int, float]] = []
+
+    async def run() -> float:
+        started = time.perf_counter()
+        stop_at = started + 3600
+        tasks = [
+            asyncio.ensure_future(worker_loop(host, int(port), a, stop_at, samples)) for a in auths
+        ]
+        while not done.is_set():
+            await asyncio.sleep(0.05)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return time.perf_counter() - started
+
+    return samples, asyncio.run(run())
+
+
+def show(name: str, s: dict[str, float]) -> None:
+    print(
+        f"  {name:22s} {s['claims_per_s']:7.1f} claims/s, latency p50 {s['p50_ms']:7.1f} ms, "
+        f"p99 {s['p99_ms']:7.1f} ms, max {s['max_ms']:7.1f} ms ({s['claims']:.0f} claims)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tasks", type=int, default=1_000_000)
+    parser.add_argument("--workers", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="farmhand-bench-") as tmp:
+        port = free_port()
+        manager = start_manager(Path(tmp) / "data", port)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            auths = [register(url) for _ in range(args.workers)]
+            # Work for the workers, at a higher priority than the big job gets.
+            fuel, _ = submit(url, "1-200000", "fuel")
+            print(f"{args.workers} workers; a {args.tasks:,}-task submission (chunk 1)")
+
+            idle_done = threading.Event()
+            timer = threading.Timer(args.seconds, idle_done.set)
+            timer.start()
+            idle = summary(*workers_until(url, auths, idle_done))
+            show("idle manager:", idle)
+
+            submitted = threading.Event()
+            took: list[float] = []
+
+            def big() -> None:
+                try:
+                    job, seconds = submit(url, f"1-{args.tasks}", "big")
+                    took.append(seconds)
+                    cancel(url, job)
+                finally:
+                    submitted.set()
+
+            thread = threading.Thread(target=big)
+            thread.start()
+            samples, ran = workers_until(url, auths, submitted)
+            thread.join()
+            during = summary(samples, ran)
+            show("during the submission:", during)
+            if took:
+                print(f"  the submission was answered after {took[0]:.1f} s")
+            rate = during["claims_per_s"] / idle["claims_per_s"]
+            slower = during["p99_ms"] / idle["p99_ms"]
+            print(
+                f"  ratios during/idle: claims/s {rate:.2f}, p99 {slower:.1f}x; "
+                f"p99 during the submission {'<' if during['p99_ms'] < 1000 else '>='} 1 s"
+            )
+            cancel(url, fuel)
+        finally:
+            manager.terminate()
+            manager.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    main()
