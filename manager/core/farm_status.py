@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from manager.core.statuses import JobStatus, WorkerStatus
-from manager.db.models import Job, Worker
+from manager.db.queries.jobs import job_status_counts
+from manager.db.queries.workers import worker_status_counts
 
 _DOWN = (WorkerStatus.OFFLINE, WorkerStatus.ERROR)
 
 
 def farm_status(session: Session) -> str:
-    workers = dict(
-        session.execute(select(Worker.status, func.count()).group_by(Worker.status)).all()
-    )
+    workers = worker_status_counts(session)
     live = {status: n for status, n in workers.items() if status not in _DOWN}
     if not live:
         return "inoperative"
-    jobs = dict(session.execute(select(Job.status, func.count()).group_by(Job.status)).all())
+    jobs = job_status_counts(session)
     if jobs.get(JobStatus.ACTIVE):
         return "active"
     work_waiting = bool(jobs.get(JobStatus.QUEUED))

@@ -6,19 +6,20 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from manager.config import Settings
 from manager.core import events
 from manager.core.slow_frames import flag_slow_tasks
 from manager.core.staged_jobs import remove_abandoned_jobs
-from manager.core.statuses import LIVE_WORKER_STATUSES, TaskStatus, WorkerStatus
+from manager.core.statuses import TaskStatus, WorkerStatus
 from manager.core.task_states import lock_job
 from manager.core.tasks import record_failure, requeue_tasks_of_worker
 from manager.core.waiting import note_jobs_waiting_for_task_types
 from manager.core.workers import schedule_says_asleep
-from manager.db.models import SleepSchedule, Task, Worker
+from manager.db.models import Worker
+from manager.db.queries import tasks as task_queries
+from manager.db.queries import workers as worker_queries
 from manager.storage.garbage import collect_garbage
 
 if TYPE_CHECKING:
@@ -30,9 +31,7 @@ log = logging.getLogger(__name__)
 def mark_silent_workers(session: Session, settings: Settings, now: datetime) -> list[str]:
     """Workers silent for longer than ``worker_timeout`` go to error; their tasks are requeued."""
     deadline = now - timedelta(seconds=settings.worker_timeout)
-    silent = session.scalars(
-        select(Worker).where(Worker.status.in_(LIVE_WORKER_STATUSES), Worker.last_seen < deadline)
-    ).all()
+    silent = worker_queries.live_workers_silent_since(session, deadline)
     for worker in silent:
         requeued = requeue_tasks_of_worker(
             session, worker.id, now, f"worker {worker.name} went silent"
@@ -59,9 +58,7 @@ def fail_silent_tasks(
     and kills the render. Returns (job id, task id, reason) of each failed task.
     """
     deadline = now - timedelta(seconds=settings.task_timeout)
-    tasks = session.scalars(
-        select(Task).where(Task.status == TaskStatus.ACTIVE, Task.last_touched < deadline)
-    ).all()
+    tasks = task_queries.active_tasks_untouched_since(session, deadline)
     failed: list[tuple[str, str, str]] = []
     for task in tasks:
         job = lock_job(session, task.job_id)
@@ -78,7 +75,7 @@ def fail_silent_tasks(
 
 def apply_sleep_schedules(session: Session, local_now: datetime, now: datetime) -> None:
     """Ask workers to sleep or wake up as their schedules say (after their current task)."""
-    for schedule in session.scalars(select(SleepSchedule).where(SleepSchedule.is_active)):
+    for schedule in worker_queries.active_sleep_schedules(session):
         worker = session.get(Worker, schedule.worker_id)
         if worker is None or worker.status not in (WorkerStatus.AWAKE, WorkerStatus.ASLEEP):
             continue

@@ -16,15 +16,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from manager.core import events
 from manager.core.errors import InvalidTransition
 from manager.core.frames import format_frames
 from manager.core.statuses import JobStatus, TaskStatus
-from manager.core.task_states import follow_tasks, lock_job, recount_tasks
-from manager.db.models import Task, TaskDependency, TaskFailure
+from manager.core.task_states import follow_tasks, lock_job
+from manager.db.queries import tasks as task_queries
+from manager.db.queries.job_counters import recount_job
 
 RENDER_COMMAND = "blender-render"
 JOBS_VARIABLE = "{jobs}"
@@ -41,9 +41,6 @@ REQUEUEABLE_JOB_STATUSES = (
     JobStatus.FAILED,
     JobStatus.CANCELED,
 )
-
-_BATCH = 500
-"""Task ids per UPDATE ... IN (...), under every database's limit on parameters."""
 
 
 @dataclass
@@ -154,12 +151,7 @@ def requeue_missing(
         )
     names = set(stored_outputs)
     stems = {name.rsplit(".", 1)[0] for name in names if "." in name}
-    session.flush()
-    rows = session.execute(
-        select(Task.id, Task.name, Task.status, Task.commands)
-        .where(Task.job_id == job.id)
-        .order_by(Task.index_in_job)
-    ).all()
+    rows = task_queries.tasks_of_job_in_order(session, job.id)
     result = MissingFramesRequeue(job.id, current.value)
     chosen: dict[str, str] = {}
     task_names: dict[str, str] = {}
@@ -183,17 +175,8 @@ def requeue_missing(
     target = TaskStatus.PAUSED if current == JobStatus.PAUSED else TaskStatus.QUEUED
     note = reason or "requeued by user"
     ids = list(chosen)
-    for start in range(0, len(ids), _BATCH):
-        batch = ids[start : start + _BATCH]
-        session.execute(
-            update(Task)
-            .where(Task.id.in_(batch))
-            .values(status=target, activity=note, updated=now, steps_completed=0)
-            .execution_options(synchronize_session=False)
-        )
-        session.execute(delete(TaskFailure).where(TaskFailure.task_id.in_(batch)))
-    session.expire_all()
-    recount_tasks(session, job)
+    task_queries.requeue_tasks(session, ids, target, now, note)
+    recount_job(session, job)
     if current in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED):
         job.status = JobStatus.QUEUED
     job.activity = f"{note}: {len(ids)} task(s) requeued"
@@ -211,11 +194,7 @@ def _add_dependents(
 ) -> None:
     """Add the completed tasks that were built on a chosen task, however indirectly."""
     dependents: dict[str, list[str]] = defaultdict(list)
-    for task_id, depends_on in session.execute(
-        select(TaskDependency.task_id, TaskDependency.depends_on_id)
-        .join(Task, Task.id == TaskDependency.task_id)
-        .where(Task.job_id == job_id)
-    ):
+    for task_id, depends_on in task_queries.dependencies_of_job(session, job_id):
         dependents[depends_on].append(task_id)
     todo = list(chosen)
     while todo:

@@ -10,12 +10,11 @@ import statistics
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from manager.core import events
-from manager.core.statuses import TaskStatus
 from manager.db.models import Task
+from manager.db.queries import tasks as task_queries
 
 SLOW_FACTOR = 10
 """How many times the job's median frame time makes a frame worth flagging."""
@@ -47,23 +46,14 @@ def _seconds_per_step(
 
 def find_slow_tasks(session: Session, now: datetime) -> list[SlowTask]:
     """Active tasks running longer than SLOW_FACTOR times their job's median frame time."""
-    active = session.scalars(select(Task).where(Task.status == TaskStatus.ACTIVE)).all()
+    active = task_queries.active_tasks(session)
     by_job: dict[tuple[str, str], list[Task]] = {}
     for task in active:
         if task.started is not None:
             by_job.setdefault((task.job_id, task.task_type), []).append(task)
     slow: list[SlowTask] = []
     for (job_id, task_type), tasks in by_job.items():
-        finished = session.execute(
-            select(Task.started, Task.updated, Task.steps_total)
-            .where(
-                Task.job_id == job_id,
-                Task.task_type == task_type,
-                Task.status == TaskStatus.COMPLETED,
-            )
-            .order_by(Task.updated.desc())
-            .limit(RECENT_TASKS)
-        ).all()
+        finished = task_queries.latest_completed_times(session, job_id, task_type, RECENT_TASKS)
         durations = [d for d in (_seconds_per_step(*row) for row in finished) if d is not None]
         if len(durations) < MIN_FINISHED_TASKS:
             continue

@@ -1,31 +1,23 @@
 """Task status changes and the job status that follows from them.
 
-Every change of a task's status goes through ``set_task_status`` so the job's per-status
-counters stay exact; ``follow_tasks`` then derives the job's status from those counters.
-Callers hold the job row (``lock_job``) for the whole transaction.
+Every change of a task's status goes through ``set_task_status`` (or, for the hot paths,
+``db/queries/job_counters`` directly) so the job's per-status counters stay exact;
+``follow_tasks`` then derives the job's status from those counters. Callers hold the job row
+(``lock_job``) for the whole transaction.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from manager.core.errors import NotFound
 from manager.core.statuses import JobStatus, TaskStatus
 from manager.db.models import Job, Task
+from manager.db.queries.job_counters import change_job_counts
+from manager.db.queries.tasks import move_tasks_of_job
 from manager.db.session import is_postgres
-
-_COUNTER = {
-    TaskStatus.QUEUED: "tasks_queued",
-    TaskStatus.ACTIVE: "tasks_active",
-    TaskStatus.COMPLETED: "tasks_completed",
-    TaskStatus.FAILED: "tasks_failed",
-    TaskStatus.SOFT_FAILED: "tasks_soft_failed",
-    TaskStatus.CANCELED: "tasks_canceled",
-    TaskStatus.PAUSED: "tasks_paused",
-}
 
 
 def lock_job(session: Session, job_id: str) -> Job:
@@ -38,16 +30,13 @@ def lock_job(session: Session, job_id: str) -> Job:
     return job
 
 
-def count_change(job: Job, old: str, new: str, n: int = 1) -> None:
-    setattr(job, _COUNTER[TaskStatus(old)], getattr(job, _COUNTER[TaskStatus(old)]) - n)
-    setattr(job, _COUNTER[TaskStatus(new)], getattr(job, _COUNTER[TaskStatus(new)]) + n)
-
-
 def set_task_status(
     job: Job, task: Task, new: TaskStatus, now: datetime, activity: str | None = None
 ) -> None:
     if task.status != new:
-        count_change(job, task.status, new)
+        session = object_session(job)
+        assert session is not None, "a job being changed belongs to a session"
+        change_job_counts(session, job.id, {task.status: -1, new: 1}, now)
         task.status = new
     if activity is not None:
         task.activity = activity
@@ -64,40 +53,12 @@ def bulk_set_task_status(
     activity: str,
 ) -> int:
     """Move every task of the job in one of ``from_statuses`` to ``new``; returns how many."""
-    session.flush()
-    moved = 0
-    for old in from_statuses:
-        if old == new:
-            continue
-        result = session.execute(
-            update(Task)
-            .where(Task.job_id == job.id, Task.status == old)
-            .values(status=new, activity=activity, updated=now)
-            .execution_options(synchronize_session=False)
-        )
-        count = result.rowcount  # type: ignore[attr-defined]
-        if count:
-            count_change(job, old, new, count)
-            moved += count
-    if moved:
-        job.updated = now
-        # Loaded Task objects still hold their old status; make them reload.
-        for obj in list(session.identity_map.values()):
-            if isinstance(obj, Task) and obj.job_id == job.id:
-                session.expire(obj)
-    return moved
-
-
-def recount_tasks(session: Session, job: Job) -> None:
-    """Rebuild the job's counters from its tasks (after bulk changes or for repairs)."""
-    counts = dict(
-        session.execute(
-            select(Task.status, func.count()).where(Task.job_id == job.id).group_by(Task.status)
-        ).all()
-    )
-    for status, attr in _COUNTER.items():
-        setattr(job, attr, counts.get(status.value, 0))
-    job.tasks_total = sum(counts.values())
+    moved = move_tasks_of_job(session, job.id, from_statuses, new, now, activity)
+    if not moved:
+        return 0
+    total = sum(moved.values())
+    change_job_counts(session, job.id, {**{old: -n for old, n in moved.items()}, new: total}, now)
+    return total
 
 
 def runnable_count(job: Job) -> int:

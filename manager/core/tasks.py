@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
 
-from sqlalchemy import Integer, Table, Text, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from manager.config import Settings
@@ -17,9 +15,9 @@ from manager.core.task_states import follow_tasks, lock_job, set_task_status
 from manager.core.waiting import NO_WORKER_LEFT, tasks_no_worker_can_run
 from manager.core.worker_facts import AnyWorker
 from manager.db.models import Job, JobBlock, Task, TaskFailure
-from manager.db.prepared import Prepared
+from manager.db.queries import tasks as task_queries
+from manager.db.queries.job_counters import JobCounts, change_job_counts
 from manager.db.queries.tasks import TaskFacts
-from manager.db.session import expire_loaded
 
 #: Task statuses a worker may report in a task update.
 WORKER_REPORTABLE = {
@@ -43,52 +41,11 @@ class TaskUpdateResult:
     status_changed: bool
 
 
-_TASKS = cast(Table, Task.__table__)
-_JOBS = cast(Table, Job.__table__)
-
-# Relative to the stored counters, so no loaded copy of the job is written back; what it
-# returns tells whether the job's status may follow (see ``_job_may_change``).
-_COUNT_COMPLETION = Prepared(
-    update(_JOBS)
-    .where(_JOBS.c.id == bindparam("job_id"))
-    .values(
-        tasks_active=_JOBS.c.tasks_active - 1,
-        tasks_completed=_JOBS.c.tasks_completed + 1,
-        updated=bindparam("now"),
-        activity=bindparam("activity"),
-    )
-    .returning(
-        _JOBS.c.status,
-        _JOBS.c.tasks_queued,
-        _JOBS.c.tasks_soft_failed,
-        _JOBS.c.tasks_active,
-        _JOBS.c.tasks_paused,
-        _JOBS.c.tasks_failed,
-    )
-)
-
-# One statement for every report: COALESCE keeps what the report leaves out.
-_REPORT = Prepared(
-    update(_TASKS)
-    .where(_TASKS.c.id == bindparam("task_id"))
-    .values(
-        status=bindparam("status"),
-        steps_completed=func.coalesce(bindparam("steps", type_=Integer), _TASKS.c.steps_completed),
-        activity=func.coalesce(bindparam("activity", type_=Text), _TASKS.c.activity),
-        last_touched=func.coalesce(
-            bindparam("touched", type_=_TASKS.c.last_touched.type), _TASKS.c.last_touched
-        ),
-        updated=bindparam("now"),
-    )
-)
-
-
-def _job_may_change(counters: tuple[Any, ...]) -> bool:
+def _job_may_change(counts: JobCounts) -> bool:
     """False when ``follow_tasks`` would leave the job as it is: active, nothing failed and
     tasks left to run. That is every completion but a job's last."""
-    status, queued, soft_failed, active, paused, failed = counters
-    unfinished = queued + soft_failed + active + paused
-    return not (status == JobStatus.ACTIVE and not failed and unfinished)
+    unfinished = counts.queued + counts.soft_failed + counts.active + counts.paused
+    return not (counts.status == JobStatus.ACTIVE and not counts.failed and unfinished)
 
 
 def update_task_from_worker(
@@ -143,30 +100,28 @@ def update_task_from_worker(
         return TaskUpdateResult(job.id, True)
 
     status_changed = new_status == TaskStatus.COMPLETED
-    counters = None
+    counts = None
     if status_changed:
         # The job row first: on PostgreSQL that is the lock order a claim takes too.
-        counters = _COUNT_COMPLETION.first(
+        counts = change_job_counts(
             session,
-            job_id=facts.job_id,
-            now=now,
+            facts.job_id,
+            {TaskStatus.ACTIVE: -1, TaskStatus.COMPLETED: 1},
+            now,
             activity=f"task {facts.name} completed by {worker.name}",
         )
         steps_completed = facts.steps_total
-    _REPORT.execute(
+    task_queries.store_report(
         session,
-        task_id=task_id,
-        status=TaskStatus.COMPLETED.value if status_changed else TaskStatus.ACTIVE.value,
+        task_id,
+        TaskStatus.COMPLETED if status_changed else TaskStatus.ACTIVE,
+        now,
         steps=steps_completed,
         activity=activity,
-        now=now,
         touched=now if progressed else None,
     )
-    expire_loaded(session, Task, task_id)
-    if counters is not None:
-        expire_loaded(session, Job, facts.job_id)
-        if _job_may_change(counters):
-            follow_tasks(session, lock_job(session, facts.job_id), now)
+    if counts is not None and _job_may_change(counts):
+        follow_tasks(session, lock_job(session, facts.job_id), now)
     events.record(session, "task", id=task_id, job_id=facts.job_id, worker_id=worker.id)
     return TaskUpdateResult(facts.job_id, status_changed)
 
@@ -188,12 +143,7 @@ def record_failure(
         session.add(TaskFailure(task_id=task.id, worker_id=worker.id, job_id=job.id, created=now))
         session.flush()
     _block_when_failing_often(session, settings, job, task.task_type, worker, now)
-    failed_by = (
-        session.scalar(
-            select(func.count()).select_from(TaskFailure).where(TaskFailure.task_id == task.id)
-        )
-        or 0
-    )
+    failed_by = task_queries.failure_count(session, task.id)
     if failed_by >= settings.task_fail_after_softfail_count:
         set_task_status(
             job, task, TaskStatus.FAILED, now, f"{reason} (failed by {failed_by} worker(s))"
@@ -229,19 +179,7 @@ def record_failure(
 def _block_when_failing_often(
     session: Session, settings: Settings, job: Job, task_type: str, worker: AnyWorker, now: datetime
 ) -> None:
-    failures_on_job = (
-        session.scalar(
-            select(func.count())
-            .select_from(TaskFailure)
-            .join(Task, Task.id == TaskFailure.task_id)
-            .where(
-                TaskFailure.job_id == job.id,
-                TaskFailure.worker_id == worker.id,
-                Task.task_type == task_type,
-            )
-        )
-        or 0
-    )
+    failures_on_job = task_queries.failures_on_job(session, job.id, worker.id, task_type)
     if failures_on_job < settings.blocklist_threshold:
         return
     if session.get(JobBlock, (job.id, worker.id, task_type)) is None:
@@ -252,9 +190,7 @@ def _block_when_failing_often(
 
 def requeue_tasks_of_worker(session: Session, worker_id: str, now: datetime, reason: str) -> int:
     """Put the worker's active tasks back in the queue without counting it as a failure."""
-    tasks = session.scalars(
-        select(Task).where(Task.worker_id == worker_id, Task.status == TaskStatus.ACTIVE)
-    ).all()
+    tasks = task_queries.active_tasks_of_worker(session, worker_id)
     for task in tasks:
         job = lock_job(session, task.job_id)
         set_task_status(job, task, TaskStatus.QUEUED, now, reason)
@@ -277,7 +213,7 @@ def set_task_status_by_user(
             return job.id
         if current == TaskStatus.ACTIVE:
             raise InvalidTransition("task is active; cancel it first or let it finish")
-        session.execute(delete(TaskFailure).where(TaskFailure.task_id == task.id))
+        task_queries.forget_failures_of_task(session, task.id)
         set_task_status(job, task, TaskStatus.QUEUED, now, reason or "requeued by user")
         task.steps_completed = 0
         if JobStatus(job.status) in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED):

@@ -7,7 +7,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,7 +18,8 @@ from manager.core.statuses import WorkerStatus
 from manager.core.tasks import requeue_tasks_of_worker
 from manager.core.waiting import recheck_jobs_waiting_for_task_types
 from manager.core.worker_facts import AnyWorker
-from manager.db.models import JobBlock, SleepSchedule, Task, TaskFailure, Worker, WorkerTag
+from manager.db.models import SleepSchedule, Worker, WorkerTag
+from manager.db.queries import workers as worker_queries
 
 #: States a user or the manager may ask a worker to go to.
 REQUESTABLE = {WorkerStatus.AWAKE, WorkerStatus.ASLEEP, WorkerStatus.OFFLINE, WorkerStatus.RESTART}
@@ -182,11 +182,7 @@ def request_status_change(
 def delete_worker(session: Session, worker_id: str, now: datetime) -> None:
     worker = get_worker(session, worker_id)
     requeue_tasks_of_worker(session, worker.id, now, f"worker {worker.name} was deleted")
-    session.execute(delete(TaskFailure).where(TaskFailure.worker_id == worker.id))
-    session.execute(delete(JobBlock).where(JobBlock.worker_id == worker.id))
-    session.execute(delete(SleepSchedule).where(SleepSchedule.worker_id == worker.id))
-    for task in session.scalars(select(Task).where(Task.worker_id == worker.id)):
-        task.worker_id = None
+    worker_queries.forget_worker(session, worker.id)
     worker.tags = []
     session.delete(worker)
     # The farm's hook forgets the worker's cached secret once this commits.
@@ -240,7 +236,7 @@ def create_tag(session: Session, name: str, description: str, tag_id: str | None
     check_name(name, "name")
     if tag_id is not None and not _is_uuid(tag_id):
         raise BadInput(f"id: {tag_id!r} is not a UUID")
-    if session.scalar(select(WorkerTag).where(WorkerTag.name == name)) is not None:
+    if worker_queries.tag_named(session, name) is not None:
         raise Conflict(f"name: a tag named {name!r} already exists")
     if tag_id is not None and session.get(WorkerTag, tag_id) is not None:
         raise Conflict(f"id: a tag with id {tag_id!r} already exists")
@@ -256,7 +252,7 @@ def update_tag(session: Session, tag_id: str, name: str, description: str | None
     if not name:
         raise BadInput("name: a tag needs a name")
     check_name(name, "name")
-    other = session.scalar(select(WorkerTag).where(WorkerTag.name == name))
+    other = worker_queries.tag_named(session, name)
     if other is not None and other.id != tag.id:
         raise Conflict(f"name: a tag named {name!r} already exists")
     tag.name = name
@@ -276,7 +272,7 @@ def _tag_named(session: Session, name: str) -> WorkerTag:
     if not clean or len(clean) > 200:
         raise BadInput(f"tags: {name!r} is not a tag name (1 to 200 characters)")
     check_name(clean, "tags")
-    tag = session.scalar(select(WorkerTag).where(WorkerTag.name == clean))
+    tag = worker_queries.tag_named(session, clean)
     if tag is not None:
         return tag
     try:
@@ -287,7 +283,7 @@ def _tag_named(session: Session, name: str) -> WorkerTag:
         events.record(session, "tag", id=tag.id)
         return tag
     except IntegrityError:
-        existing = session.scalar(select(WorkerTag).where(WorkerTag.name == clean))
+        existing = worker_queries.tag_named(session, clean)
         assert existing is not None
         return existing
 

@@ -1,16 +1,20 @@
-"""Reads of tasks for the worker hot path: plain statements, no ORM objects."""
+"""Statements on tasks: the worker hot path's as plain statements without ORM objects, and
+the bulk changes of a job's tasks, which keep the session's loaded copies in step."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, select
+from sqlalchemy import Integer, Table, Text, bindparam, case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from manager.core.errors import NotFound
-from manager.db.models import Job, Task
+from manager.core.statuses import TaskStatus
+from manager.db.models import Job, JobBlock, Task, TaskDependency, TaskFailure
 from manager.db.prepared import Prepared
+from manager.db.session import expire_loaded
 
 _TASKS = cast(Table, Task.__table__)
 _JOBS = cast(Table, Job.__table__)
@@ -99,3 +103,212 @@ def task_of_job_for_worker(session: Session, job_id: str, worker_id: str) -> str
         .limit(1)
     )
     return found
+
+
+# One statement for every progress report: COALESCE keeps what the report leaves out.
+_REPORT = Prepared(
+    update(_TASKS)
+    .where(_TASKS.c.id == bindparam("task_id"))
+    .values(
+        status=bindparam("status"),
+        steps_completed=func.coalesce(bindparam("steps", type_=Integer), _TASKS.c.steps_completed),
+        activity=func.coalesce(bindparam("activity", type_=Text), _TASKS.c.activity),
+        last_touched=func.coalesce(
+            bindparam("touched", type_=_TASKS.c.last_touched.type), _TASKS.c.last_touched
+        ),
+        updated=bindparam("now"),
+    )
+)
+
+
+def store_report(
+    session: Session,
+    task_id: str,
+    status: TaskStatus,
+    now: datetime,
+    *,
+    steps: int | None,
+    activity: str | None,
+    touched: datetime | None,
+) -> None:
+    """Store a worker's report on its task; ``None`` leaves steps, activity and the lease
+    (``last_touched``) as they are."""
+    _REPORT.execute(
+        session,
+        task_id=task_id,
+        status=status.value,
+        steps=steps,
+        activity=activity,
+        now=now,
+        touched=touched,
+    )
+    expire_loaded(session, Task, task_id)
+
+
+def active_tasks_of_worker(session: Session, worker_id: str) -> list[Task]:
+    return list(
+        session.scalars(
+            select(Task).where(Task.worker_id == worker_id, Task.status == TaskStatus.ACTIVE)
+        ).all()
+    )
+
+
+def move_tasks_of_job(
+    session: Session,
+    job_id: str,
+    from_statuses: tuple[TaskStatus, ...],
+    new: TaskStatus,
+    now: datetime,
+    activity: str,
+) -> dict[TaskStatus, int]:
+    """Move every task of the job in one of ``from_statuses`` to ``new``; how many left each
+    status. The job's counters are the caller's to change."""
+    session.flush()
+    moved: dict[TaskStatus, int] = {}
+    for old in from_statuses:
+        if old == new:
+            continue
+        result = session.execute(
+            update(Task)
+            .where(Task.job_id == job_id, Task.status == old)
+            .values(status=new, activity=activity, updated=now)
+            .execution_options(synchronize_session=False)
+        )
+        count = result.rowcount  # type: ignore[attr-defined]
+        if count:
+            moved[old] = count
+    if moved:
+        _expire_tasks_of_job(session, job_id)
+    return moved
+
+
+def requeue_tasks_of_job(
+    session: Session, job_id: str, now: datetime, activity: str, *, completed_too: bool
+) -> None:
+    """Queue the job's tasks again, with their steps reset (the completed ones only when
+    ``completed_too``), and forget who failed them and which workers the job blocked. The
+    job's counters are the caller's to rebuild."""
+    session.flush()
+    which = update(Task).where(Task.job_id == job_id)
+    if not completed_too:
+        which = which.where(Task.status != TaskStatus.COMPLETED)
+    session.execute(
+        which.values(
+            status=TaskStatus.QUEUED, activity=activity, updated=now, steps_completed=0
+        ).execution_options(synchronize_session=False)
+    )
+    session.execute(delete(TaskFailure).where(TaskFailure.job_id == job_id))
+    session.execute(delete(JobBlock).where(JobBlock.job_id == job_id))
+    session.expire_all()
+
+
+#: How many task ids one statement names, well under every database's limit of parameters.
+_BATCH = 500
+
+
+def requeue_tasks(
+    session: Session, task_ids: list[str], status: TaskStatus, now: datetime, activity: str
+) -> None:
+    """Queue (or pause) these tasks again with their steps reset, and forget who failed
+    them. The job's counters are the caller's to rebuild."""
+    for start in range(0, len(task_ids), _BATCH):
+        batch = task_ids[start : start + _BATCH]
+        session.execute(
+            update(Task)
+            .where(Task.id.in_(batch))
+            .values(status=status, activity=activity, updated=now, steps_completed=0)
+            .execution_options(synchronize_session=False)
+        )
+        session.execute(delete(TaskFailure).where(TaskFailure.task_id.in_(batch)))
+    session.expire_all()
+
+
+def tasks_of_job_in_order(session: Session, job_id: str) -> list[tuple[str, str, str, Any]]:
+    """Id, name, status and commands of each of the job's tasks, in the job's order."""
+    session.flush()
+    rows = session.execute(
+        select(Task.id, Task.name, Task.status, Task.commands)
+        .where(Task.job_id == job_id)
+        .order_by(Task.index_in_job)
+    ).all()
+    return [(task_id, name, status, commands) for task_id, name, status, commands in rows]
+
+
+def dependencies_of_job(session: Session, job_id: str) -> list[tuple[str, str]]:
+    """(task, the task it depends on) of each dependency among the job's tasks."""
+    rows = session.execute(
+        select(TaskDependency.task_id, TaskDependency.depends_on_id)
+        .join(Task, Task.id == TaskDependency.task_id)
+        .where(Task.job_id == job_id)
+    ).all()
+    return [(task_id, depends_on) for task_id, depends_on in rows]
+
+
+def _expire_tasks_of_job(session: Session, job_id: str) -> None:
+    # Loaded Task objects still hold their old values; make them reload.
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Task) and obj.job_id == job_id:
+            session.expire(obj)
+
+
+# Failures and blocks ------------------------------------------------------------------------
+
+
+def failure_count(session: Session, task_id: str) -> int:
+    """How many workers failed the task."""
+    count = session.scalar(
+        select(func.count()).select_from(TaskFailure).where(TaskFailure.task_id == task_id)
+    )
+    return count or 0
+
+
+def failures_on_job(session: Session, job_id: str, worker_id: str, task_type: str) -> int:
+    """How many of the job's tasks of this type the worker failed."""
+    count = session.scalar(
+        select(func.count())
+        .select_from(TaskFailure)
+        .join(Task, Task.id == TaskFailure.task_id)
+        .where(
+            TaskFailure.job_id == job_id,
+            TaskFailure.worker_id == worker_id,
+            Task.task_type == task_type,
+        )
+    )
+    return count or 0
+
+
+def forget_failures_of_task(session: Session, task_id: str) -> None:
+    session.execute(delete(TaskFailure).where(TaskFailure.task_id == task_id))
+
+
+# The health checks' reads --------------------------------------------------------------------
+
+
+def active_tasks(session: Session) -> list[Task]:
+    return list(session.scalars(select(Task).where(Task.status == TaskStatus.ACTIVE)).all())
+
+
+def active_tasks_untouched_since(session: Session, deadline: datetime) -> list[Task]:
+    """Active tasks whose lease ran out: no progress reported since ``deadline``."""
+    return list(
+        session.scalars(
+            select(Task).where(Task.status == TaskStatus.ACTIVE, Task.last_touched < deadline)
+        ).all()
+    )
+
+
+def latest_completed_times(
+    session: Session, job_id: str, task_type: str, limit: int
+) -> list[tuple[datetime | None, datetime | None, int]]:
+    """Started, finished and steps of the job's latest completed tasks of the type."""
+    rows = session.execute(
+        select(Task.started, Task.updated, Task.steps_total)
+        .where(
+            Task.job_id == job_id,
+            Task.task_type == task_type,
+            Task.status == TaskStatus.COMPLETED,
+        )
+        .order_by(Task.updated.desc())
+        .limit(limit)
+    ).all()
+    return [(started, finished, steps) for started, finished, steps in rows]

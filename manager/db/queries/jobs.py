@@ -1,0 +1,54 @@
+"""Statements on jobs as a whole: deleting one with everything it owns, finding jobs by age,
+and the job's blocklist."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from manager.db.models import Job, JobBlock, Task, TaskDependency, TaskFailure
+
+
+def delete_job(session: Session, job: Job) -> None:
+    """Delete the job, its tasks and what refers to them."""
+    # Explicit deletes keep this fast and correct on databases without cascading FKs.
+    task_ids = select(Task.id).where(Task.job_id == job.id).scalar_subquery()
+    session.execute(delete(TaskDependency).where(TaskDependency.task_id.in_(task_ids)))
+    session.execute(delete(TaskFailure).where(TaskFailure.job_id == job.id))
+    session.execute(delete(JobBlock).where(JobBlock.job_id == job.id))
+    session.execute(delete(Task).where(Task.job_id == job.id))
+    session.delete(job)
+
+
+def job_ids_updated_until(session: Session, limit: datetime) -> list[str]:
+    return list(session.scalars(select(Job.id).where(Job.updated <= limit)).all())
+
+
+def blocklist(session: Session, job_id: str) -> list[JobBlock]:
+    return list(session.scalars(select(JobBlock).where(JobBlock.job_id == job_id)).all())
+
+
+def unblock(session: Session, job_id: str, entries: list[tuple[str, str]]) -> None:
+    """Take (worker id, task type) entries off the job's blocklist, and forget the failures
+    of those workers on the job's tasks, so they get its tasks again."""
+    for worker_id, task_type in entries:
+        session.execute(
+            delete(JobBlock).where(
+                JobBlock.job_id == job_id,
+                JobBlock.worker_id == worker_id,
+                JobBlock.task_type == task_type,
+            )
+        )
+    session.execute(
+        delete(TaskFailure).where(
+            TaskFailure.job_id == job_id,
+            TaskFailure.worker_id.in_([w for w, _ in entries]),
+        )
+    )
+
+
+def job_status_counts(session: Session) -> dict[str, int]:
+    rows = session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
+    return {status: count for status, count in rows}
