@@ -181,19 +181,22 @@ class Task(Base):
 
     __table_args__ = (
         Index("ix_tasks_job_status", "job_id", "status"),
-        # Only runnable tasks, in hand-out order: the scheduler's query reads its first row.
-        Index(
-            "ix_tasks_runnable",
-            "job_id",
-            text("priority DESC"),
-            "dispatch_rank",
-            sqlite_where=text(RUNNABLE_SQL),
-            postgresql_where=text(RUNNABLE_SQL),
-        ),
         Index("ix_tasks_job_index", "job_id", "index_in_job"),
         Index("ix_tasks_worker_status", "worker_id", "status"),
         Index("ix_tasks_status_touched", "status", "last_touched"),
     )
+
+
+# Only runnable tasks, in hand-out order: the scheduler's query reads its first row. Named by
+# its columns (not "priority DESC" as text) so that Alembic can compare it with the database.
+Index(
+    "ix_tasks_runnable",
+    Task.job_id,
+    Task.priority.desc(),
+    Task.dispatch_rank,
+    sqlite_where=text(RUNNABLE_SQL),
+    postgresql_where=text(RUNNABLE_SQL),
+)
 
 
 class TaskDependency(Base):

@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 import requests
+from manager.db.protocol_models import ClusterMirror
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -31,7 +32,6 @@ from manager.core.errors import FarmError
 from manager.core.farm import Farm, utcnow
 from manager.core.statuses import JobStatus, TaskStatus, WorkerStatus
 from manager.db.models import Job, Task, Worker, WorkerTag
-from manager.protocols.models import ClusterMirror
 
 log = logging.getLogger(__name__)
 

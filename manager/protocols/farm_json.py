@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from manager.db.protocol_models import ClusterReport, ProtocolWorker
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -35,7 +36,6 @@ from manager.db.models import Job, Task, Worker, WorkerTag
 from manager.protocols import common, farm_nodes
 from manager.protocols.farm_answers import Commandments, Potential, Registered
 from manager.protocols.farm_nodes import NODE_PREFIX, PROTOCOL, REGISTER_PREFIX
-from manager.protocols.models import ClusterReport, ProtocolWorker
 from manager.web.deps import FarmDep, NowDep, client_address, require_access
 from manager.web.errors import describe_validation_errors
 from manager.web.json_body import read_json

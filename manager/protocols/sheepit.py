@@ -21,6 +21,7 @@ from xml.etree import ElementTree
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, PlainTextResponse, Response
+from manager.db.protocol_models import SheepitSession, SheepitUser
 from sqlalchemy.orm import Session
 
 from manager.core import tasks, worker_session
@@ -37,7 +38,6 @@ from manager.db.models import Job, Worker
 from manager.protocols import common
 from manager.protocols import sheepit_store as store
 from manager.protocols.forms import Form, FormError, FormTooLarge, read_form
-from manager.protocols.models import SheepitSession, SheepitUser
 from manager.web.deps import FarmDep, NowDep, client_address
 from manager.web.errors import add_error_form
 from manager.web.openapi import Responses, answered_in, media

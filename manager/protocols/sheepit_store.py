@@ -15,6 +15,7 @@ from datetime import datetime
 from enum import Enum
 from pathlib import Path
 
+from manager.db.protocol_models import ProtocolFlag, SheepitSession, SheepitUser
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,7 +25,6 @@ from manager.core.errors import BadInput, Conflict, NotFound
 from manager.core.farm import Farm
 from manager.core.setting_paths import share_path
 from manager.db.models import Job
-from manager.protocols.models import ProtocolFlag, SheepitSession, SheepitUser
 from worker_mode.safe_paths import StorageRoot, UnsafePath
 
 log = logging.getLogger(__name__)

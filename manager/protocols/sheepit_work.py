@@ -8,6 +8,7 @@ from datetime import datetime
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, PlainTextResponse, Response
+from manager.db.protocol_models import SheepitUser
 from sqlalchemy.orm import Session
 
 from manager.core import tasks, worker_session, workers
@@ -18,7 +19,6 @@ from manager.db.models import Job
 from manager.protocols import common
 from manager.protocols import sheepit_store as store
 from manager.protocols.forms import Form
-from manager.protocols.models import SheepitUser
 from manager.protocols.sheepit import (
     COOKIE,
     UNKNOWN_ERROR,

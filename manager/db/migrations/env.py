@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from alembic import context
 
-from manager.db.models import Base
+from manager.db.schema import metadata
 
 engine = context.config.attributes["engine"]
 
 with engine.connect() as connection:
     context.configure(
         connection=connection,
-        target_metadata=Base.metadata,
+        target_metadata=metadata,
         render_as_batch=engine.dialect.name == "sqlite",
     )
     with context.begin_transaction():

@@ -1,5 +1,6 @@
 """Tables of the protocol adapters: who a protocol's clients are in the core, and what each
-protocol must remember that the core has no column for (SheepIt users, cluster reports)."""
+protocol must remember that the core has no column for (SheepIt users, cluster reports).
+They live with the other tables so that one metadata holds them all (see ``schema``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Tables of the file store: checkouts (a job's files by path) and the files they name."""
+"""Tables of the file store: checkouts (a job's files by path) and the files they name.
+They live with the other tables so that one metadata holds them all (see ``schema``)."""
 
 from __future__ import annotations
 
