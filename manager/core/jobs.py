@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from manager.db.storage_models import Checkout
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from manager.core import events
@@ -19,10 +18,15 @@ from manager.core.errors import BadInput, InvalidTransition, NotFound, Precondit
 from manager.core.job_types import JobType, JobTypeRegistry, SettingError, validate_settings
 from manager.core.setting_paths import check_path_settings
 from manager.core.statuses import JobStatus, TaskStatus
-from manager.core.task_states import bulk_set_task_status, follow_tasks, lock_job, recount_tasks
+from manager.core.task_states import bulk_set_task_status, follow_tasks, lock_job
 from manager.core.waiting import note_jobs_waiting_for_task_types
 from manager.db.bulk import insert_rows
-from manager.db.models import Job, JobBlock, Task, TaskDependency, TaskFailure, WorkerTag
+from manager.db.models import Job, JobBlock, Task, TaskDependency, WorkerTag
+from manager.db.queries import jobs as job_queries
+from manager.db.queries import workers as worker_queries
+from manager.db.queries.job_counters import recount_job
+from manager.db.queries.tasks import requeue_tasks_of_job
+from manager.db.storage_models import Checkout
 
 SUBMITTABLE_INITIAL_STATUSES = (JobStatus.QUEUED, JobStatus.PAUSED)
 TASK_COLUMNS = (
@@ -61,9 +65,7 @@ def random_uuids(count: int) -> list[str]:
 def _resolve_tag(session: Session, tag_ref: str | None) -> str | None:
     if not tag_ref:
         return None
-    tag = session.get(WorkerTag, tag_ref) or session.scalar(
-        select(WorkerTag).where(WorkerTag.name == tag_ref)
-    )
+    tag = session.get(WorkerTag, tag_ref) or worker_queries.tag_named(session, tag_ref)
     if tag is None:
         raise BadInput(f"worker_tag: no worker tag {tag_ref!r}")
     return tag.id
@@ -294,19 +296,8 @@ def set_job_status(session: Session, job_id: str, status: str, reason: str, now:
 
 def _requeue(session: Session, job: Job, *, everything: bool, now: datetime, note: str) -> None:
     """Requeue a finished job: all tasks of a completed one, the unfinished tasks otherwise."""
-    session.flush()
-    which = update(Task).where(Task.job_id == job.id)
-    if not everything:
-        which = which.where(Task.status != TaskStatus.COMPLETED)
-    session.execute(
-        which.values(
-            status=TaskStatus.QUEUED, activity=note, updated=now, steps_completed=0
-        ).execution_options(synchronize_session=False)
-    )
-    session.execute(delete(TaskFailure).where(TaskFailure.job_id == job.id))
-    session.execute(delete(JobBlock).where(JobBlock.job_id == job.id))
-    session.expire_all()
-    recount_tasks(session, job)
+    requeue_tasks_of_job(session, job.id, now, note, completed_too=everything)
+    recount_job(session, job)
     job.status = JobStatus.QUEUED
 
 
@@ -331,7 +322,7 @@ def set_job_tag(
             raise BadInput(f"id: no worker tag {tag_id!r}")
         job.worker_tag_id = tag_id
     elif tag_name:
-        tag = session.scalar(select(WorkerTag).where(WorkerTag.name == tag_name))
+        tag = worker_queries.tag_named(session, tag_name)
         if tag is None:
             raise BadInput(f"name: no worker tag named {tag_name!r}")
         job.worker_tag_id = tag.id
@@ -344,13 +335,7 @@ def set_job_tag(
 
 def delete_job(session: Session, job_id: str) -> None:
     job = lock_job(session, job_id)
-    # Explicit deletes keep this fast and correct on databases without cascading FKs.
-    task_ids = select(Task.id).where(Task.job_id == job.id).scalar_subquery()
-    session.execute(delete(TaskDependency).where(TaskDependency.task_id.in_(task_ids)))
-    session.execute(delete(TaskFailure).where(TaskFailure.job_id == job.id))
-    session.execute(delete(JobBlock).where(JobBlock.job_id == job.id))
-    session.execute(delete(Task).where(Task.job_id == job.id))
-    session.delete(job)
+    job_queries.delete_job(session, job)
     # The farm's hook removes the job's files (logs, thumbnails, outputs) once this commits.
     events.record(session, "job", id=job_id, was_deleted=True)
 
@@ -360,28 +345,15 @@ def jobs_updated_before(session: Session, last_updated_max: datetime) -> list[st
     limit = last_updated_max.replace(microsecond=0)
     if last_updated_max.microsecond:
         limit += timedelta(seconds=1)
-    return list(session.scalars(select(Job.id).where(Job.updated <= limit)).all())
+    return job_queries.job_ids_updated_until(session, limit)
 
 
 def fetch_blocklist(session: Session, job_id: str) -> list[JobBlock]:
     get_job(session, job_id)
-    return list(session.scalars(select(JobBlock).where(JobBlock.job_id == job_id)).all())
+    return job_queries.blocklist(session, job_id)
 
 
 def remove_from_blocklist(session: Session, job_id: str, entries: list[tuple[str, str]]) -> None:
     lock_job(session, job_id)
-    for worker_id, task_type in entries:
-        session.execute(
-            delete(JobBlock).where(
-                JobBlock.job_id == job_id,
-                JobBlock.worker_id == worker_id,
-                JobBlock.task_type == task_type,
-            )
-        )
-    session.execute(
-        delete(TaskFailure).where(
-            TaskFailure.job_id == job_id,
-            TaskFailure.worker_id.in_([w for w, _ in entries]),
-        )
-    )
+    job_queries.unblock(session, job_id, entries)
     events.record(session, "job", id=job_id)
