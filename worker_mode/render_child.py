@@ -28,6 +28,7 @@ from .defaults import BLACK_CHECK_SIZE, BLACK_LEVEL
 from .frame_check import BadFrame, check_frame_file, format_of
 from .frame_pixels import read_pixels
 from .protocol import DEVICE_ENV, PORT_ENV, TOKEN_ENV, Channel
+from .render_overrides import RENDER_SETTINGS
 
 log = logging.getLogger(__name__)
 
@@ -190,10 +191,7 @@ class RenderChild:
             self._set(render, "filepath", settings.output)
         image = render.image_settings
         if settings.file_format:
-            if hasattr(image, "media_type"):  # Blender 5.0 splits images from video.
-                multilayer = settings.file_format == "OPEN_EXR_MULTILAYER"
-                self._set(image, "media_type", "MULTI_LAYER_IMAGE" if multilayer else "IMAGE")
-            self._set(image, "file_format", settings.file_format)
+            self._set_file_format(image, settings.file_format)
         elif image.file_format == "FFMPEG":
             raise RenderError(
                 f"scene {scene.name!r} renders to a movie file; a farm renders frames "
@@ -217,8 +215,47 @@ class RenderChild:
         self._set(render, "use_persistent_data", bool(request.get("persistent_data", True)))
         self._set(render, "use_overwrite", True)
         self._set(render, "use_placeholder", False)
+        self._apply_overrides(scene, request.get("overrides") or {})
         if self.device and render.engine == "CYCLES":
             self._set(scene.cycles, "device", self.device)
+
+    def _set_file_format(self, image: Any, file_format: str) -> None:
+        if hasattr(image, "media_type"):  # Blender 5.0 splits images from video.
+            multilayer = file_format == "OPEN_EXR_MULTILAYER"
+            self._set(image, "media_type", "MULTI_LAYER_IMAGE" if multilayer else "IMAGE")
+        self._set(image, "file_format", file_format)
+
+    def _apply_overrides(self, scene: Any, overrides: dict[str, Any]) -> None:
+        """Set the job's render-setting overrides (checked by the worker against the allow-list
+        in ``render_overrides``), each remembered like any other change so the next job gets
+        the file's own value back."""
+        for path, value in overrides.items():
+            kind = RENDER_SETTINGS[path].kind
+            if kind == "camera":
+                camera = bpy.data.objects.get(value)
+                if camera is None or camera.type != "CAMERA":
+                    names = ", ".join(o.name for o in bpy.data.objects if o.type == "CAMERA")
+                    raise RenderError(f"override camera: {value!r} is not a camera object of "
+                                      f"the file (its cameras: {names or 'none'})")
+                self._set(scene, "camera", camera)
+            elif kind == "view_layer":
+                if scene.view_layers.get(value) is None:
+                    names = ", ".join(layer.name for layer in scene.view_layers)
+                    raise RenderError(f"override view_layer: scene {scene.name!r} has no view "
+                                      f"layer {value!r} (it has: {names})")
+                for layer in scene.view_layers:
+                    self._set(layer, "use", layer.name == value)
+            elif path == "render.image_settings.file_format":
+                self._set_file_format(scene.render.image_settings, value)
+            else:
+                owner_path, _, attr = path.rpartition(".")
+                owner = scene
+                for part in owner_path.split(".") if owner_path else ():
+                    owner = getattr(owner, part, None)
+                    if owner is None:
+                        raise RenderError(f"override {path}: this Blender has no {part!r} "
+                                          f"settings (is its add-on enabled?)")
+                self._set(owner, attr, value)
 
     def render(self, request: dict[str, Any]) -> None:
         settings = RenderSettings(**request["settings"])

@@ -14,6 +14,7 @@ from .defaults import PREVIEW_MAX_SIZE, PREVIEW_MIN_INTERVAL_S
 from .errors import CommandError
 from .files import local_blendfile
 from .job_files import CacheError, JobFiles, UploadError, is_checkout_path
+from .render_overrides import OverrideError, check_overrides
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,11 @@ def blender_render(ctx: CommandContext, params: dict[str, Any]) -> None:
         settings = parse_blender_args(list(before) + list(args))
     except (ArgsError, TypeError) as exc:
         raise CommandError(f"blender-render: {exc}") from exc
+    try:
+        # The manager checked them too; a worker trusts no job to stay inside the allow-list.
+        overrides = check_overrides(params.get("overrides"))
+    except OverrideError as exc:
+        raise CommandError(f"blender-render: overrides: {exc}") from exc
     job_files = ctx.job_files if is_checkout_path(params.get("blendfile")) else None
     blendfile_param = params.get("blendfile", "")
     if job_files is not None:
@@ -62,6 +68,7 @@ def blender_render(ctx: CommandContext, params: dict[str, Any]) -> None:
         "blendfile": blendfile,
         "key": key,
         "settings": settings.to_json(),
+        "overrides": overrides,
         "persistent_data": _flag(params.get("persistent_data", True)),
         "preview_dir": ctx.preview_dir,
         "preview_interval": PREVIEW_MIN_INTERVAL_S,

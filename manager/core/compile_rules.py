@@ -29,6 +29,10 @@ _INT_BUILTINS = frozenset(
      "chunk.last", "chunk.count", "repeat.index", "repeat.count")
 )
 TASK_BUILTINS = frozenset(CHUNK_BUILTINS + REPEAT_BUILTINS)
+#: The job's render-setting overrides, ``{path: value}`` of its settings that declare an
+#: ``override:``; a mapping, so it can only be a whole parameter.
+OVERRIDES_BUILTIN = "render_overrides"
+_MAPPING = "mapping"
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 _REF = re.compile(r"([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)((?:\|[a-z_]+)*)")
@@ -185,7 +189,13 @@ def parse_template(text: str, scope: _Scope, where: str) -> Template:
     literal.append(text[pos:])
     if "".join(literal) or not parts:
         parts.append("".join(literal))
-    return Template(tuple(parts))
+    template = Template(tuple(parts))
+    if template.whole is None and any(
+        isinstance(p, Ref) and scope.types.get(p.name) == _MAPPING for p in parts
+    ):
+        raise RuleError(f"{where}: {text!r}: a mapping such as {{{OVERRIDES_BUILTIN}}} can only "
+                        "be a whole parameter, without text or filters around it")
+    return template
 
 
 # --- conditions --------------------------------------------------------------------------
@@ -287,6 +297,21 @@ class CompileRules:
     rejects: tuple[RejectRule, ...]
     groups: tuple[TaskGroup, ...]
     frames_setting: str | None  # the one frames setting behind {job.frames}, if any
+
+    def uses(self, name: str) -> bool:
+        """Whether a value or a command parameter refers to the placeholder ``name``."""
+        def refers(node: Any) -> bool:
+            if isinstance(node, Template):
+                return any(isinstance(p, Ref) and p.name == name for p in node.parts)
+            if isinstance(node, dict):
+                return any(refers(v) for v in node.values())
+            if isinstance(node, list):
+                return any(refers(v) for v in node)
+            return False
+
+        return any(refers(t) for _, t in self.values) or any(
+            refers(c.parameters) for g in self.groups for c in g.commands
+        )
 
 
 def _parameters(raw: Any, scope: _Scope, where: str) -> Any:
@@ -415,6 +440,7 @@ def parse_compile_rules(
                         f"known are {', '.join(_RULE_KEYS)}")
     types: dict[str, str] = dict(setting_types)
     types.update({name: "int32" if name in _INT_BUILTINS else "string" for name in JOB_BUILTINS})
+    types[OVERRIDES_BUILTIN] = _MAPPING
     raw_groups = raw.get("tasks")
     if not isinstance(raw_groups, list) or not raw_groups:
         raise RuleError("tasks: expected a list of at least one task group")

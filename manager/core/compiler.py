@@ -16,6 +16,7 @@ from typing import Any
 
 from manager.core.compile_rules import (
     FILTERS,
+    OVERRIDES_BUILTIN,
     TASK_BUILTINS,
     CompileRules,
     Ref,
@@ -228,8 +229,11 @@ def compile_job(
     }
     # Like Flamenco, the timestamp is the manager's local time: it names folders for people.
     local = created.astimezone() if created.tzinfo is not None else created
+    overrides = {s.override: declared[s.key] for s in job_type.settings
+                 if s.override is not None and s.key in declared}
     base = {"timestamp": local.strftime("%Y-%m-%d_%H%M%S"), "job.name": job_name,
-            "job.id": job_id, "job.priority": priority, **declared}
+            "job.id": job_id, "job.priority": priority, OVERRIDES_BUILTIN: overrides,
+            **declared}
     lazy: dict[str, Callable[[], Any]] = {}
     job = _JobContext(base, lazy)
     for name, template in rules.values:

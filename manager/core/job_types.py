@@ -23,7 +23,13 @@ from typing import Any
 import yaml
 
 from manager.core.bounds import INT32_MAX, INT32_MIN
-from manager.core.compile_rules import CompileRules, RuleError, parse_compile_rules
+from manager.core.compile_rules import (
+    OVERRIDES_BUILTIN,
+    CompileRules,
+    RuleError,
+    parse_compile_rules,
+)
+from worker_mode.render_overrides import RENDER_SETTINGS, OverrideError, check_override
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +42,7 @@ NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]*")
 #: Setting keys are placeholders in compile rules, so they must be identifiers.
 KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: Setting keys that would shadow a built-in placeholder of the compile rules.
-RESERVED_KEYS = frozenset({"timestamp", "chunk"})
+RESERVED_KEYS = frozenset({"timestamp", "chunk", OVERRIDES_BUILTIN})
 #: Larger preset files are refused unread; a real preset is a few kilobytes.
 MAX_PRESET_BYTES = 1_000_000
 #: Most values (after YAML aliases are expanded) and deepest nesting a preset may have; both
@@ -57,6 +63,8 @@ _SETTING_KEYS = (
     "key", "type", "subtype", "choices", "propargs", "description", "label", "default",
     "eval", "evalInfo", "visible", "required", "editable",
 )
+#: Farmhand's own fields of a setting, not served in Flamenco's form.
+_FARMHAND_SETTING_KEYS = ("override",)
 _MISSING: Any = object()
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -92,6 +100,9 @@ class SettingDef:
     choices: tuple[str, ...] | None = None
     minimum: int | float | None = None
     maximum: int | float | None = None
+    #: The render setting (an RNA path of ``worker_mode.render_overrides``) this setting's
+    #: value overrides in the scene, or None.
+    override: str | None = None
     api: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -206,13 +217,20 @@ def validate_settings(job_type: JobType, settings: Mapping[str, Any]) -> dict[st
             raise SettingError(key, f"'{key}' must be {definition.type}: {problem}")
         if definition.type == "float":
             value = float(value)
+        overrides = ""
+        if definition.override is not None:
+            overrides = f" (it overrides render setting {definition.override})"
+            try:
+                value = check_override(definition.override, value)
+            except OverrideError as exc:
+                raise SettingError(key, f"'{key}': {exc}") from None
         if definition.choices is not None and value not in definition.choices:
             options = ", ".join(repr(c) for c in definition.choices)
-            raise SettingError(key, f"'{key}' must be one of {options}, not {value!r}")
+            raise SettingError(key, f"'{key}' must be one of {options}, not {value!r}{overrides}")
         if definition.type in ("int32", "float"):
             problem = _range_problem(definition, value)
             if problem is not None:
-                raise SettingError(key, f"'{key}' {problem}")
+                raise SettingError(key, f"'{key}' {problem}{overrides}")
         result[key] = value
     for key, value in settings.items():
         if not isinstance(key, str):
@@ -245,11 +263,11 @@ def _parse_setting(raw: Any, where: str) -> SettingDef:
     if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
         raise InvalidPreset(f"{where}.key: expected a name like 'chunk_size', got {key!r}")
     where = f"{where} ({key!r})"
-    unknown = [k for k in raw if k not in _SETTING_KEYS]
+    unknown = [k for k in raw if k not in _SETTING_KEYS and k not in _FARMHAND_SETTING_KEYS]
     if unknown:
         raise InvalidPreset(
             f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; "
-            f"known are {', '.join(_SETTING_KEYS)}"
+            f"known are {', '.join(_SETTING_KEYS + _FARMHAND_SETTING_KEYS)}"
         )
     setting_type = raw.get("type")
     if setting_type not in SETTING_TYPES:
@@ -333,6 +351,8 @@ def _parse_setting(raw: Any, where: str) -> SettingDef:
             api[flag] = _expect(raw[flag], bool, f"{where}.{flag}", "true or false")
     # The served form lists the fields in the spec's order.
     api = {k: api[k] for k in _SETTING_KEYS if k in api}
+    override = _parse_override(raw, where, setting_type, choices, default) \
+        if "override" in raw else None
     return SettingDef(
         key=key,
         type=setting_type,
@@ -341,8 +361,34 @@ def _parse_setting(raw: Any, where: str) -> SettingDef:
         choices=choices,
         minimum=minimum,
         maximum=maximum,
+        override=override,
         api=api,
     )
+
+
+def _parse_override(
+    raw: dict[str, Any], where: str, setting_type: str, choices: tuple[str, ...] | None,
+    default: Any,
+) -> str:
+    """The render setting a setting overrides, checked against the worker's allow-list."""
+    path = raw["override"]
+    render_setting = RENDER_SETTINGS.get(path) if isinstance(path, str) else None
+    if render_setting is None:
+        raise InvalidPreset(
+            f"{where}.override: {path!r} is not a render setting a job may override; "
+            f"known are {', '.join(RENDER_SETTINGS)}"
+        )
+    if setting_type != render_setting.setting_type:
+        raise InvalidPreset(
+            f"{where}.override: {path} takes {render_setting.setting_type} values, "
+            f"but the setting is {setting_type}"
+        )
+    for value in [*(choices or ()), *([] if default is _MISSING else [default])]:
+        try:
+            check_override(path, value)
+        except OverrideError as exc:
+            raise InvalidPreset(f"{where}.override: {exc}") from None
+    return path
 
 
 def parse_job_type(data: Any, source: Path) -> JobType:
@@ -406,6 +452,7 @@ def parse_job_type(data: Any, source: Path) -> JobType:
     except RuleError as exc:
         where = str(exc)
         raise InvalidPreset(f"compile{'' if where.startswith(':') else '.'}{where}") from None
+    _check_overrides_reach_a_command(settings, rules)
 
     api: dict[str, Any] = {"name": name, "label": label}
     if description is not None:
@@ -424,6 +471,27 @@ def parse_job_type(data: Any, source: Path) -> JobType:
         etag=etag, source=source, worker_variables=tuple(worker_variables),
         category=category, artists=artists, _api=api,
     )
+
+
+def _check_overrides_reach_a_command(settings: list[SettingDef], rules: CompileRules) -> None:
+    overriding: dict[str, str] = {}
+    for index, setting in enumerate(settings):
+        if setting.override is None:
+            continue
+        if setting.override in overriding:
+            raise InvalidPreset(
+                f"settings[{index}] ({setting.key!r}).override: {setting.override} is "
+                f"already overridden by {overriding[setting.override]!r}"
+            )
+        overriding[setting.override] = setting.key
+    if overriding and not rules.uses(OVERRIDES_BUILTIN):
+        # Otherwise the values would be checked, stored and silently not rendered.
+        keys = ", ".join(overriding.values())
+        raise InvalidPreset(
+            f"settings: {keys} override render settings, but no command of the compile rules "
+            f"is given them; add 'overrides: \"{{{OVERRIDES_BUILTIN}}}\"' to the parameters of "
+            "its blender-render command"
+        )
 
 
 def _shape_problem(data: Any) -> str | None:

@@ -118,6 +118,7 @@ def test_render_command_is_flamencos_blender_render(shipped: JobTypeRegistry) ->
             ],
             "persistent_data": True,
             "max_frame_seconds": 0,
+            "overrides": {},
         },
         "total_step_count": 3,
     }]
