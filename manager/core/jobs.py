@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from manager.db.storage_models import Checkout
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
@@ -27,6 +26,7 @@ from manager.db.queries import jobs as job_queries
 from manager.db.queries import workers as worker_queries
 from manager.db.queries.job_counters import recount_job
 from manager.db.queries.tasks import requeue_tasks_of_job
+from manager.db.storage_models import Checkout
 
 SUBMITTABLE_INITIAL_STATUSES = (JobStatus.QUEUED, JobStatus.PAUSED)
 TASK_COLUMNS = (

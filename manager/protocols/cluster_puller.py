@@ -22,7 +22,6 @@ from datetime import datetime
 from typing import Any
 
 import requests
-from manager.db.protocol_models import ClusterMirror
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -32,6 +31,7 @@ from manager.core.errors import FarmError
 from manager.core.farm import Farm, utcnow
 from manager.core.statuses import JobStatus, TaskStatus, WorkerStatus
 from manager.db.models import Job, Task, Worker, WorkerTag
+from manager.db.protocol_models import ClusterMirror
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from manager.db.protocol_models import ProtocolWorker
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -14,6 +13,7 @@ from manager.core.credentials import NO_SECRET
 from manager.core.frames import FrameRangeError, parse_frame_range
 from manager.core.statuses import WorkerStatus
 from manager.db.models import Job, Task, Worker
+from manager.db.protocol_models import ProtocolWorker
 
 #: A task's frame as the protocols write it: one frame, or ``[first, last]`` of a range.
 Frame = int | list[int]

@@ -21,7 +21,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from manager.db.protocol_models import ClusterReport, ProtocolWorker
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,6 +32,7 @@ from manager.core.farm import Farm
 from manager.core.setting_paths import share_path
 from manager.core.statuses import JobStatus, WorkerStatus
 from manager.db.models import Job, Task, Worker, WorkerTag
+from manager.db.protocol_models import ClusterReport, ProtocolWorker
 from manager.protocols import common, farm_nodes
 from manager.protocols.farm_answers import Commandments, Potential, Registered
 from manager.protocols.farm_nodes import NODE_PREFIX, PROTOCOL, REGISTER_PREFIX

@@ -17,7 +17,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from manager.db.protocol_models import ProtocolWorker, Rest2015Task
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -29,6 +28,7 @@ from manager.core.errors import BadInput, Conflict, NotFound
 from manager.core.farm import Farm
 from manager.core.statuses import JobStatus
 from manager.db.models import Job, Task, Worker
+from manager.db.protocol_models import ProtocolWorker, Rest2015Task
 from manager.db.queries.tasks import task_of_job_for_worker
 from manager.protocols import common
 from manager.protocols.rest2015_answers import (

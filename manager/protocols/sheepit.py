@@ -21,7 +21,6 @@ from xml.etree import ElementTree
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, PlainTextResponse, Response
-from manager.db.protocol_models import SheepitSession, SheepitUser
 from sqlalchemy.orm import Session
 
 from manager.core import tasks, worker_session
@@ -35,6 +34,7 @@ from manager.core.bounds import (
 from manager.core.errors import Conflict, NotFound
 from manager.core.farm import Farm
 from manager.db.models import Job, Worker
+from manager.db.protocol_models import SheepitSession, SheepitUser
 from manager.protocols import common
 from manager.protocols import sheepit_store as store
 from manager.protocols.forms import Form, FormError, FormTooLarge, read_form

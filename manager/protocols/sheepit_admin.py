@@ -17,12 +17,12 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
-from manager.db.protocol_models import SheepitUser
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from manager.core.errors import FarmError
 from manager.core.farm import Farm, utcnow
+from manager.db.protocol_models import SheepitUser
 from manager.protocols import sheepit_store as store
 from manager.web.deps import AccessDep, FarmDep, NowDep
 from manager.web.openapi import answers

@@ -15,7 +15,6 @@ from datetime import datetime
 from enum import Enum
 from pathlib import Path
 
-from manager.db.protocol_models import ProtocolFlag, SheepitSession, SheepitUser
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,6 +24,7 @@ from manager.core.errors import BadInput, Conflict, NotFound
 from manager.core.farm import Farm
 from manager.core.setting_paths import share_path
 from manager.db.models import Job
+from manager.db.protocol_models import ProtocolFlag, SheepitSession, SheepitUser
 from worker_mode.safe_paths import StorageRoot, UnsafePath
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,6 @@ from datetime import datetime
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, PlainTextResponse, Response
-from manager.db.protocol_models import SheepitUser
 from sqlalchemy.orm import Session
 
 from manager.core import tasks, worker_session, workers
@@ -16,6 +15,7 @@ from manager.core.bounds import BadNumber, parse_decimal
 from manager.core.errors import Conflict, FarmError, NotFound
 from manager.core.farm import Farm
 from manager.db.models import Job
+from manager.db.protocol_models import SheepitUser
 from manager.protocols import common
 from manager.protocols import sheepit_store as store
 from manager.protocols.forms import Form

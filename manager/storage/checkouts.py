@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from manager.db.storage_models import Checkout, CheckoutFile
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from manager.core.errors import BadInput, Conflict, FarmError, NotFound
 from manager.db.models import Job
+from manager.db.storage_models import Checkout, CheckoutFile
 from manager.storage.file_store import FileStore
 from manager.storage.paths import check_relative_path, check_sha256, check_size
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 import requests
-from manager.db.protocol_models import ProtocolWorker
 
 from manager.core import scheduler, tasks, worker_session
 from manager.core.farm import utcnow
 from manager.db.models import Task, Worker
+from manager.db.protocol_models import ProtocolWorker
 from tests.conftest import FakeWorker, Manager, database_backends, register_worker, submit
 from tests.protocols.conftest import submit_frames
 from tests.protocols.sheepit_farm import ready_for_sheepit

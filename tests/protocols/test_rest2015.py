@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import pytest
-from manager.db.protocol_models import Rest2015Task
 
+from manager.db.protocol_models import Rest2015Task
 from tests.conftest import Manager
 from tests.protocols.conftest import job_status
 

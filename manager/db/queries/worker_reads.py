@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from manager.db.storage_models import CheckoutFile
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from manager.core.statuses import TaskStatus
 from manager.db.models import Job, Task
+from manager.db.storage_models import CheckoutFile
 
 
 def _held_tasks(worker_id: str) -> Select[Any]:
