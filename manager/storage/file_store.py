@@ -129,20 +129,6 @@ class FileStore:
         os.replace(tmp, final)
         return True
 
-    def put_bytes(self, data: bytes) -> StoredFile:
-        """Store a small in-memory file (tests, tools)."""
-        sha256 = hashlib.sha256(data).hexdigest()
-        final = self.path(sha256, len(data))
-        if not final.is_file():
-            self.uploading_dir.mkdir(parents=True, exist_ok=True)
-            tmp = self.uploading_dir / f"{self._upload_prefix(sha256, len(data))}{uuid.uuid4().hex}"
-            tmp.write_bytes(data)
-            try:
-                self._move_in(tmp, sha256, len(data))
-            finally:
-                tmp.unlink(missing_ok=True)
-        return StoredFile(sha256, len(data), final)
-
     def iter_stored(self) -> Iterator[StoredFile]:
         """Every stored file; entries that do not look like the store's own are skipped."""
         if not self.stored_dir.is_dir():
