@@ -15,12 +15,13 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from urllib.parse import quote
 from xml.etree import ElementTree
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, PlainTextResponse, Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from manager.core import tasks, worker_session
@@ -35,9 +36,20 @@ from manager.core.errors import Conflict, NotFound
 from manager.core.farm import Farm
 from manager.db.models import Job, Worker
 from manager.db.protocol_models import SheepitSession, SheepitUser
-from manager.protocols import common
+from manager.protocols import common, sheepit_admin, sheepit_work
 from manager.protocols import sheepit_store as store
-from manager.protocols.forms import Form, FormError, FormTooLarge, read_form
+from manager.protocols.forms import Form
+from manager.protocols.sheepit_session import (
+    COOKIE,
+    UNKNOWN_ERROR,
+    LiveClient,
+    client_task,
+    job_number,
+    live_client,
+    read_params,
+    xml,
+    xml_tree,
+)
 from manager.web.deps import FarmDep, NowDep, client_address
 from manager.web.errors import add_error_form
 from manager.web.openapi import Responses, answered_in, media
@@ -46,8 +58,6 @@ log = logging.getLogger(__name__)
 
 PROTOCOL = "sheepit"
 TASK_TYPE = "blender-frame"
-COOKIE = "farmhand_sheepit"
-UNKNOWN_ERROR = 999
 #: Clients older than this are answered 101.
 MINIMUM_CLIENT_VERSION = (3, 0)
 OPERATING_SYSTEMS = ("windows", "mac", "linux")
@@ -66,11 +76,33 @@ LOGIN_FIELDS = (
 _VERSION = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,9}){0,7}")
 COMMANDLINE = ".e --factory-startup --disable-autoexec -b .c -o .o -f .f -x 1"
 RENDER_SCRIPT = """import bpy
-# Frames are checked as images: movie formats are rendered as PNG.
+# Frames are checked as images: a movie format renders as PNG instead. The client's own
+# output path (-o) stays, except for a movie, whose path named a video file.
 settings = bpy.context.scene.render.image_settings
 if settings.file_format not in ('BMP', 'PNG', 'JPEG', 'TARGA', 'TARGA_RAW'):
+    if hasattr(settings, 'media_type'):  # Blender 5: a video's formats are another list
+        settings.media_type = 'IMAGE'
     settings.file_format = 'PNG'
-bpy.context.scene.render.filepath = ''
+    bpy.context.scene.render.filepath = ''
+
+
+def sheepit_set_compute_device(device_type, device_family, device_id):
+    # Clients call this after the script: 'NONE', 'CPU', 'CPU' for the processor, else
+    # e.g. 'CUDA', 'GPU' and the device's id.
+    scene = bpy.context.scene
+    if hasattr(scene, 'cycles'):
+        scene.cycles.device = 'GPU' if device_family == 'GPU' else 'CPU'
+    cycles = bpy.context.preferences.addons.get('cycles')
+    if cycles is None or device_type == 'NONE':
+        return
+    preferences = cycles.preferences
+    try:
+        preferences.compute_device_type = device_type
+        preferences.get_devices()
+    except (TypeError, AttributeError):
+        return
+    for device in preferences.devices:
+        device.use = device.id == device_id or device_id in ('', 'GPU')
 """
 
 router = APIRouter(prefix="/sheepit", tags=["sheepit"])
@@ -91,33 +123,9 @@ class SheepitState:
     )
 
 
-def xml(element: str, status: int, message: str = "", **children: Any) -> Response:
-    root = ElementTree.Element(element, status=str(status))
-    if message:
-        root.set("message", message)
-    body = ElementTree.tostring(root, encoding="unicode")
-    return Response('<?xml version="1.0" encoding="utf-8" ?>\n' + body, media_type="text/xml")
-
-
-def _xml_tree(root: ElementTree.Element) -> Response:
-    body = ElementTree.tostring(root, encoding="unicode")
-    return Response('<?xml version="1.0" encoding="utf-8" ?>\n' + body, media_type="text/xml")
-
-
 def _state(request: Request) -> SheepitState:
     state: SheepitState = request.app.state.sheepit
     return state
-
-
-async def read_params(request: Request, element: str) -> Form | Response:
-    try:
-        return await read_form(request, store.MAX_UPLOAD_BYTES)
-    except FormTooLarge as exc:
-        code = 303 if element == "jobvalidate" else UNKNOWN_ERROR
-        return xml(element, code, f"upload failed: {exc}")
-    except FormError as exc:
-        code = {"jobvalidate": 300, "config": 104}.get(element, UNKNOWN_ERROR)
-        return xml(element, code, f"malformed form: {exc}")
 
 
 # Session creation ------------------------------------------------------------------------------
@@ -157,13 +165,15 @@ async def create_session(request: Request, farm: FarmDep, now: NowDep) -> Respon
     if not await run_in_threadpool(_password_is_right, farm, login, password):
         return xml("config", 102, _WRONG_LOGIN)
 
+    previous = request.cookies.get(COOKIE)
+
     def work(session: Session) -> tuple[int, str, str | None]:
-        return _login(session, farm, form, address, now)
+        return _login(session, farm, form, previous, address, now)
 
     code, message, token = await farm.writer.run(work)
     if token is None:
         return xml("config", code, message)
-    response = _xml_tree(_config_answer(max_period=int(farm.settings.worker_timeout / 2)))
+    response = xml_tree(_config_answer(max_period=int(farm.settings.worker_timeout / 2)))
     response.set_cookie(COOKIE, token, httponly=True, samesite="lax", path="/sheepit")
     return response
 
@@ -198,7 +208,7 @@ def _password_is_right(farm: Farm, login: str, password: str) -> bool:
 
 
 def _login(
-    session: Session, farm: Farm, form: Form, address: str, now: datetime
+    session: Session, farm: Farm, form: Form, previous: str | None, address: str, now: datetime
 ) -> tuple[int, str, str | None]:
     login = form.fields["login"]
     user = session.get(SheepitUser, login)
@@ -207,24 +217,11 @@ def _login(
     if user.expires_at is not None and user.expires_at <= now:
         return 103, f"the account of {login!r} expired; ask the farm's admin to renew it", None
     machine = form.get("hostname") or form.fields["cpu_model_name"]
-    key = f"{login}/{machine}"[:200]
-    found = common.protocol_worker(session, PROTOCOL, key)
-    if found is None:
-        worker, _ = common.add_protocol_worker(
-            session,
-            PROTOCOL,
-            key,
-            platform=form.fields["os"],
-            task_types=[TASK_TYPE],
-            address=address,
-            now=now,
-        )
-    else:
-        worker = found[0]
+    worker = _client_worker(session, login, machine, previous, form.fields["os"], address, now)
     worker_session.bring_online(
         session,
         worker,
-        name=key,
+        name=worker.name,
         task_types=[TASK_TYPE],
         software=f"SheepIt client {form.fields['version']}",
         address=address,
@@ -247,6 +244,58 @@ def _login(
     return 0, "", token
 
 
+#: Clients of one login on machines alike (the hostname is optional) before logins fail.
+MAX_CLIENTS_PER_MACHINE = 1000
+
+
+def _client_worker(
+    session: Session,
+    login: str,
+    machine: str,
+    previous: str | None,
+    os_name: str,
+    address: str,
+    now: datetime,
+) -> Worker:
+    """The core worker of this client: its own again when it logs in anew with its cookie,
+    else one of the login's on this kind of machine that no live client holds, else a new
+    one. Several clients of one login are separate workers, never one that they share."""
+    before = store.find_session(session, previous)
+    if before is not None and before.login == login:
+        worker = session.get(Worker, before.worker_id)
+        if worker is not None:
+            return worker
+    base = f"{login}/{machine}"[:190]
+    for number in range(1, MAX_CLIENTS_PER_MACHINE + 1):
+        key = base if number == 1 else f"{base} #{number}"
+        found = common.protocol_worker(session, PROTOCOL, key)
+        if found is None:
+            worker, _ = common.add_protocol_worker(
+                session,
+                PROTOCOL,
+                key,
+                platform=os_name,
+                task_types=[TASK_TYPE],
+                address=address,
+                now=now,
+            )
+            return worker
+        if not _held_by_a_live_client(session, found[0]):
+            return found[0]
+    raise Conflict(f"{MAX_CLIENTS_PER_MACHINE} clients of {login!r} on {machine!r} are live")
+
+
+def _held_by_a_live_client(session: Session, worker: Worker) -> bool:
+    if not common.is_live(worker):
+        return False
+    open_session = session.scalar(
+        select(SheepitSession.token_hash)
+        .where(SheepitSession.worker_id == worker.id, SheepitSession.ended.is_(False))
+        .limit(1)
+    )
+    return open_session is not None
+
+
 def _config_answer(max_period: int) -> ElementTree.Element:
     root = ElementTree.Element("config", status="0")
     for kind, path in (
@@ -266,25 +315,6 @@ def _config_answer(max_period: int) -> ElementTree.Element:
 
 
 # Sessions ------------------------------------------------------------------------------------
-
-
-@dataclass
-class LiveClient:
-    session: Session
-    client: SheepitSession
-    worker: Worker
-
-
-def live_client(session: Session, token: str | None, now: datetime) -> LiveClient | None:
-    """The live session of the request's cookie; None when it is dead."""
-    client = store.find_session(session, token)
-    if client is None:
-        return None
-    worker = session.get(Worker, client.worker_id)
-    if worker is None or not common.is_live(worker):
-        return None  # given up for dead by the health checks: its tasks went back
-    worker_session.mark_seen(session, worker, now)
-    return LiveClient(session, client, worker)
 
 
 # Job request -----------------------------------------------------------------------------------
@@ -323,7 +353,8 @@ async def request_job(request: Request, farm: FarmDep, now: NowDep) -> Response:
         state.scheduler_slots.release()
     if isinstance(given, Response):
         return given
-    return await run_in_threadpool(_job_answer, farm, state, given)
+    validation = f"{str(request.base_url).rstrip('/')}{router.prefix}/server/send_frame.php"
+    return await run_in_threadpool(_job_answer, farm, state, given, validation)
 
 
 @dataclass(frozen=True)
@@ -332,6 +363,7 @@ class _Given:
     the job's archive may have to be zipped first)."""
 
     task_id: str
+    job_number: int
     frame: common.Frame | None
     job: Job
     remaining: int
@@ -369,6 +401,7 @@ def _hand_out(
     assert job is not None
     return _Given(
         task_id=task.id,
+        job_number=job_number(job.id),
         frame=common.task_frame(task),
         job=job,
         remaining=job.tasks_queued + job.tasks_soft_failed,
@@ -377,7 +410,7 @@ def _hand_out(
     )
 
 
-def _job_answer(farm: Farm, state: SheepitState, given: _Given) -> Response:
+def _job_answer(farm: Farm, state: SheepitState, given: _Given, validation: str) -> Response:
     archive = state.archives.job_archive(farm, given.job)
     frame = given.frame
     root = ElementTree.Element("jobrequest", status="0")
@@ -385,13 +418,17 @@ def _job_answer(farm: Farm, state: SheepitState, given: _Given) -> Response:
     element = ElementTree.SubElement(
         root,
         "job",
-        id=given.task_id,
+        id=str(given.job_number),
         use_gpu="1" if given.use_gpu else "0",
         archive_md5=archive.md5,
         path=archive.blend_name,
         frame=f"{frame:04d}" if isinstance(frame, int) else "",
         synchronous_upload="1",
         name=given.job.name,
+        # The archive is a plain zip: no password to open it.
+        password="",
+        # Quoted, as servers send it; clients unquote it and add frame, rendertime, file.
+        validation_url=quote(f"{validation}?job={given.job_number}", safe=""),
     )
     ElementTree.SubElement(
         element,
@@ -401,7 +438,7 @@ def _job_answer(farm: Farm, state: SheepitState, given: _Given) -> Response:
         update_method="remainingtime",
     )
     ElementTree.SubElement(element, "script").text = RENDER_SCRIPT
-    return _xml_tree(root)
+    return xml_tree(root)
 
 
 # Downloads -------------------------------------------------------------------------------------
@@ -414,8 +451,8 @@ async def download_archive(request: Request, farm: FarmDep, now: NowDep) -> Resp
     if isinstance(form, Response):
         return PlainTextResponse("malformed request", status_code=404)
     state, token = _state(request), request.cookies.get(COOKIE)
-    kind, task_id = form.get("type"), form.get("job")
-    if kind not in ("job", "binary") or task_id is None:
+    kind, number = form.get("type"), form.get("job")
+    if kind not in ("job", "binary") or number is None:
         return _no_archive()
 
     def work(session: Session) -> tuple[Job, str, str] | None:
@@ -423,6 +460,7 @@ async def download_archive(request: Request, farm: FarmDep, now: NowDep) -> Resp
         if found is None:
             return None
         try:
+            task_id = client_task(session, found.worker, number, None)
             task = worker_session.owned_task(session, found.worker, task_id, running=False)
         except (NotFound, Conflict):
             return None
@@ -448,8 +486,6 @@ def _no_archive() -> Response:
 
 
 def install(app: FastAPI) -> None:
-    from manager.protocols import sheepit_admin, sheepit_work
-
     farm: Farm = app.state.farm
     app.state.sheepit = SheepitState(store.ArchiveStore(farm.settings.data_dir / "sheepit"))
     app.include_router(router)

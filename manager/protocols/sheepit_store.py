@@ -294,7 +294,3 @@ def check_frame(data: bytes) -> CheckedFrame:
     buffer = io.BytesIO()
     rgba.save(buffer, "PNG")
     return CheckedFrame(FrameVerdict.GOOD, fmt, buffer.getvalue())
-
-
-def frames_dir(farm: Farm, job_id: str) -> Path:
-    return farm.settings.data_dir / "sheepit" / "frames" / job_id

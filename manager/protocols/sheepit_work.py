@@ -3,6 +3,8 @@ logout, the last rendered frame and the credits earned."""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import AsyncIterator
 from datetime import datetime
 
 from fastapi import APIRouter, Request
@@ -10,19 +12,19 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, PlainTextResponse, Response
 from sqlalchemy.orm import Session
 
-from manager.core import tasks, worker_session, workers
+from manager.core import worker_session, workers
 from manager.core.bounds import BadNumber, parse_decimal
 from manager.core.errors import Conflict, FarmError, NotFound
 from manager.core.farm import Farm
 from manager.db.models import Job
 from manager.db.protocol_models import SheepitUser
-from manager.protocols import common
 from manager.protocols import sheepit_store as store
 from manager.protocols.forms import Form
-from manager.protocols.sheepit import (
+from manager.protocols.sheepit_session import (
     COOKIE,
     UNKNOWN_ERROR,
     LiveClient,
+    client_task,
     live_client,
     read_params,
     xml,
@@ -73,18 +75,20 @@ async def validate_job(request: Request, farm: FarmDep, now: NowDep) -> Response
     if frame is None or rendertime is None:
         return xml("jobvalidate", 300, "frame and rendertime must be numbers")
     checked = await run_in_threadpool(store.check_frame, form.files["file"])
-    task_id = form.fields["job"]
+    number = form.fields["job"]
 
-    def check(session: Session) -> tuple[Response | None, str | None]:
-        return _check_frame(session, farm, token, task_id, frame, checked, now)
+    def check(session: Session) -> tuple[Response | None, str | None, str | None]:
+        return _check_frame(session, farm, token, number, frame, checked, now)
 
-    refusal, job_id = await farm.writer.run(check)
+    refusal, job_id, task_id = await farm.writer.run(check)
     if refusal is not None:
         return refusal
-    assert job_id is not None
-    # The frame is on disk before its task counts as completed, written off the batch writer.
+    assert job_id is not None and task_id is not None
+    # The frame is a job output before its task counts as completed.
     try:
-        await run_in_threadpool(_keep_frame, farm, job_id, frame, checked, form.files["file"])
+        await _keep_frame(farm, job_id, frame, checked, form.files["file"])
+    except FarmError as exc:
+        return xml("jobvalidate", 302, f"file: {exc.message}")
     except OSError as exc:
         return xml("jobvalidate", 303, f"failed to store the frame: {exc.strerror}")
 
@@ -101,32 +105,32 @@ def _check_frame(
     session: Session,
     farm: Farm,
     token: str | None,
-    task_id: str,
+    number: str,
     frame: int,
     checked: store.CheckedFrame,
     now: datetime,
-) -> tuple[Response | None, str | None]:
-    """A refusal, or None and the job of a good frame's task; a black frame fails its task."""
+) -> tuple[Response | None, str | None, str | None]:
+    """A refusal, or None, the job and the task of a good frame; a black frame fails its
+    task."""
     found = live_client(session, token, now)
     if found is None or found.client.disabled:
-        return xml("jobvalidate", 304, "session is disabled or dead"), None
+        return xml("jobvalidate", 304, "session is disabled or dead"), None, None
     try:
+        task_id = client_task(session, found.worker, number, frame)
         owned = worker_session.owned_task(session, found.worker, task_id)
     except NotFound as exc:
-        return xml("jobvalidate", 300, f"job: {exc.message}"), None
+        return xml("jobvalidate", 300, f"job: {exc.message}"), None, None
     except Conflict as exc:
-        return xml("jobvalidate", 303, exc.message), None
-    expected = common.task_frame(tasks.get_task(session, task_id))
-    if expected != frame:
-        return xml("jobvalidate", 300, f"frame: job {task_id} renders {expected}"), None
+        return xml("jobvalidate", 303, exc.message), None, None
     if checked.verdict is store.FrameVerdict.NOT_AN_IMAGE:
-        return xml("jobvalidate", 302, "file: not an image this manager can read"), None
+        return xml("jobvalidate", 302, "file: not an image this manager can read"), None, None
     if checked.verdict is store.FrameVerdict.TOO_LARGE:
-        return xml("jobvalidate", 303, "file: image too large to check"), None
+        return xml("jobvalidate", 303, "file: image too large to check"), None, None
     if checked.verdict is store.FrameVerdict.BLACK:
         store.count_broken_frame(found.client)
-        return _fail(farm, found, task_id, "broken frame: the image is entirely black", now), None
-    return None, owned.job_id
+        reason = "broken frame: the image is entirely black"
+        return _fail(farm, found, task_id, reason, now), None, None
+    return None, owned.job_id, task_id
 
 
 def _complete(
@@ -173,16 +177,20 @@ def _fail(farm: Farm, found: LiveClient, task_id: str, reason: str, now: datetim
     return xml("jobvalidate", 301, reason)
 
 
-def _keep_frame(
+async def _keep_frame(
     farm: Farm, job_id: str, frame: int, checked: store.CheckedFrame, data: bytes
 ) -> None:
-    folder = store.frames_dir(farm, job_id)
-    folder.mkdir(parents=True, exist_ok=True)
+    """Store the frame with the job's outputs, where every protocol's frames are listed and
+    downloaded (``/api/farmhand/jobs/{id}/outputs``)."""
     extension = {"JPEG": "jpg"}.get(checked.format, checked.format.lower() or "img")
-    target = folder / f"{frame:04d}.{extension}"
-    tmp = target.with_suffix(".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(target)
+    sha256 = hashlib.sha256(data).hexdigest()
+    await farm.outputs.receive(
+        job_id, f"{frame:04d}.{extension}", sha256, len(data), 0, _one_chunk(data)
+    )
+
+
+async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 def _keep_preview(farm: Farm, job_id: str, checked: store.CheckedFrame) -> None:
@@ -202,30 +210,38 @@ async def error_report(request: Request, farm: FarmDep, now: NowDep) -> Response
     form = await read_params(request, "error")
     if isinstance(form, Response):
         return form
-    task_id = form.get("job")
-    if task_id is None:
+    number = form.get("job")
+    if number is None:
         return xml("error", UNKNOWN_ERROR, "missing parameter: job")
+    frame = _int(form, "frame")
     log = form.files.get("file", form.fields.get("file", "").encode()).decode("utf-8", "replace")
     token = request.cookies.get(COOKIE)
 
-    def work(session: Session) -> tuple[Response, str | None]:
-        return _error(session, farm, token, task_id, log, now)
+    def work(session: Session) -> tuple[Response, tuple[str, str] | None]:
+        return _error(session, farm, token, number, frame, log, now)
 
-    response, job_id = await farm.writer.run(work)
-    if job_id is not None and log:
-        await run_in_threadpool(farm.logs.append, job_id, task_id, log)
+    response, failed = await farm.writer.run(work)
+    if failed is not None and log:
+        await run_in_threadpool(farm.logs.append, failed[0], failed[1], log)
     return response
 
 
 def _error(
-    session: Session, farm: Farm, token: str | None, task_id: str, log: str, now: datetime
-) -> tuple[Response, str | None]:
-    """The answer, and the job whose task failed (its log is kept)."""
+    session: Session,
+    farm: Farm,
+    token: str | None,
+    number: str,
+    frame: int | None,
+    log: str,
+    now: datetime,
+) -> tuple[Response, tuple[str, str] | None]:
+    """The answer, and the job and task that failed (its log is kept)."""
     found = live_client(session, token, now)
     if found is None:
         return xml("error", UNKNOWN_ERROR, "session is dead"), None
     first_line = next((line for line in log.splitlines() if line.strip()), "no log")
     try:
+        task_id = client_task(session, found.worker, number, frame)
         result = worker_session.report(
             session,
             farm.settings,
@@ -239,7 +255,7 @@ def _error(
         return xml("error", UNKNOWN_ERROR, exc.message), None
     except Conflict:
         return xml("error", 0), None  # no longer this client's task: nothing to fail
-    return xml("error", 0), result.job_id
+    return xml("error", 0), (result.job_id, task_id)
 
 
 # Heartbeat -------------------------------------------------------------------------------------
@@ -263,14 +279,15 @@ def _keep_alive(
     session: Session, farm: Farm, token: str | None, form: Form, now: datetime
 ) -> Response:
     found = live_client(session, token, now)
-    task_id = form.get("job")
+    number = form.get("job")
     if found is None:
         return xml("keepmealive", 400, "session is dead; stop and log in again")
-    if task_id is None:
+    if number is None:
         return xml("keepmealive", 0)
     remaining = form.get("remainingtime")
     activity = "rendering" + (f", {remaining} s left" if remaining else "")
     try:
+        task_id = client_task(session, found.worker, number, _int(form, "frame"))
         worker_session.report(
             session, farm.settings, found.worker, task_id, now=now, activity=activity
         )

@@ -125,7 +125,12 @@ def test_client_renders_a_job_to_completion(farm: Manager) -> None:
     assert client.call("credits-earned").text == "2"
     last = client.call("last-render-frame")
     assert last.status_code == 200 and last.content[:2] == b"\xff\xd8"
-    assert (farm.settings.data_dir / "sheepit" / "frames" / job["id"] / "0002.png").is_file()
+    # The frames are the job's outputs, listed and downloaded as every protocol's are.
+    listed = farm.get(f"/api/farmhand/jobs/{job['id']}/outputs").json()
+    assert sorted(f["name"] for f in listed["files"]) == ["0001.png", "0002.png"]
+    download = farm.get(f"/api/farmhand/jobs/{job['id']}/outputs/0002.png")
+    assert download.status_code == 200
+    assert Image.open(io.BytesIO(download.content)).size == (16, 9)
     client.call("logout")
     workers = farm.get("/api/v3/worker-mgt/workers").json()["workers"]
     assert [w["status"] for w in workers] == ["offline"]
@@ -239,6 +244,13 @@ def test_busy_scheduler_is_207(farm: Manager) -> None:
 # Job validation: 300-304 -----------------------------------------------------------------------
 
 
+def only_task(farm: Manager) -> str:
+    """The id of the one task of the one job (clients know it as job number and frame)."""
+    (job,) = farm.get("/api/v3/jobs").json()["jobs"]
+    (task,) = farm.get(f"/api/v3/jobs/{job['id']}/tasks").json()["tasks"]
+    return str(task["id"])
+
+
 @pytest.fixture
 def rendering(farm: Manager) -> tuple[Client, str, str]:
     submit_frames(farm, "4")
@@ -268,7 +280,7 @@ def test_not_an_image_is_302(farm: Manager, rendering: tuple[Client, str, str]) 
         files={"file": ("f.png", b"Blender quit unexpectedly", "image/png")},
     )
     assert answer.get("status") == "302"
-    assert farm.get(f"/api/v3/tasks/{task_id}").json()["status"] == "active"
+    assert farm.get(f"/api/v3/tasks/{only_task(farm)}").json()["status"] == "active"
 
 
 def test_oversize_upload_is_303(
@@ -283,7 +295,7 @@ def test_oversize_upload_is_303(
         files={"file": ("f.png", b"\0" * 5000, "image/png")},
     )
     assert answer.get("status") == "303"
-    assert farm.get(f"/api/v3/tasks/{task_id}").json()["status"] == "active"
+    assert farm.get(f"/api/v3/tasks/{only_task(farm)}").json()["status"] == "active"
 
 
 def test_black_frame_is_301_and_goes_to_another_client(
@@ -298,7 +310,7 @@ def test_black_frame_is_301_and_goes_to_another_client(
         files={"file": ("f.png", png((0, 0, 0)), "image/png")},
     )
     assert answer.get("status") == "301"
-    assert farm.get(f"/api/v3/tasks/{task_id}").json()["status"] == "soft-failed"
+    assert farm.get(f"/api/v3/tasks/{only_task(farm)}").json()["status"] == "soft-failed"
 
 
 def test_dead_session_is_304(farm: Manager, rendering: tuple[Client, str, str]) -> None:
@@ -320,7 +332,7 @@ def test_keepmealive_on_a_canceled_job_is_400(
     farm: Manager, rendering: tuple[Client, str, str]
 ) -> None:
     client, task_id, frame = rendering
-    job_id = farm.get(f"/api/v3/tasks/{task_id}").json()["job_id"]
+    job_id = farm.get(f"/api/v3/tasks/{only_task(farm)}").json()["job_id"]
     farm.post(f"/api/v3/jobs/{job_id}/setstatus", json={"status": "canceled", "reason": "no"})
     assert client.xml("keepmealive", params={"job": task_id, "frame": frame}).get("status") == "400"
 
@@ -337,9 +349,9 @@ def test_error_report_fails_the_task_and_keeps_the_log(
         files={"file": ("log.txt", b"Error: out of GPU memory\n", "text/plain")},
     )
     assert answer.get("status") == "0"
-    task = farm.get(f"/api/v3/tasks/{task_id}").json()
+    task = farm.get(f"/api/v3/tasks/{only_task(farm)}").json()
     assert task["status"] == "soft-failed" and "out of GPU memory" in task["activity"]
-    log = farm.get(f"/api/v3/tasks/{task_id}/logtail")
+    log = farm.get(f"/api/v3/tasks/{only_task(farm)}/logtail")
     assert "out of GPU memory" in log.text
 
 
