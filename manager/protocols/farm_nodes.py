@@ -5,8 +5,10 @@ a header, and Python's ``urlopen`` refuses user info in a URL. So its credential
 the URL it is configured with:
 
 - ``POST /farm``, the open door: any node by name, as the protocol always had it. Only while
-  the manager has no ``registration_token``, and never for a node that holds a secret.
-- ``POST /farm/register/<registration token>/farm``: registers the node named in
+  the manager has no token (``registration_token``, ``access_token``), and never for a node
+  that holds a secret.
+- ``POST /farm/register/<token>/farm``, with the registration token (or, on a manager with
+  only an access token, that one): registers the node named in
   ``identity`` and answers ``{"id": "registered", "server": "<manager>/farm/node/<secret>"}``
   (a node prints commandments it does not know, so the URL shows in its log).
 - ``POST /farm/node/<secret>/farm`` and ``/farm/node/<secret>/potential``: a registered
@@ -63,7 +65,7 @@ def node(session: Session, farm: Farm, name: str, secret: str | None) -> Worker 
     door may let in (new, or one that never got a secret)."""
     found = common.protocol_worker(session, PROTOCOL, name)
     if secret is None:
-        if farm.settings.registration_token:
+        if locked(farm):
             raise _refused(
                 "this manager's nodes talk on their own URL: register at "
                 f"{REGISTER_PREFIX}/<registration token> first"
@@ -77,10 +79,14 @@ def node(session: Session, farm: Farm, name: str, secret: str | None) -> Worker 
     return found[0]
 
 
+def locked(farm: Farm) -> bool:
+    return bool(farm.settings.registration_token or farm.settings.access_token)
+
+
 def check_registration_token(farm: Farm, given: str) -> None:
-    expected = farm.settings.registration_token
+    expected = farm.settings.registration_token or farm.settings.access_token
     if not expected:
-        raise Forbidden("this manager has no registration token: nodes post /farm as they are")
+        raise Forbidden("this manager has no tokens: nodes post /farm as they are")
     if not hmac.compare_digest(given.encode(), expected.encode()):
         raise Forbidden("wrong registration token")
 

@@ -152,3 +152,19 @@ def test_potential_needs_the_access_token_or_a_node_url(manager: Manager) -> Non
         "/potential", json="cluster-c", headers={"Authorization": "Bearer studio"}
     )
     assert response.status_code == 200 and len(response.json()) == 1
+
+
+def test_with_only_an_access_token_nodes_register_with_it(
+    manager: Manager, shares: dict[str, str]
+) -> None:
+    job = submit_frames(manager, "1", blendfile="projects::shot.blend")
+    manager.settings.access_token = "studio"
+    assert not RfamNode(manager.url, name="intruder", paths=shares).hello()
+    assert register(manager, "render-07", token="guess").status_code == 403
+    node = RfamNode(register(manager, "render-07", token="studio").json()[0]["server"])
+    node.name, node.paths = "render-07", shares
+    assert node.hello() and len(node.working) == 1
+    node.finish_all()
+    assert node.hello()
+    manager.settings.access_token = None
+    assert job_status(manager, job["id"]) == "completed"
