@@ -1,6 +1,7 @@
 """The real worker (``python -m worker_mode``) on a job packed into the manager's file store:
 it fetches the files into its cache, renders, uploads each frame, makes the preview video from
-the frames the manager holds, uploads it, and completes the tasks."""
+the frames the manager holds, uploads it, and completes the tasks; on an open manager and on
+one locked with both tokens, where a worker reads only the jobs it holds a task of."""
 
 from __future__ import annotations
 
@@ -13,26 +14,36 @@ import time
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from client.submission import submit
 from tests.client.conftest import BLUE, RED, near, pixel, render_request
 from tests.client.test_packer import api_for
 from tests.conftest import REPO, Manager
 
 
+@pytest.mark.parametrize("locked", [False, True], ids=["open", "locked"])
 def test_worker_process_renders_a_packed_job_and_uploads_its_frames(
-    manager: Manager, submitter_dir: Path, tmp_path: Path
+    manager: Manager, submitter_dir: Path, tmp_path: Path, locked: bool
 ) -> None:
     api = api_for(manager)
     request = render_request(api, submitter_dir, "packed", "1-2")
     job = submit(api, request, submitter_dir / "project" / "shot.blend")
     shutil.rmtree(submitter_dir)
+    token_flags: list[str] = []
+    if locked:
+        manager.settings.access_token = "studio-access"
+        manager.settings.registration_token = "studio-registration"
+        manager.http.headers["Authorization"] = "Bearer studio-access"
+        token_flags = ["--registration-token", "studio-registration"]
 
     worker_dir = tmp_path / "worker"
     log_path = tmp_path / "worker.log"
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(
             [sys.executable, "-m", "worker_mode", "--manager", manager.url, "--name", "w",
-             "--data-dir", str(worker_dir), "--poll-max", "0.5", "--cpu", "--once"],
+             "--data-dir", str(worker_dir), "--poll-max", "0.5", "--cpu", "--once",
+             *token_flags],
             cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip
