@@ -24,7 +24,7 @@ from manager.db.bulk import insert_rows
 from manager.db.models import Job, JobBlock, Task, TaskDependency, WorkerTag
 from manager.db.queries import jobs as job_queries
 from manager.db.queries import workers as worker_queries
-from manager.db.queries.job_counters import recount_job
+from manager.db.queries.job_counters import initial_job_counts, recount_job
 from manager.db.queries.tasks import requeue_tasks_of_job
 from manager.db.storage_models import Checkout
 
@@ -181,9 +181,7 @@ def add_job(
         worker_tag_id=worker_tag_id,
         created=now,
         updated=now,
-        tasks_total=len(specs),
-        tasks_queued=len(specs) if task_status == TaskStatus.QUEUED else 0,
-        tasks_paused=len(specs) if task_status == TaskStatus.PAUSED else 0,
+        **initial_job_counts(len(specs), task_status),
     )
     session.add(job)
     session.flush()

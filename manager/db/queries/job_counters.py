@@ -1,4 +1,4 @@
-"""The job's per-status task counters: the one place that changes them.
+"""The job's per-status task counters: the one place that sets and changes them.
 
 Every change is relative to what is stored (``tasks_queued = tasks_queued - 1``), so two
 transactions never write a counter over each other, and a loaded copy of the job never writes
@@ -98,6 +98,13 @@ def change_job_counts(
     if row is None:
         raise LookupError(f"no job {job_id}")
     return JobCounts(*row)
+
+
+def initial_job_counts(task_count: int, status: TaskStatus) -> dict[str, int]:
+    """The counters of a new job whose ``task_count`` tasks all start in ``status``."""
+    counts = dict.fromkeys(COUNTER.values(), 0)
+    counts[COUNTER[status]] = task_count
+    return {"tasks_total": task_count, **counts}
 
 
 def recount_job(session: Session, job: Job) -> None:
