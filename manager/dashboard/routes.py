@@ -4,7 +4,6 @@ page's actions call the ``/api/v3`` endpoints."""
 
 from __future__ import annotations
 
-import hmac
 import threading
 import time
 from contextlib import ExitStack
@@ -19,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from manager.core import jobs
 from manager.core.bounds import INT32_MAX
+from manager.core.credentials import token_matches
 from manager.core.errors import Unauthorized
 from manager.core.events import EventBus
 from manager.core.farm import Farm
@@ -69,10 +69,9 @@ async def session_info(request: Request, farm: FarmDep) -> JSONResponse:
 
 @public.post("/api/farmhand/session", status_code=204, responses=errors(401))
 def sign_in(body: SignIn, request: Request, farm: FarmDep) -> Response:
-    expected = farm.settings.access_token
-    if not expected:
+    if not farm.settings.access_token:
         return Response(status_code=204)
-    if not hmac.compare_digest(body.token.encode(), expected.encode()):
+    if not token_matches(farm.settings.access_token, body.token):
         # Not the API's 401: its Basic challenge would make the browser pop up a password box.
         return error_response(401, "token: this is not the manager's access token")
     response = Response(status_code=204)
