@@ -201,7 +201,8 @@ class ManagerAPI:
         online = sum(1 for w in workers if w.get("status") in ONLINE_WORKER_STATUSES)
         return FarmSummary(
             name=str(version.get("name") or "manager"),
-            version=str(version.get("version", "?")),
+            # "version" is the Flamenco version the manager speaks; Farmhand's is its own field.
+            version=str(version.get("farmhand_version") or version.get("version", "?")),
             workers_online=online,
             workers_total=len(workers),
         )

@@ -16,6 +16,7 @@ from manager.core.farm import Farm
 from manager.dashboard import install as install_dashboard
 from manager.lifespan import lifespan_of
 from manager.protocols import farm_json, flamenco2022, rest2015, sheepit
+from manager.web.access_url import AccessInUrl
 from manager.web.deps import AccessDep
 from manager.web.errors import install_error_handlers
 from manager.web.json_body import InputCheck
@@ -57,4 +58,6 @@ def create_app(settings: Settings, *, run_health_checks: bool = True) -> FastAPI
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_request_bytes, exempt_prefixes=UPLOAD_PATHS
     )
+    # Outermost: the other middleware see the path without the token in it.
+    app.add_middleware(AccessInUrl, access_token=lambda: farm.settings.access_token)
     return app

@@ -29,6 +29,7 @@ from manager.core.worker_session import (
 from manager.core.workers import get_worker
 from manager.db.models import Worker
 from manager.storage.paths import check_sha256, check_size
+from manager.web.access_url import GRANTED
 
 # Dependencies are ``async``: FastAPI runs a plain ``def`` dependency in its thread pool, one
 # hop per dependency per request, which cost more than these few lines do.
@@ -137,10 +138,11 @@ ACCESS_COOKIE = "farmhand_access"
 
 async def require_access(request: Request) -> None:
     """When the manager has an access token, users (API, add-on, dashboard) must present it,
-    as ``Authorization: Bearer <token>`` or in the dashboard's cookie."""
+    as ``Authorization: Bearer <token>``, in the dashboard's cookie, or in the URL
+    (``/access/<token>/...``, for Flamenco's add-on: see ``access_url``)."""
     farm: Farm = request.app.state.farm
     expected = farm.settings.access_token
-    if not expected:
+    if not expected or request.scope.get(GRANTED):
         return
     given = request.cookies.get(ACCESS_COOKIE)
     header = request.headers.get("authorization", "")

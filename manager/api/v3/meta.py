@@ -22,14 +22,21 @@ public_router = APIRouter(prefix="/api/v3", tags=["meta"])
 Audience = Literal["workers", "users"]
 
 
+#: The Flamenco release whose API this manager speaks. Flamenco's add-on compares its own
+#: version with ``shortversion`` and asks for a forced submission when they differ, so the
+#: version answered is Flamenco's; Farmhand's own is ``farmhand_version``.
+FLAMENCO_VERSION = "3.9"
+
+
 @public_router.get("/version", response_model=spec_models.FlamencoVersion)
 def get_version(farm: FarmDep) -> JSONResponse:
     return JSONResponse(
         {
-            "version": manager.__version__,
-            "shortversion": manager.__version__,
+            "version": FLAMENCO_VERSION,
+            "shortversion": FLAMENCO_VERSION,
             "name": farm.settings.manager_name,
             "git": "",
+            "farmhand_version": manager.__version__,
         }
     )
 

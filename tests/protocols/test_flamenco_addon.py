@@ -1,0 +1,63 @@
+"""Flamenco's own Blender add-on (3.9), played from its behaviour: it compares the manager's
+``shortversion`` with its own version, knows the manager only as a URL (no token setting),
+and on connecting fetches the version, shared storage, job types and worker tags."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import requests
+
+import manager as farmhand
+from tests.conftest import Manager, job_body
+
+ADDON_VERSION = "3.9"
+TOKEN = "studio-secret"
+
+
+class Addon:
+    """Calls ``<manager URL>/api/v3/...`` as the add-on's generated client does."""
+
+    def __init__(self, manager_url: str) -> None:
+        self.host = manager_url.rstrip("/")
+        self.http = requests.Session()
+
+    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return self.http.request(method, self.host + "/api/v3" + path, timeout=30, **kwargs)
+
+    def connect(self) -> list[int]:
+        """The add-on's *Fetch*: what it asks for, the statuses it got."""
+        paths = ["/version", "/configuration/shared-storage/users/linux", "/jobs/types"]
+        return [self.call("GET", p).status_code for p in [*paths, "/worker-mgt/tags"]]
+
+    def version_mismatch(self) -> bool:
+        return self.call("GET", "/version").json()["shortversion"] != ADDON_VERSION
+
+
+def test_the_addon_sees_its_own_version_and_ours_is_kept(manager: Manager) -> None:
+    addon = Addon(manager.url)
+    assert addon.connect() == [200, 200, 200, 200]
+    assert not addon.version_mismatch()  # no forced submission needed
+    version = addon.call("GET", "/version").json()
+    assert version["farmhand_version"] == farmhand.__version__
+
+
+def test_with_an_access_token_the_addon_uses_a_manager_url_holding_it(manager: Manager) -> None:
+    manager.settings.access_token = TOKEN
+    assert Addon(manager.url).connect() == [200, 401, 401, 401]  # version is public
+    assert Addon(f"{manager.url}/access/wrong").connect() == [401] * 4
+    addon = Addon(f"{manager.url}/access/{TOKEN}/")
+    assert addon.connect() == [200, 200, 200, 200]
+    assert not addon.version_mismatch()
+
+    # Packing through Shaman and submitting go through the same URL.
+    blend = b"BLENDER-v500 a packed file"
+    digest = hashlib.sha256(blend).hexdigest()
+    stored = addon.call("POST", f"/shaman/files/{digest}/{len(blend)}", data=blend)
+    assert stored.status_code == 204, stored.text
+    submitted = addon.call("POST", "/jobs", json=job_body("frames-noop"))
+    assert submitted.status_code == 200, submitted.text
+    job = addon.call("GET", f"/jobs/{submitted.json()['id']}")
+    assert job.status_code == 200 and job.json()["status"] == "queued"
+    assert requests.get(f"{manager.url}/api/v3/jobs/{job.json()['id']}").status_code == 401
