@@ -180,3 +180,23 @@ class FrameSync:
         self._checked.add(name)
         self._save_record()
         return written
+
+
+_OUTPUT_FLAGS = ("--render-output", "-o")
+
+
+def render_output_folder(api: ManagerAPI, job_id: str) -> str | None:
+    """The folder a job's render tasks write frames to, as the manager filled it in (with the
+    job's ``{timestamp}``): the folder the artist's panel names. None when no task renders."""
+    for task in api.job_tasks(job_id):
+        detail = api.get_json(f"/api/v3/tasks/{task['id']}")
+        for command in detail.get("commands") or []:
+            parameters = command.get("parameters") or {}
+            args = [*(parameters.get("argsBefore") or []), *(parameters.get("args") or [])]
+            for flag in _OUTPUT_FLAGS:
+                if flag in args[:-1]:
+                    output = str(args[args.index(flag) + 1])
+                    return os.path.dirname(output) or None
+        if detail.get("type") == "blender":
+            return None  # a render task without an output: the .blend's own path is used
+    return None

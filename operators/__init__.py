@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from . import connection, job_type_props, jobs, state, submit, worker
+from . import connection, job_type_props, jobs, outputs, state, submit, worker
 
-_modules = (job_type_props, connection, submit, jobs, worker)
+_modules = (job_type_props, connection, submit, jobs, outputs, worker)
 
 
 def register() -> None:

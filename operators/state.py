@@ -16,7 +16,7 @@ from ..client.job_settings import JobType
 
 @dataclass
 class SubmitProgress:
-    """The running submission, shown in the panel and the status bar."""
+    """A running submission or download, shown in the panel (and the status bar)."""
 
     step: str = ""
     fraction: float = 0.0
@@ -38,6 +38,11 @@ class FarmState:
     #: job id → path of its latest preview image, as downloaded.
     previews: dict[str, str] = field(default_factory=dict)
     submit: SubmitProgress | None = None
+    #: job id → its frames being downloaded; what the last download said, and if it failed.
+    downloads: dict[str, SubmitProgress] = field(default_factory=dict)
+    download_messages: dict[str, tuple[str, bool]] = field(default_factory=dict)
+    #: job id → the folder its frames go to on this machine (its render output folder).
+    frame_folders: dict[str, str] = field(default_factory=dict)
     last_submit_message: str = ""
     worker_message: str = ""
 

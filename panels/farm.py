@@ -142,6 +142,25 @@ def draw_job(layout: Any, job: dict[str, Any], counts: JobCounts | None = None) 
     preview = preview_icon(str(job.get("id")))
     if preview:
         layout.template_icon(icon_value=preview, scale=6.0)
+    draw_frames_home(layout, str(job.get("id")))
+
+
+def draw_frames_home(layout: Any, job_id: str) -> None:
+    """Download Frames (or its progress), Open Folder, Open Dashboard, and the last download's
+    outcome."""
+    farm = state.STATE
+    row = layout.row(align=True)
+    download = farm.downloads.get(job_id)
+    if download is not None:
+        row.progress(factor=download.fraction, text=download.step or "Downloading")
+    else:
+        row.operator("farmhand.download_frames", icon="IMPORT").job_id = job_id
+    row.operator("farmhand.open_frames_folder", text="", icon="FILE_FOLDER").job_id = job_id
+    row.operator("farmhand.open_dashboard", text="", icon="URL").job_id = job_id
+    said = farm.download_messages.get(job_id)
+    if said is not None:
+        message, failed = said
+        layout.label(text=message, icon="ERROR" if failed else "INFO")
 
 
 class FARMHAND_PT_worker(bpy.types.Panel):

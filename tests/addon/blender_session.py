@@ -407,11 +407,94 @@ def scenario_worker_mode_packed(spec: dict[str, Any]) -> dict[str, Any]:
         "status": status,
         "message": state().worker_message,
         "outputs": [f["name"] for f in outputs.json().get("files", [])],
+        "frames_home": _frames_come_home(spec, job_id),
         "tasks": [
             requests.get(f"{spec['manager']}/api/v3/tasks/{t['id']}", timeout=5).json()["activity"]
             for t in requests.get(
                 f"{spec['manager']}/api/v3/jobs/{job_id}/tasks", timeout=5).json()["tasks"]
         ],
+    }
+
+
+class RecordingLayout:
+    """Stands in for a panel's ``UILayout``: records what a draw function puts in it."""
+
+    def __init__(self, calls: list[list[Any]] | None = None) -> None:
+        self.calls: list[list[Any]] = [] if calls is None else calls
+
+    def _child(self, kind: str) -> RecordingLayout:
+        self.calls.append([kind])
+        return RecordingLayout(self.calls)
+
+    def row(self, **_: Any) -> RecordingLayout:
+        return self._child("row")
+
+    def column(self, **_: Any) -> RecordingLayout:
+        return self._child("column")
+
+    def box(self) -> RecordingLayout:
+        return self._child("box")
+
+    def label(self, text: str = "", icon: str = "NONE", **_: Any) -> None:
+        self.calls.append(["label", text, icon])
+
+    def progress(self, factor: float = 0.0, text: str = "", **_: Any) -> None:
+        self.calls.append(["progress", round(factor, 3), text])
+
+    def operator(self, idname: str, text: str | None = None, icon: str = "NONE",
+                 **_: Any) -> Any:
+        properties = type("OperatorProperties", (), {})()
+        self.calls.append(["operator", idname, text, icon, properties])
+        return properties
+
+    def prop(self, data: Any, name: str, **_: Any) -> None:
+        self.calls.append(["prop", name])
+
+    def template_icon(self, icon_value: int = 0, **_: Any) -> None:
+        self.calls.append(["template_icon", bool(icon_value)])
+
+    def recorded(self) -> list[list[Any]]:
+        """The calls, with each operator's properties as the dict the draw code set."""
+        return [[*c[:4], dict(vars(c[4]))] if c[0] == "operator" else c for c in self.calls]
+
+
+def _draw_job(job_id: str) -> list[list[Any]]:
+    job = next(j for j in state().jobs if j["id"] == job_id)
+    layout = RecordingLayout()
+    sys.modules[ADDON + ".panels.farm"].draw_job(layout, job)
+    return layout.recorded()
+
+
+def _frames_come_home(spec: dict[str, Any], job_id: str) -> dict[str, Any]:
+    """Download Frames, again (nothing new), Open Folder and Open Dashboard of a done job."""
+    outputs = sys.modules[ADDON + ".operators.outputs"]
+    opened: list[str] = []
+    outputs.open_path, outputs.open_url = opened.append, opened.append
+    not_yet = run_op(bpy.ops.farmhand.open_frames_folder, job_id=job_id)
+    run_op(bpy.ops.farmhand.refresh_jobs)
+    first = run_op(bpy.ops.farmhand.download_frames, job_id=job_id)
+    first["said"] = state().download_messages.get(job_id)
+    folder = state().frame_folders.get(job_id, "")
+    files = sorted(p.name for p in Path(folder).iterdir()) if folder else []
+    drawn = _draw_job(job_id)
+    again = run_op(bpy.ops.farmhand.download_frames, job_id=job_id)
+    again["said"] = state().download_messages.get(job_id)
+    progress = sys.modules[ADDON + ".operators.state"].SubmitProgress
+    state().downloads[job_id] = progress("000002.png", 0.5)
+    downloading = _draw_job(job_id)
+    del state().downloads[job_id]
+    return {
+        "downloading": downloading,
+        "not_yet": not_yet,
+        "first": first,
+        "again": again,
+        "folder": folder,
+        "frame_path": bpy.context.scene.render.frame_path(frame=1),
+        "files": files,
+        "drawn": drawn,
+        "open_folder": run_op(bpy.ops.farmhand.open_frames_folder, job_id=job_id),
+        "open_dashboard": run_op(bpy.ops.farmhand.open_dashboard, job_id=job_id),
+        "opened": opened,
     }
 
 

@@ -62,3 +62,55 @@ def test_worker_mode_in_the_ui_renders_a_packed_job(session: dict[str, Any]) -> 
     assert result["submit"]["result"] == "FINISHED", result
     assert result["status"] == "completed", result["tasks"]
     assert {"000001.png", "000002.png"} <= set(result["outputs"]), result
+
+
+def test_download_frames_brings_a_packed_jobs_frames_into_its_render_output_folder(
+    session: dict[str, Any], module_manager: Manager
+) -> None:
+    home = session["worker_mode_packed"]["frames_home"]
+    # Before the download, there is no folder to open, and the artist is told what to do.
+    assert home["not_yet"]["result"] == "ERROR"
+    assert "Download Frames first" in home["not_yet"]["message"]
+    assert home["first"]["result"] == "FINISHED", home
+    folder = Path(home["folder"])
+    # The folder the panel's render output path names (<output folder>/<job name>/{timestamp}),
+    # with the job's time filled in.
+    assert folder.parent == Path(home["frame_path"]).parent / "shot"
+    assert "{timestamp}" not in str(folder) and folder.name[:2] == "20"
+    assert {"000001.png", "000002.png"} <= set(home["files"])
+    outputs = session["worker_mode_packed"]["outputs"]
+    assert home["first"]["said"] == [f"{len(outputs)} file(s) downloaded to {folder}", False]
+    # A second download fetches nothing: every file is there, checked by hash.
+    assert home["again"]["result"] == "FINISHED"
+    assert home["again"]["said"] == [
+        f"0 file(s) downloaded to {folder}, {len(outputs)} already here", False
+    ]
+    assert home["open_folder"]["result"] == "FINISHED"
+    assert home["open_dashboard"]["result"] == "FINISHED"
+    assert home["opened"][0] == str(folder)
+    assert home["opened"][1].endswith(f"/#/jobs/{_job_id(home)}")
+    assert home["opened"][1].startswith(module_manager.url)
+
+
+def _job_id(home: dict[str, Any]) -> str:
+    operator = next(c for c in home["drawn"] if c[0] == "operator"
+                    and c[1] == "farmhand.download_frames")
+    return str(operator[4]["job_id"])
+
+
+def test_a_job_row_offers_download_open_folder_and_dashboard_and_shows_a_download(
+    session: dict[str, Any],
+) -> None:
+    home = session["worker_mode_packed"]["frames_home"]
+    job_id = _job_id(home)
+    operators = [(c[1], c[4]) for c in home["drawn"] if c[0] == "operator"]
+    for idname in ("farmhand.download_frames", "farmhand.open_frames_folder",
+                   "farmhand.open_dashboard"):
+        assert (idname, {"job_id": job_id}) in operators
+    # The last download's outcome is under the buttons.
+    labels = [c[1:] for c in home["drawn"] if c[0] == "label"]
+    assert [home["first"]["said"][0], "INFO"] in labels
+    # While frames come in, a progress bar takes the download button's place.
+    downloading = home["downloading"]
+    assert ["progress", 0.5, "000002.png"] in downloading
+    assert "farmhand.download_frames" not in [c[1] for c in downloading if c[0] == "operator"]
