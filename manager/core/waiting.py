@@ -7,27 +7,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, exists, or_, select, text
-from sqlalchemy.orm import Session, aliased
-from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.orm import Session
 
 from manager.core import events
-from manager.core.statuses import (
-    LIVE_WORKER_STATUSES,
-    SCHEDULABLE_JOB_STATUSES,
-    TaskStatus,
-)
-from manager.db.models import (
-    RUNNABLE_SQL,
-    Job,
-    JobBlock,
-    Task,
-    TaskDependency,
-    TaskFailure,
-    Worker,
-    WorkerTag,
-    worker_tag_membership,
-)
+from manager.db.models import Job, WorkerTag
+from manager.db.queries import waiting as waiting_queries
 
 NO_WORKER_LEFT = (
     "no worker left that can run it (every capable worker failed it or is blocked from this job)"
@@ -38,30 +22,11 @@ WAITING_FOR_TASK_TYPE = "waiting: no worker runs task type"
 TASK_TYPES_RUN_AGAIN = "a worker that runs its task types is on the farm now"
 
 
-def _has_tag(tag_id: str) -> ColumnElement[bool]:
-    return exists().where(
-        worker_tag_membership.c.worker_id == Worker.id, worker_tag_membership.c.tag_id == tag_id
-    )
-
-
 def capable_workers(session: Session, job: Job, task_type: str) -> set[str]:
     """Ids of the live or sleeping workers that run the task type, carry the job's worker tag
     and are not blocked from the job for that type; who failed which task is not looked at."""
-    query = select(Worker.id, Worker.supported_task_types).where(
-        Worker.status.in_(LIVE_WORKER_STATUSES),
-        ~exists().where(
-            JobBlock.job_id == job.id,
-            JobBlock.worker_id == Worker.id,
-            JobBlock.task_type == task_type,
-        ),
-    )
-    if job.worker_tag_id:
-        query = query.where(_has_tag(job.worker_tag_id))
-    return {
-        worker_id
-        for worker_id, task_types in session.execute(query)
-        if task_type in (task_types or ())
-    }
+    workers = waiting_queries.unblocked_live_workers(session, job.id, job.worker_tag_id, task_type)
+    return {worker_id for worker_id, task_types in workers if task_type in task_types}
 
 
 def tasks_no_worker_can_run(session: Session, job: Job, task_type: str) -> list[str]:
@@ -70,55 +35,25 @@ def tasks_no_worker_can_run(session: Session, job: Job, task_type: str) -> list[
     Only tasks that some worker tried and failed are judged: a queued task nobody tried
     waits for workers to come online (a farm may be empty overnight).
     """
-    soft_failed = session.scalars(
-        select(Task.id).where(
-            Task.job_id == job.id,
-            Task.status == TaskStatus.SOFT_FAILED,
-            Task.task_type == task_type,
-        )
-    ).all()
+    soft_failed = waiting_queries.soft_failed_task_ids(session, job.id, task_type)
     if not soft_failed:
         return []
     capable = capable_workers(session, job, task_type)
     if not capable:
         return list(soft_failed)
     failed_by: dict[str, set[str]] = defaultdict(set)
-    rows = session.execute(
-        select(TaskFailure.task_id, TaskFailure.worker_id).where(
-            TaskFailure.job_id == job.id, TaskFailure.worker_id.in_(capable)
-        )
-    )
-    for task_id, worker_id in rows:
+    for task_id, worker_id in waiting_queries.failures_by(session, job.id, capable):
         failed_by[task_id].add(worker_id)
     return [task_id for task_id in soft_failed if capable <= failed_by[task_id]]
 
 
 # Jobs waiting for a task type ---------------------------------------------------------------
 
-_DEPENDENCY = aliased(Task)
-
-
-def _ready_tasks_of(job_id: str) -> list[ColumnElement[bool] | TextClause]:
-    """Conditions of the job's tasks that a worker could take now, but for their type."""
-    unfinished_dependency = (
-        select(TaskDependency.task_id)
-        .join(_DEPENDENCY, _DEPENDENCY.id == TaskDependency.depends_on_id)
-        .where(TaskDependency.task_id == Task.id, _DEPENDENCY.status != TaskStatus.COMPLETED)
-        .exists()
-    )
-    return [
-        Task.job_id == job_id,
-        # Inline, as the scheduler has it, so the planner can use the partial index.
-        text(f"tasks.{RUNNABLE_SQL}"),
-        or_(Task.dependency_count == 0, ~unfinished_dependency),
-    ]
-
 
 def task_types_of_connected_workers(session: Session) -> set[str]:
     """The task types that workers which are on the farm now (awake, asleep, starting,
     testing) run, so submitters can mark the job types none of them runs."""
-    query = select(Worker.supported_task_types).where(Worker.status.in_(LIVE_WORKER_STATUSES))
-    return {t for types in session.scalars(query) for t in (types or ())}
+    return waiting_queries.task_types_of_live_workers(session)
 
 
 class _TaskTypesRun:
@@ -130,29 +65,17 @@ class _TaskTypesRun:
 
     def of(self, tag_id: str | None) -> set[str]:
         if tag_id not in self._by_tag:
-            query = select(Worker.supported_task_types)
-            if tag_id:
-                query = query.where(_has_tag(tag_id))
-            self._by_tag[tag_id] = {
-                t for types in self._session.scalars(query) for t in (types or ())
-            }
+            self._by_tag[tag_id] = waiting_queries.task_types_of_workers(self._session, tag_id)
         return self._by_tag[tag_id]
 
 
 def _missing_task_type(session: Session, job: Job, run: _TaskTypesRun) -> str | None:
     """The type of the job's next task when no worker runs the type of any task that is
     ready to go; None when some ready task can be run (or none is ready)."""
-    ready = _ready_tasks_of(job.id)
     types = run.of(job.worker_tag_id)
-    if types and session.scalar(select(Task.id).where(*ready, Task.task_type.in_(types)).limit(1)):
+    if types and waiting_queries.has_ready_task_of_types(session, job.id, types):
         return None
-    missing: str | None = session.scalar(
-        select(Task.task_type)
-        .where(*ready)
-        .order_by(Task.priority.desc(), Task.dispatch_rank.asc())
-        .limit(1)
-    )
-    return missing
+    return waiting_queries.next_ready_task_type(session, job.id)
 
 
 def _waiting_activity(session: Session, job: Job, task_type: str) -> str:
@@ -172,23 +95,17 @@ def note_jobs_waiting_for_task_types(
 
     ``job_ids`` limits the look to those jobs. Returns the ids of jobs whose activity changed.
     """
-    query = select(Job).where(
-        Job.status.in_(SCHEDULABLE_JOB_STATUSES),
-        or_(Job.tasks_active == 0, Job.activity.startswith(WAITING_FOR_TASK_TYPE)),
+    candidates = waiting_queries.schedulable_jobs_idle_or_saying(
+        session, (WAITING_FOR_TASK_TYPE,), job_ids
     )
-    if job_ids is not None:
-        query = query.where(Job.id.in_(list(job_ids)))
-    return _note(session, session.scalars(query).all(), now)
+    return _note(session, candidates, now)
 
 
 def recheck_jobs_waiting_for_task_types(session: Session, now: datetime) -> list[str]:
     """Look again at the jobs that say they wait for a task type: after a worker registered
     or signed on with task types that may be the ones they wait for."""
-    query = select(Job).where(
-        Job.status.in_(SCHEDULABLE_JOB_STATUSES),
-        Job.activity.startswith(WAITING_FOR_TASK_TYPE),
-    )
-    return _note(session, session.scalars(query).all(), now)
+    candidates = waiting_queries.schedulable_jobs_saying(session, (WAITING_FOR_TASK_TYPE,))
+    return _note(session, candidates, now)
 
 
 def _note(session: Session, candidates: Iterable[Job], now: datetime) -> list[str]:
