@@ -69,11 +69,15 @@ JOB_COUNTS_PER_REQUEST = 200
 
 @dataclass(frozen=True)
 class JobCounts:
-    """How a job's tasks stand beyond its progress: what failed, and whom it blocked."""
+    """How a job stands beyond its task progress: what failed, whom it blocked, its frames
+    rendered of all, and the manager's estimate of the seconds left (None: no estimate)."""
 
     failed: int = 0
     soft_failed: int = 0
     blocked_workers: int = 0
+    frames_done: int = 0
+    frames_total: int = 0
+    remaining_seconds: float | None = None
 
     @classmethod
     def from_api(cls, job: dict[str, Any]) -> JobCounts:
@@ -82,6 +86,10 @@ class JobCounts:
             failed=int(tasks.get("failed") or 0),
             soft_failed=int(tasks.get("soft_failed") or 0),
             blocked_workers=int(job.get("blocked_workers") or 0),
+            frames_done=int(job.get("frames_done") or 0),
+            frames_total=int(job.get("frames_total") or 0),
+            remaining_seconds=None if job.get("remaining_seconds") is None
+            else float(job["remaining_seconds"]),
         )
 
     def describe(self) -> str:

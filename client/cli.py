@@ -33,7 +33,7 @@ from typing import Any
 from .api import ManagerAPI, ManagerError, NotFound
 from .downloads import DownloadFolderError, FrameSync, check_folder
 from .job_settings import JobType, missing_required
-from .progress import ProgressBar, human_bytes
+from .progress import ProgressBar, eta_text, human_bytes
 from .submission import (
     JobRequest,
     SubmissionError,
@@ -638,17 +638,6 @@ def cmd_logs(api: ManagerAPI, args: argparse.Namespace) -> int:
     if not printed:
         print(f"Job '{job['name']}' has no task logs yet", file=sys.stderr)
     return 0
-
-
-def eta_text(seconds: float | None) -> str:
-    if seconds is None:
-        return "ETA --"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"ETA {hours}h{minutes:02d}m"
-    return f"ETA {minutes}m{secs:02d}s" if minutes else f"ETA {secs}s"
 
 
 class ProgressRate:

@@ -1,4 +1,5 @@
-"""A text progress bar for the terminal (the CLI's uploads and downloads)."""
+"""A text progress bar for the terminal (the CLI's uploads and downloads), and the words for
+progress that the CLI and the add-on share."""
 
 from __future__ import annotations
 
@@ -63,3 +64,15 @@ def human_bytes(size: float) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GiB"
+
+
+def eta_text(seconds: float | None) -> str:
+    """'ETA 3m20s' for seconds left; 'ETA --' when nothing tells."""
+    if seconds is None:
+        return "ETA --"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"ETA {hours}h{minutes:02d}m"
+    return f"ETA {minutes}m{secs:02d}s" if minutes else f"ETA {secs}s"

@@ -10,9 +10,10 @@ from typing import Any
 import bpy
 
 from ..client.api import JobCounts
+from ..client.progress import eta_text
 from ..operators import job_type_props, state
 from ..operators.connection import OFFLINE_MESSAGE
-from ..operators.jobs import SHOWN_JOBS, preview_icon
+from ..operators.jobs import RUNNING_STATUSES, SHOWN_JOBS, preview_icon
 from ..operators.worker import worker_running
 
 STATUS_ICONS = {
@@ -131,8 +132,8 @@ def draw_job(layout: Any, job: dict[str, Any], counts: JobCounts | None = None) 
             op = row.operator("farmhand.set_job_status", text="", icon=icon[action])
             op.job_id = job["id"]
             op.action = action
-    done, total = int(job.get("steps_completed") or 0), int(job.get("steps_total") or 0)
-    layout.progress(factor=done / total if total else 0.0, text=f"{done} / {total} tasks")
+    factor, text = progress_of(job, counts)
+    layout.progress(factor=factor, text=text)
     trouble = counts.describe() if counts is not None else ""
     if trouble:
         layout.label(text=trouble, icon="ERROR")
@@ -143,6 +144,20 @@ def draw_job(layout: Any, job: dict[str, Any], counts: JobCounts | None = None) 
     if preview:
         layout.template_icon(icon_value=preview, scale=6.0)
     draw_frames_home(layout, str(job.get("id")))
+
+
+def progress_of(job: dict[str, Any], counts: JobCounts | None) -> tuple[float, str]:
+    """The job's progress bar: in frames where the manager counts them, with the time left
+    while it runs; in tasks for a job without frames (or a manager without Farmhand's API)."""
+    if counts is not None and counts.frames_total:
+        done, total, unit = counts.frames_done, counts.frames_total, "frames"
+    else:
+        done, total = int(job.get("steps_completed") or 0), int(job.get("steps_total") or 0)
+        unit = "tasks"
+    text = f"{done} / {total} {unit}"
+    if job.get("status") in RUNNING_STATUSES and counts is not None and done < total:
+        text += f" · {eta_text(counts.remaining_seconds)}"
+    return (done / total if total else 0.0), text
 
 
 def draw_frames_home(layout: Any, job_id: str) -> None:

@@ -317,6 +317,10 @@ def scenario_jobs(spec: dict[str, Any]) -> dict[str, Any]:
     jobs_module = sys.modules[ADDON + ".operators.jobs"]
     preview_path = state().previews.get(job_id, "")
     icon = jobs_module.preview_icon(job_id)
+    drawn = _draw_job(job_id)
+    progress_of = sys.modules[ADDON + ".panels.farm"].progress_of
+    without_counts = progress_of({"status": "active", "steps_completed": 2, "steps_total": 5},
+                                 None)
     pause = run_op(bpy.ops.farmhand.set_job_status, job_id=job_id, action="pause")
     after_pause = next(j["status"] for j in state().jobs if j["id"] == job_id)
     cancel = run_op(bpy.ops.farmhand.set_job_status, job_id=job_id, action="cancel")
@@ -332,6 +336,8 @@ def scenario_jobs(spec: dict[str, Any]) -> dict[str, Any]:
         if preview_path
         else False,
         "icon": icon,
+        "drawn": drawn,
+        "without_counts": without_counts,
         "pause": pause,
         "after_pause": after_pause,
         "cancel": cancel,
@@ -461,7 +467,7 @@ class RecordingLayout:
 def _draw_job(job_id: str) -> list[list[Any]]:
     job = next(j for j in state().jobs if j["id"] == job_id)
     layout = RecordingLayout()
-    sys.modules[ADDON + ".panels.farm"].draw_job(layout, job)
+    sys.modules[ADDON + ".panels.farm"].draw_job(layout, job, state().job_counts.get(job_id))
     return layout.recorded()
 
 

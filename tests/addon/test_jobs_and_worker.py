@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,18 @@ def test_jobs_of_this_file_with_progress_and_preview(session: dict[str, Any]) ->
     assert result["refresh"]["result"] == "FINISHED"
     assert result["listed"] == [[result["job_id"], "active", 1, 2]]
     assert result["preview_is_jpeg"]
+
+
+def test_a_running_jobs_row_counts_frames_with_the_time_left(session: dict[str, Any]) -> None:
+    result = session["jobs"]
+    # 10 frames in chunks of 5; one task done: half the frames, and an estimate of the rest.
+    bars = [c for c in result["drawn"] if c[0] == "progress"]
+    assert len(bars) == 1
+    _, factor, text = bars[0]
+    assert factor == 0.5
+    assert re.fullmatch(r"5 / 10 frames · ETA (\d+s|\d+m\d\ds)", text), text
+    # Without Farmhand's counts (a Flamenco manager), the bar counts tasks.
+    assert result["without_counts"] == [0.4, "2 / 5 tasks"]
 
 
 def test_pause_and_cancel_from_the_panel(session: dict[str, Any], module_manager: Manager) -> None:
