@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from manager.api.v3 import serialize
 from manager.core.errors import BadInput
 from manager.core.farm_status import farm_status
-from manager.core.statuses import JobStatus, TaskStatus, WorkerStatus
+from manager.core.statuses import RUNNABLE_TASK_STATUSES, JobStatus, TaskStatus, WorkerStatus
 from manager.db.models import (
     Job,
     JobBlock,
@@ -412,9 +412,11 @@ def farm_summary(session: Session, now: datetime) -> dict[str, Any]:
         )
         or 0
     )
-    runnable = (TaskStatus.QUEUED, TaskStatus.SOFT_FAILED)
     queued_frames = (
-        session.scalar(select(func.sum(Task.steps_total)).where(Task.status.in_(runnable))) or 0
+        session.scalar(
+            select(func.sum(Task.steps_total)).where(Task.status.in_(RUNNABLE_TASK_STATUSES))
+        )
+        or 0
     )
     since = now - THROUGHPUT_WINDOW
     done_tasks, done_frames = session.execute(
