@@ -55,30 +55,31 @@ def _worker_status(status: str) -> str:
     return _WORKER_STATUS_OUT.get(status, status)
 
 
-class WorkerRegistration(Body):
+# The 2022 request bodies carry the year: the served document lists them beside v3's.
+class WorkerRegistration2022(Body):
     secret: str
     platform: str
     supported_task_types: list[str]
     nickname: str = Field(max_length=200)
 
 
-class WorkerSignOn(Body):
+class WorkerSignOn2022(Body):
     nickname: str = Field(max_length=200)
     supported_task_types: list[str]
     software_version: str
 
 
-class WorkerStateChanged(Body):
+class WorkerStateChanged2022(Body):
     status: Status2022
 
 
-class TaskUpdate(Body):
+class TaskUpdate2022(Body):
     taskStatus: TaskStatus2022 | None = None
     activity: str | None = None
     log: str | None = None
 
 
-class SubmittedJob(Body):
+class SubmittedJob2022(Body):
     name: str = Field(max_length=1000)
     type: str
     priority: int
@@ -160,7 +161,7 @@ def get_version() -> JSONResponse:
     response_model=spec.Flamenco2022RegisteredWorker,
 )
 async def register_worker(
-    body: WorkerRegistration, farm: FarmDep, now: NowDep, request: Request
+    body: WorkerRegistration2022, farm: FarmDep, now: NowDep, request: Request
 ) -> JSONResponse:
     secret_hash = await run_in_threadpool(workers.hash_new_secret, body.secret)
     address = client_address(request)
@@ -185,7 +186,11 @@ async def register_worker(
     "/worker/sign-on", response_model=spec.Flamenco2022WorkerStateChange, responses=answers(401)
 )
 async def sign_on(
-    body: WorkerSignOn, farm: FarmDep, credentials: CredentialsDep, now: NowDep, request: Request
+    body: WorkerSignOn2022,
+    farm: FarmDep,
+    credentials: CredentialsDep,
+    now: NowDep,
+    request: Request,
 ) -> JSONResponse:
     address = client_address(request)
 
@@ -225,7 +230,7 @@ async def worker_state(farm: FarmDep, credentials: CredentialsDep, now: NowDep) 
 
 @router.post("/worker/state-changed", status_code=204, responses=answers(401))
 async def worker_state_changed(
-    body: WorkerStateChanged, farm: FarmDep, credentials: CredentialsDep, now: NowDep
+    body: WorkerStateChanged2022, farm: FarmDep, credentials: CredentialsDep, now: NowDep
 ) -> Response:
     status = _WORKER_STATUS_IN.get(body.status, body.status)
     await as_loaded_worker(
@@ -263,7 +268,7 @@ async def schedule_task(farm: FarmDep, credentials: CredentialsDep, now: NowDep)
 
 @router.post("/worker/task/{task_id}", status_code=204, responses=answers(401, 404, 409))
 async def task_update(
-    task_id: str, body: TaskUpdate, farm: FarmDep, credentials: CredentialsDep, now: NowDep
+    task_id: str, body: TaskUpdate2022, farm: FarmDep, credentials: CredentialsDep, now: NowDep
 ) -> Response:
     status = _TASK_STATUS_IN.get(body.taskStatus, body.taskStatus) if body.taskStatus else None
 
@@ -300,7 +305,7 @@ def get_job_types(farm: FarmDep) -> JSONResponse:
     response_model=spec.Flamenco2022Job,
     responses=answers(412),
 )
-def submit_job(body: SubmittedJob, farm: FarmDep, now: NowDep) -> JSONResponse:
+def submit_job(body: SubmittedJob2022, farm: FarmDep, now: NowDep) -> JSONResponse:
     submission = jobs.JobSubmission(
         name=body.name,
         type=body.type,

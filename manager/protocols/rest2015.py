@@ -117,7 +117,7 @@ class Metrics(_Body):
     update_less_frequent: UpdateLessFrequent | None = None
 
 
-class WorkerRegistration(Metrics):
+class WorkerRegistration2015(Metrics):
     hostname: Name = Field(min_length=1, max_length=200)
     system: str = Field(max_length=200)
 
@@ -357,7 +357,7 @@ def list_workers(farm: FarmDep) -> JSONResponse:
 
 @router.post("/workers", dependencies=[RegistrationDep], response_model=Workers2015)
 async def register_worker(
-    body: WorkerRegistration, farm: FarmDep, now: NowDep, request: Request
+    body: WorkerRegistration2015, farm: FarmDep, now: NowDep, request: Request
 ) -> JSONResponse:
     address = client_address(request)
 
