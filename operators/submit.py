@@ -4,6 +4,10 @@ The thread never touches bpy. It posts small messages on a ``queue.SimpleQueue``
 operator applies them on the main thread four times a second (the status bar, the panel and,
 at the end, the report). Run without a UI (``bpy.ops.farmhand.submit_job()`` in a script or in
 background mode) the operator pumps the same queue itself until the thread is done.
+
+*Abort* (the panel's button next to the progress bar, or Esc) stops packing or uploading at
+its next step; nothing is submitted. Once the job itself is on its way it cannot be taken
+back: the artist cancels it in the job list.
 """
 
 from __future__ import annotations
@@ -51,6 +55,19 @@ class Failed:
 
 Message = Progress | Submitted | Failed
 
+#: Set by *Abort*; the submitting thread checks it at every progress step.
+_abort = threading.Event()
+ABORTED_MESSAGE = "Submission aborted: nothing was submitted"
+
+
+class SubmissionAborted(Exception):
+    """The artist aborted the submission before the job was sent."""
+
+
+def request_abort() -> None:
+    """Stop the running submission at its next step (any thread may call it)."""
+    _abort.set()
+
 
 def _submit_in_thread(
     url: str, token: str, request: JobRequest, blendfile: Path, out: queue.SimpleQueue[Message]
@@ -59,9 +76,18 @@ def _submit_in_thread(
     from ..client.api import ManagerAPI
 
     api = ManagerAPI(url, token)
+
+    def progress(step: str, fraction: float) -> None:
+        # At 1.0 the job is on the manager: too late to abort, and its answer must not be lost.
+        if _abort.is_set() and fraction < 1.0:
+            raise SubmissionAborted
+        out.put(Progress(step, fraction))
+
     try:
-        job = submit(api, request, blendfile, lambda s, f: out.put(Progress(s, f)))
+        job = submit(api, request, blendfile, progress)
         out.put(Submitted(job))
+    except SubmissionAborted:
+        out.put(Failed(ABORTED_MESSAGE))
     except JobTypeChanged:
         out.put(
             Failed(
@@ -108,6 +134,9 @@ class FARMHAND_OT_submit_job(bpy.types.Operator):
         return {"RUNNING_MODAL"}
 
     def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[OperatorResult]:
+        if event.type == "ESC" and event.value == "PRESS":
+            request_abort()
+            return {"RUNNING_MODAL"}
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
         self._apply_messages(context)
@@ -144,6 +173,7 @@ class FARMHAND_OT_submit_job(bpy.types.Operator):
             return False
         self._queue = queue.SimpleQueue()
         self._result = None
+        _abort.clear()
         state.STATE.submit = state.SubmitProgress("Starting", 0.0)
         state.STATE.last_submit_message = ""
         self._thread = threading.Thread(
@@ -235,5 +265,21 @@ class FARMHAND_OT_submit_job(bpy.types.Operator):
             self._result = {"CANCELLED"}
 
 
-classes = (FARMHAND_OT_submit_job,)
+class FARMHAND_OT_abort_submit(bpy.types.Operator):
+    bl_idname = "farmhand.abort_submit"
+    bl_label = "Abort Submission"
+    bl_description = "Stop packing and uploading; the job is not submitted"
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return state.STATE.submit is not None
+
+    def execute(self, context: bpy.types.Context) -> set[OperatorResult]:
+        request_abort()
+        state.STATE.submit = state.SubmitProgress("Aborting", state.STATE.submit.fraction
+                                                  if state.STATE.submit else 0.0)
+        return {"FINISHED"}
+
+
+classes = (FARMHAND_OT_submit_job, FARMHAND_OT_abort_submit)
 register, unregister = bpy.utils.register_classes_factory(classes)

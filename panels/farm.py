@@ -61,13 +61,20 @@ class FARMHAND_PT_farm(bpy.types.Panel):
         if group is not None:
             draw_job_settings(layout.box(), group)
 
-        col = layout.column()
-        if farm.submit is not None:
-            col.progress(factor=farm.submit.fraction, text=farm.submit.step)
-        else:
-            col.operator("farmhand.submit_job", icon="RENDER_ANIMATION")
-        if farm.last_submit_message:
-            col.label(text=farm.last_submit_message)
+        draw_submit(layout.column())
+
+
+def draw_submit(col: Any) -> None:
+    """Submit to Farm; while a submission runs, its progress and Abort."""
+    farm = state.STATE
+    if farm.submit is not None:
+        row = col.row(align=True)
+        row.progress(factor=farm.submit.fraction, text=farm.submit.step)
+        row.operator("farmhand.abort_submit", text="", icon="CANCEL")
+    else:
+        col.operator("farmhand.submit_job", icon="RENDER_ANIMATION")
+    if farm.last_submit_message:
+        col.label(text=farm.last_submit_message)
 
 
 def draw_job_settings(layout: Any, group: Any) -> None:

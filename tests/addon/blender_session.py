@@ -504,6 +504,60 @@ def _frames_come_home(spec: dict[str, Any], job_id: str) -> dict[str, Any]:
     }
 
 
+def scenario_abort_submit(spec: dict[str, Any]) -> dict[str, Any]:
+    """The artist presses Abort while the file is packed and uploaded: nothing is submitted."""
+    import requests
+
+    make_scene(spec["blend"], "aborted-shot")
+    set_prefs(spec["manager"])
+    run_op(bpy.ops.farmhand.refresh_job_types)
+    bpy.context.scene.farmhand_job_type = "simple-blender-render"
+    submit_module = sys.modules[ADDON + ".operators.submit"]
+    real_submit = submit_module.submit
+    steps: list[list[Any]] = []
+
+    def submit_and_abort(api: Any, request: Any, blendfile: Any, progress: Any,
+                         **kwargs: Any) -> Any:
+        def watched(step: str, fraction: float) -> None:
+            steps.append([step, fraction])
+            if fraction > 0:  # the first step past the start: Abort is pressed
+                submit_module.request_abort()
+            progress(step, fraction)
+
+        return real_submit(api, request, blendfile, watched, **kwargs)
+
+    submit_module.submit = submit_and_abort
+    try:
+        aborted = run_op(bpy.ops.farmhand.submit_job)
+    finally:
+        submit_module.submit = real_submit
+    after = {"submit": state().submit, "message": state().last_submit_message,
+             "abort_poll": bpy.ops.farmhand.abort_submit.poll()}
+    names = [j["name"] for j in requests.get(f"{spec['manager']}/api/v3/jobs",
+                                             timeout=5).json()["jobs"]]
+    draw_submit = sys.modules[ADDON + ".panels.farm"].draw_submit
+    state().submit = sys.modules[ADDON + ".operators.state"].SubmitProgress("Uploading", 0.4)
+    submitting = RecordingLayout()
+    draw_submit(submitting)
+    abort_poll = bpy.ops.farmhand.abort_submit.poll()
+    abort = run_op(bpy.ops.farmhand.abort_submit)
+    state().submit = None
+    idle = RecordingLayout()
+    draw_submit(idle)
+    again = run_op(bpy.ops.farmhand.submit_job)  # the next submission is not aborted
+    return {
+        "aborted": aborted,
+        "steps": steps,
+        "after": {**after, "submit": after["submit"] is not None},
+        "job_names": names,
+        "submitting": submitting.recorded(),
+        "abort_poll": abort_poll,
+        "abort": abort,
+        "idle": idle.recorded(),
+        "again": again,
+    }
+
+
 def scenario_disable(spec: dict[str, Any]) -> dict[str, Any]:
     bpy.ops.preferences.addon_disable(module=ADDON)
     return {

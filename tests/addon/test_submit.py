@@ -52,6 +52,7 @@ def session(
             ("manager_down", {"blend": str(work / "down.blend")}),
             ("stale_etag", {"blend": str(work / "stale.blend")}),
             ("artist_types", {"blend": str(work / "artist.blend")}),
+            ("abort_submit", {"blend": str(work / "abort.blend")}),
             ("disable", {}),
         ],
         manager=module_manager.url,
@@ -222,3 +223,33 @@ def test_artists_get_the_render_type_and_a_broken_one_is_shown_not_swapped(
 def test_disable_removes_everything(session: dict[str, Any]) -> None:
     assert not session["disable"]["enabled"]
     assert session["disable"]["scene_props_left"] == []
+
+
+def test_abort_while_packing_or_uploading_submits_nothing(session: dict[str, Any]) -> None:
+    result = session["abort_submit"]
+    assert result["aborted"]["result"] == "ERROR"
+    assert result["aborted"]["message"] == "Submission aborted: nothing was submitted"
+    # Aborted at the first step past the start, long before the job was sent.
+    assert result["steps"][-1][1] < 0.95, result["steps"]
+    assert result["after"] == {"submit": False, "abort_poll": False,
+                               "message": "Submission aborted: nothing was submitted"}
+    assert "aborted-shot" not in result["job_names"]
+    # The next submission goes through.
+    assert result["again"]["result"] == "FINISHED"
+
+
+def test_the_panel_offers_abort_next_to_a_running_submissions_progress(
+    session: dict[str, Any],
+) -> None:
+    result = session["abort_submit"]
+    assert result["submitting"][:3] == [
+        ["row"], ["progress", 0.4, "Uploading"], ["operator", "farmhand.abort_submit", "", "CANCEL",
+                                                 {}],
+    ]
+    assert "farmhand.submit_job" not in [c[1] for c in result["submitting"] if c[0] == "operator"]
+    assert result["abort_poll"] is True and result["abort"]["result"] == "FINISHED"
+    # No submission running: the Submit button, and what the last one said.
+    assert result["idle"] == [
+        ["operator", "farmhand.submit_job", None, "RENDER_ANIMATION", {}],
+        ["label", "Submission aborted: nothing was submitted", "NONE"],
+    ]
