@@ -21,7 +21,6 @@ writer.
 
 from __future__ import annotations
 
-import hmac
 import secrets
 
 from fastapi import Request
@@ -29,7 +28,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from manager.core import worker_session, workers
-from manager.core.credentials import NO_SECRET
+from manager.core.credentials import NO_SECRET, token_matches
 from manager.core.errors import WORKER_CHALLENGE, Conflict, Forbidden, Unauthorized
 from manager.core.farm import Farm
 from manager.db.models import Worker
@@ -87,7 +86,7 @@ def check_registration_token(farm: Farm, given: str) -> None:
     expected = farm.settings.registration_token or farm.settings.access_token
     if not expected:
         raise Forbidden("this manager has no tokens: nodes post /farm as they are")
-    if not hmac.compare_digest(given.encode(), expected.encode()):
+    if not token_matches(expected, given):
         raise Forbidden("wrong registration token")
 
 
