@@ -38,7 +38,7 @@ class PythonClient:
         self.ops: dict[str, str] = {}
 
     def login(self) -> None:
-        params = {
+        params: dict[str, str | int] = {
             "os": "linux",
             "cpu_family": 25,
             "cpu_model": 33,
@@ -101,7 +101,7 @@ class PythonClient:
     def upload(self, job: dict[str, Any], colour: tuple[int, int, int] = (200, 80, 20)) -> str:
         buffer = io.BytesIO()
         Image.new("RGB", (16, 9), colour).save(buffer, "PNG")
-        params = {
+        params: dict[str, str | int] = {
             "rendertime": 3,
             "frame": job["frame"],
             "cores": 12,
