@@ -24,14 +24,16 @@ from manager.core.events import EventBus
 from manager.core.farm import Farm
 from manager.core.statuses import JobStatus, TaskStatus
 from manager.dashboard import answers, queries
-from manager.dashboard.stream import EventStreams, drain, event_stream
+from manager.dashboard.stream import EventStreamResponse, EventStreams, drain, event_stream
 from manager.web.deps import ACCESS_COOKIE, AccessDep, FarmDep, NowDep, require_access
 from manager.web.errors import error_response
 from manager.web.openapi import answers as errors
 from manager.web.openapi import media
+from manager.web.read_lane import answer_read
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 SUMMARY_MAX_AGE_SECONDS = 10.0
+SUMMARY_MIN_AGE_SECONDS = 3.0
 COOKIE_MAX_AGE = 30 * 24 * 3600
 
 api = APIRouter(prefix="/api/farmhand", tags=["dashboard"], dependencies=[AccessDep])
@@ -97,7 +99,8 @@ def sign_out() -> Response:
 
 
 @api.get("/jobs", response_model=answers.Jobs)
-def list_jobs(
+async def list_jobs(
+    request: Request,
     farm: FarmDep,
     now: NowDep,
     offset: OffsetQ = 0,
@@ -110,26 +113,34 @@ def list_jobs(
     page = queries.Page(offset, limit)
     statuses = queries.parse_statuses(status, JobStatus)
     wanted = queries.parse_ids(ids)
-    with farm.db.read() as session:
-        if ids is not None:
-            out = queries.jobs_by_id(session, wanted, now)
-        else:
-            out = queries.list_jobs(session, page, order_by, statuses, now)
-    out["now"] = now.isoformat()
-    return JSONResponse(out)
+
+    def read() -> dict[str, Any]:
+        with farm.db.read() as session:
+            if ids is not None:
+                out = queries.jobs_by_id(session, wanted, now)
+            else:
+                out = queries.list_jobs(session, page, order_by, statuses, now)
+        out["now"] = now.isoformat()
+        return out
+
+    return await answer_read(request, read)
 
 
 @api.get("/jobs/{job_id}", response_model=answers.JobDetail, responses=errors(404))
-def job_detail(job_id: str, farm: FarmDep, now: NowDep) -> JSONResponse:
-    with farm.db.read() as session:
-        job = jobs.get_job(session, job_id)
-        out = queries.jobs_by_id(session, [job.id], now)["jobs"][0]
-    out["now"] = now.isoformat()
-    return JSONResponse(out)
+async def job_detail(request: Request, job_id: str, farm: FarmDep, now: NowDep) -> JSONResponse:
+    def read() -> dict[str, Any]:
+        with farm.db.read() as session:
+            job = jobs.get_job(session, job_id)
+            out: dict[str, Any] = queries.jobs_by_id(session, [job.id], now)["jobs"][0]
+        out["now"] = now.isoformat()
+        return out
+
+    return await answer_read(request, read)
 
 
 @api.get("/jobs/{job_id}/tasks", response_model=answers.Tasks, responses=errors(404))
-def job_tasks(
+async def job_tasks(
+    request: Request,
     job_id: str,
     farm: FarmDep,
     offset: OffsetQ = 0,
@@ -140,28 +151,40 @@ def job_tasks(
     page = queries.Page(offset, limit)
     statuses = queries.parse_statuses(status, TaskStatus)
     wanted = queries.parse_ids(ids)
-    with farm.db.read() as session:
-        jobs.get_job(session, job_id)
-        return JSONResponse(queries.list_tasks(session, job_id, page, statuses, wanted))
+
+    def read() -> dict[str, Any]:
+        with farm.db.read() as session:
+            jobs.get_job(session, job_id)
+            return queries.list_tasks(session, job_id, page, statuses, wanted)
+
+    return await answer_read(request, read)
 
 
 @api.get("/workers", response_model=answers.Workers)
-def list_workers(farm: FarmDep, ids: str | None = None) -> JSONResponse:
+async def list_workers(request: Request, farm: FarmDep, ids: str | None = None) -> JSONResponse:
     wanted = queries.parse_ids(ids)
-    with farm.db.read() as session:
-        return JSONResponse(queries.list_workers(session, wanted))
+
+    def read() -> dict[str, Any]:
+        with farm.db.read() as session:
+            return queries.list_workers(session, wanted)
+
+    return await answer_read(request, read)
 
 
 @api.get("/blocklist", response_model=answers.Blocklist)
-def blocklist(farm: FarmDep) -> JSONResponse:
-    with farm.db.read() as session:
-        return JSONResponse(queries.list_blocklist(session))
+async def blocklist(request: Request, farm: FarmDep) -> JSONResponse:
+    def read() -> dict[str, Any]:
+        with farm.db.read() as session:
+            return queries.list_blocklist(session)
+
+    return await answer_read(request, read)
 
 
 class _SummaryCache:
     """The summary sums over queued tasks; pages that all refresh after one change share one
-    computation. It is computed again after any farm change, and at least every so often
-    (throughput is a moving window)."""
+    computation. It is computed again after a farm change (at most once a
+    ``SUMMARY_MIN_AGE_SECONDS``: a busy farm changes with every claim), and at least every so
+    often (throughput is a moving window)."""
 
     def __init__(self, bus: EventBus) -> None:
         self._lock = threading.Lock()
@@ -173,9 +196,10 @@ class _SummaryCache:
 
     def get(self, farm: Farm, now: datetime) -> dict[str, Any]:
         with self._lock:
-            changed = bool(drain(self._changes))
-            stale = time.monotonic() - self._at > SUMMARY_MAX_AGE_SECONDS
-            if self._value is None or changed or stale:
+            age = time.monotonic() - self._at
+            changed = age >= SUMMARY_MIN_AGE_SECONDS and bool(drain(self._changes))
+            if self._value is None or changed or age > SUMMARY_MAX_AGE_SECONDS:
+                drain(self._changes)
                 with farm.db.read() as session:
                     self._value = queries.farm_summary(session, now)
                 self._at = time.monotonic()
@@ -183,9 +207,9 @@ class _SummaryCache:
 
 
 @api.get("/summary", response_model=answers.FarmSummary)
-def summary(request: Request, farm: FarmDep, now: NowDep) -> JSONResponse:
+async def summary(request: Request, farm: FarmDep, now: NowDep) -> JSONResponse:
     cache: _SummaryCache = request.app.state.dashboard_summary
-    return JSONResponse(cache.get(farm, now))
+    return await answer_read(request, lambda: cache.get(farm, now))
 
 
 @api.get(
@@ -195,7 +219,7 @@ def summary(request: Request, farm: FarmDep, now: NowDep) -> JSONResponse:
 )
 async def events(request: Request, client: str | None = None) -> StreamingResponse:
     streams: EventStreams = request.app.state.dashboard_streams
-    return StreamingResponse(
+    return EventStreamResponse(
         event_stream(request, streams, client),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},

@@ -6,12 +6,17 @@ after ``STREAM_SECONDS`` or when the client goes away. Ending on time matters: u
 for open responses when it shuts down, and a stream that never ends would hold it forever.
 The browser reconnects at once (``retry``), and the page's subscription is kept for
 ``KEEP_DETACHED_SECONDS`` between connections, so no event falls into the gap.
+
+What a stream holds is bounded: its subscription's queue (the bus tells a subscriber that
+fell behind to reload rather than keep more), and a client that stops reading (a tab frozen
+in the background) is dropped once a message has waited ``SEND_TIMEOUT_SECONDS`` for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import queue
 import re
 import secrets
@@ -22,10 +27,15 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.types import Send
 
 from manager.core.events import Event, EventBus
 
+log = logging.getLogger(__name__)
+
 STREAM_SECONDS = 20.0
+SEND_TIMEOUT_SECONDS = 10.0
 TICK_SECONDS = 0.25
 HEARTBEAT_SECONDS = 15.0
 KEEP_DETACHED_SECONDS = 30.0
@@ -176,3 +186,22 @@ async def event_stream(
             await asyncio.sleep(TICK_SECONDS)
     finally:
         streams.detach(client_id, generation)
+
+
+class EventStreamResponse(StreamingResponse):
+    """A stream of server-sent events that ends when its client stops taking them."""
+
+    async def stream_response(self, send: Send) -> None:
+        timeout = SEND_TIMEOUT_SECONDS
+
+        async def send_or_give_up(message: dict[str, object]) -> None:
+            await asyncio.wait_for(send(message), timeout)
+
+        try:
+            await super().stream_response(send_or_give_up)  # type: ignore[arg-type]
+        except TimeoutError:
+            # The server closes the connection: the response was left unfinished.
+            log.info("an event stream's client took nothing for %g s; dropped it", timeout)
+        finally:
+            # Ends the subscription's stream (its ``finally``) now, not when collected.
+            await self.body_iterator.aclose()  # type: ignore[attr-defined]

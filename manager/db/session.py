@@ -150,7 +150,11 @@ class Database:
             self.write_engine = create_engine(
                 url, pool_size=20, max_overflow=20, pool_pre_ping=True, **JSON_CODEC
             )
-            self.read_engine = self.write_engine
+            # A pool of its own: a burst of dashboard reads never takes the connections the
+            # worker requests write with.
+            self.read_engine = create_engine(
+                url, pool_size=10, max_overflow=10, pool_pre_ping=True, **JSON_CODEC
+            )
         self._write_sessions = sessionmaker(self.write_engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
         self._write_lock = FairLock() if self.is_sqlite else None

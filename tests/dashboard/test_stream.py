@@ -4,7 +4,9 @@ streams that end so a manager with open dashboards can still stop."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -134,3 +136,39 @@ def test_streams_end_on_time_so_a_manager_with_open_dashboards_stops(
         assert not running._thread.is_alive(), "the manager did not stop with a stream open"
     finally:
         again.close()
+
+
+def test_a_client_that_stops_reading_is_dropped(
+    manager: Manager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stream, "SEND_TIMEOUT_SECONDS", 1.0)
+    monkeypatch.setattr(stream, "STREAM_SECONDS", 600.0)  # only the drop can end it
+    streams: EventStreams = manager._server.config.app.state.dashboard_streams
+    host, port = manager.settings.host, manager.settings.port
+    frozen = socket.socket()
+    # A small receive buffer: the manager's writes back up after a few messages.
+    frozen.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    frozen.connect((host, port))
+    frozen.sendall(
+        f"GET /api/farmhand/events?client=frozen-tab-1 HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    )
+    try:
+        deadline = time.monotonic() + 60
+        dropped = False
+        n = 0
+        while not dropped and time.monotonic() < deadline:
+            # Log lines of many tasks: each message the stream sends is megabytes.
+            for _ in range(50):
+                n += 1
+                manager.farm.events.publish("tasklog", task_id=f"t{n}", job_id="j", log="x" * 60000)
+            time.sleep(0.2)
+            with streams._lock:
+                sub = streams._subs.get("frozen-tab-1")
+                dropped = sub is not None and sub.detached_at is not None
+        assert dropped, "a client that reads nothing kept its stream"
+        # The manager closed the connection: what was buffered, then the end.
+        frozen.settimeout(30)
+        while frozen.recv(1 << 20):
+            pass
+    finally:
+        frozen.close()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -10,6 +12,7 @@ from sqlalchemy.orm import Session
 from client.blend_header import version_number
 from manager.api.v3 import schemas, serialize, spec_models
 from manager.core import jobs, staged_jobs, tasks, variables
+from manager.core.bounds import INT32_MAX
 from manager.core.errors import BadInput, NotFound
 from manager.core.farm import Farm, utcnow
 from manager.core.statuses import JobStatus
@@ -18,6 +21,7 @@ from manager.storage import file_store
 from manager.storage.blend_versions import saved_with_version
 from manager.web.deps import FarmDep, NowDep
 from manager.web.openapi import answers, no_content
+from manager.web.read_lane import answer_read
 
 router = APIRouter(prefix="/api/v3", tags=["jobs"])
 
@@ -90,15 +94,27 @@ def submit_job_check(body: schemas.SubmittedJob, farm: FarmDep, now: NowDep) -> 
     return Response(status_code=204)
 
 
+# Flamenco's clients list everything; ``offset`` and ``limit`` page through a busy farm.
+OffsetQ = Annotated[int, Query(ge=0, le=INT32_MAX)]
+LimitQ = Annotated[int | None, Query(ge=1, le=INT32_MAX)]
+
+
 @router.get("/jobs", response_model=spec_models.JobsQueryResult)
-def fetch_jobs(farm: FarmDep) -> JSONResponse:
-    with farm.db.read() as session:
-        rows = session.scalars(
-            select(Job)
-            .where(Job.status != JobStatus.UNDER_CONSTRUCTION)
-            .order_by(Job.updated.desc())
-        ).all()
-        return JSONResponse({"jobs": [serialize.job(j) for j in rows]})
+async def fetch_jobs(
+    request: Request, farm: FarmDep, offset: OffsetQ = 0, limit: LimitQ = None
+) -> JSONResponse:
+    def read() -> dict[str, Any]:
+        with farm.db.read() as session:
+            rows = session.scalars(
+                select(Job)
+                .where(Job.status != JobStatus.UNDER_CONSTRUCTION)
+                .order_by(Job.updated.desc(), Job.id)
+                .offset(offset)
+                .limit(limit)
+            ).all()
+            return {"jobs": [serialize.job(j) for j in rows]}
+
+    return await answer_read(request, read)
 
 
 @router.delete("/jobs/mass-delete", status_code=204, responses=answers(416))
@@ -192,13 +208,20 @@ def set_job_tag(job_id: str, body: schemas.JobTagChange, farm: FarmDep, now: Now
 @router.get(
     "/jobs/{job_id}/tasks", response_model=spec_models.JobTasksSummary, responses=answers(404)
 )
-def fetch_job_tasks(job_id: str, farm: FarmDep) -> JSONResponse:
-    with farm.db.read() as session:
-        jobs.get_job(session, job_id)
-        rows = session.scalars(
-            select(Task).where(Task.job_id == job_id).order_by(Task.index_in_job)
-        ).all()
-        return JSONResponse({"tasks": [serialize.task_summary(t) for t in rows]})
+async def fetch_job_tasks(
+    request: Request, job_id: str, farm: FarmDep, offset: OffsetQ = 0, limit: LimitQ = None
+) -> JSONResponse:
+    def read() -> dict[str, Any]:
+        with farm.db.read() as session:
+            jobs.get_job(session, job_id)
+            # A job's tasks are numbered 0..n-1: a page is a range of that index.
+            query = select(Task).where(Task.job_id == job_id, Task.index_in_job >= offset)
+            if limit is not None:
+                query = query.where(Task.index_in_job < offset + limit)
+            rows = session.scalars(query.order_by(Task.index_in_job)).all()
+            return {"tasks": [serialize.task_summary(t) for t in rows]}
+
+    return await answer_read(request, read)
 
 
 @router.get(
