@@ -492,9 +492,7 @@ async def potential(request: Request, farm: FarmDep) -> JSONResponse:
     return JSONResponse(await run_in_threadpool(_report_new_jobs, farm, name))
 
 
-@router.post(
-    NODE_PREFIX + "/{secret}/potential", response_model=Potential, responses=_NODE_ERRORS
-)
+@router.post(NODE_PREFIX + "/{secret}/potential", response_model=Potential, responses=_NODE_ERRORS)
 async def node_potential(secret: str, request: Request, farm: FarmDep) -> JSONResponse:
     """For a cluster registered as a node under its cluster name."""
     name = _cluster_name(await request.body())
