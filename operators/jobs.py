@@ -51,6 +51,8 @@ class Fetched:
     images: dict[str, Path] = field(default_factory=dict)
     counts: dict[str, JobCounts] = field(default_factory=dict)
     error: str = ""
+    #: The file whose jobs these are: an answer for a file no longer open is dropped.
+    blendfile: str = ""
 
 
 def preview_dir() -> Path:
@@ -62,7 +64,7 @@ def preview_dir() -> Path:
 
 def fetch_jobs(api: ManagerAPI, blendfile: str, with_images: bool = True) -> Fetched:
     """This file's jobs, newest first, and their latest frames. No bpy: runs in threads."""
-    out = Fetched()
+    out = Fetched(blendfile=blendfile)
     try:
         all_jobs = api.jobs()
         out.jobs = [j for j in all_jobs if (j.get("metadata") or {}).get("blendfile") == blendfile]
@@ -93,6 +95,8 @@ def _counts_of(api: ManagerAPI, job_ids: list[str]) -> dict[str, JobCounts]:
 def apply_fetched(fetched: Fetched) -> None:
     """Main thread: take the fetched jobs and previews into the panel's state."""
     global _previews
+    if fetched.blendfile and fetched.blendfile != bpy.data.filepath:
+        return
     state.STATE.jobs_error = fetched.error
     if fetched.error:
         return
@@ -226,6 +230,18 @@ def _poll() -> float | None:
     return 0.5
 
 
+@bpy.app.handlers.persistent
+def forget_jobs_of_the_last_file(*_: Any) -> None:
+    """On opening, reverting or starting a new file: the list was the last file's jobs."""
+    farm = state.STATE
+    farm.jobs = []
+    farm.jobs_error = ""
+    farm.job_counts = {}
+    farm.previews = {}
+    farm.frame_folders = {}
+    farm.download_messages = {}
+
+
 def start_polling() -> None:
     if bpy.app.background or not _any_running():
         return
@@ -239,10 +255,13 @@ _register, _unregister = bpy.utils.register_classes_factory(classes)
 
 def register() -> None:
     _register()
+    bpy.app.handlers.load_post.append(forget_jobs_of_the_last_file)
 
 
 def unregister() -> None:
     global _previews
+    if forget_jobs_of_the_last_file in bpy.app.handlers.load_post:
+        bpy.app.handlers.load_post.remove(forget_jobs_of_the_last_file)
     if bpy.app.timers.is_registered(_poll):
         bpy.app.timers.unregister(_poll)
     if _previews is not None:

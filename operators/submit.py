@@ -26,7 +26,7 @@ from ..client.api import JobTypeChanged, ManagerError, ManagerUnreachable
 from ..client.job_settings import SettingEvalError, missing_required
 from ..client.submission import JobRequest, SubmissionError, describe_submitted, submit
 from ..preferences import get_preferences
-from . import job_type_props, state
+from . import job_type_props, jobs, state
 from .connection import online_or_report
 from .ui_types import OperatorResult
 
@@ -255,6 +255,7 @@ class FARMHAND_OT_submit_job(bpy.types.Operator):
             text = describe_submitted(message.job)
             state.STATE.last_submit_message = text
             state.STATE.jobs.insert(0, message.job)
+            jobs.start_polling()  # the panel follows the new job without a click on refresh
             self.report({"INFO"}, text)
             self._result = {"FINISHED"}
         else:

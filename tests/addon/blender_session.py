@@ -309,12 +309,17 @@ def scenario_jobs(spec: dict[str, Any]) -> dict[str, Any]:
     run_op(bpy.ops.farmhand.refresh_job_types)
     bpy.context.scene.farmhand_job_type = "frames-noop"
     bpy.context.window_manager.farmhand_job_settings.chunk_size = 5
-    submit = run_op(bpy.ops.farmhand.submit_job)
+    jobs_module = sys.modules[ADDON + ".operators.jobs"]
+    real_start_polling, polls = jobs_module.start_polling, []
+    jobs_module.start_polling = lambda: polls.append(len(state().jobs))
+    try:
+        submit = run_op(bpy.ops.farmhand.submit_job)
+    finally:
+        jobs_module.start_polling = real_start_polling
     job_id = state().jobs[0]["id"]
     _fake_worker_renders_one_task(spec["manager"])
     refresh = run_op(bpy.ops.farmhand.refresh_jobs)
     listed = [(j["id"], j["status"], j["steps_completed"], j["steps_total"]) for j in state().jobs]
-    jobs_module = sys.modules[ADDON + ".operators.jobs"]
     preview_path = state().previews.get(job_id, "")
     icon = jobs_module.preview_icon(job_id)
     drawn = _draw_job(job_id)
@@ -326,7 +331,16 @@ def scenario_jobs(spec: dict[str, Any]) -> dict[str, Any]:
     cancel = run_op(bpy.ops.farmhand.set_job_status, job_id=job_id, action="cancel")
     after_cancel = next(j["status"] for j in state().jobs if j["id"] == job_id)
     again = run_op(bpy.ops.farmhand.set_job_status, job_id=job_id, action="cancel")
+    # Another file: the list was this file's; a fetch for this file that comes late is dropped.
+    this_file = bpy.data.filepath
+    bpy.ops.wm.read_homefile(use_empty=True)
+    after_new_file = {"jobs": len(state().jobs), "previews": len(state().previews)}
+    jobs_module.apply_fetched(jobs_module.Fetched(jobs=[{"id": job_id}], blendfile=this_file))
+    after_late_fetch = len(state().jobs)
     return {
+        "polling_started_with_jobs": polls,
+        "after_new_file": after_new_file,
+        "after_late_fetch": after_late_fetch,
         "submit": submit,
         "job_id": job_id,
         "refresh": refresh,

@@ -49,6 +49,16 @@ def test_a_running_jobs_row_counts_frames_with_the_time_left(session: dict[str, 
     assert result["without_counts"] == [0.4, "2 / 5 tasks"]
 
 
+def test_the_panel_follows_a_new_job_and_forgets_the_jobs_of_a_closed_file(
+    session: dict[str, Any],
+) -> None:
+    result = session["jobs"]
+    # Submitting starts the refresh timer, with the new job in the list.
+    assert result["polling_started_with_jobs"] == [1]
+    assert result["after_new_file"] == {"jobs": 0, "previews": 0}
+    assert result["after_late_fetch"] == 0
+
+
 def test_pause_and_cancel_from_the_panel(session: dict[str, Any], module_manager: Manager) -> None:
     result = session["jobs"]
     assert result["pause"]["result"] == "FINISHED"
