@@ -323,6 +323,7 @@ def scenario_jobs(spec: dict[str, Any]) -> dict[str, Any]:
     preview_path = state().previews.get(job_id, "")
     icon = jobs_module.preview_icon(job_id)
     drawn = _draw_job(job_id)
+    running_panel = draw_panel("FARMHAND_PT_jobs")
     progress_of = sys.modules[ADDON + ".panels.farm"].progress_of
     without_counts = progress_of({"status": "active", "steps_completed": 2, "steps_total": 5},
                                  None)
@@ -351,6 +352,7 @@ def scenario_jobs(spec: dict[str, Any]) -> dict[str, Any]:
         else False,
         "icon": icon,
         "drawn": drawn,
+        "running_panel": running_panel,
         "without_counts": without_counts,
         "pause": pause,
         "after_pause": after_pause,
@@ -478,6 +480,34 @@ class RecordingLayout:
         return [[*c[:4], dict(vars(c[4]))] if c[0] == "operator" else c for c in self.calls]
 
 
+def draw_panel(name: str) -> list[list[Any]]:
+    """What the add-on's panel ``name`` draws now, as the artist would see it."""
+    layout = RecordingLayout()
+    getattr(bpy.types, name).draw(type("Panel", (), {"layout": layout})(), bpy.context)
+    return layout.recorded()
+
+
+def scenario_panel_states(spec: dict[str, Any]) -> dict[str, Any]:
+    """The Farm panel before anything works, connected, and with the manager gone."""
+    bpy.ops.wm.read_homefile(use_empty=True)
+    drawn: dict[str, Any] = {}
+    bpy.context.preferences.system.use_online_access = False
+    drawn["offline"] = draw_panel("FARMHAND_PT_farm")
+    bpy.context.preferences.system.use_online_access = True
+    make_scene(spec["blend"])
+    set_prefs(spec["down_url"])
+    run_op(bpy.ops.farmhand.refresh_job_types)
+    drawn["not_connected"] = draw_panel("FARMHAND_PT_farm")
+    set_prefs(spec["manager"], all_types=False)
+    run_op(bpy.ops.farmhand.refresh_job_types)
+    drawn["connected"] = draw_panel("FARMHAND_PT_farm")
+    drawn["no_jobs"] = draw_panel("FARMHAND_PT_jobs")
+    set_prefs(spec["down_url"])
+    run_op(bpy.ops.farmhand.refresh_jobs)
+    drawn["jobs_error"] = draw_panel("FARMHAND_PT_jobs")
+    return drawn
+
+
 def _draw_job(job_id: str) -> list[list[Any]]:
     job = next(j for j in state().jobs if j["id"] == job_id)
     layout = RecordingLayout()
@@ -492,6 +522,7 @@ def _frames_come_home(spec: dict[str, Any], job_id: str) -> dict[str, Any]:
     outputs.open_path, outputs.open_url = opened.append, opened.append
     not_yet = run_op(bpy.ops.farmhand.open_frames_folder, job_id=job_id)
     run_op(bpy.ops.farmhand.refresh_jobs)
+    done_panel = draw_panel("FARMHAND_PT_jobs")
     first = run_op(bpy.ops.farmhand.download_frames, job_id=job_id)
     first["said"] = state().download_messages.get(job_id)
     folder = state().frame_folders.get(job_id, "")
@@ -504,6 +535,7 @@ def _frames_come_home(spec: dict[str, Any], job_id: str) -> dict[str, Any]:
     downloading = _draw_job(job_id)
     del state().downloads[job_id]
     return {
+        "done_panel": done_panel,
         "downloading": downloading,
         "not_yet": not_yet,
         "first": first,

@@ -59,6 +59,35 @@ def test_the_panel_follows_a_new_job_and_forgets_the_jobs_of_a_closed_file(
     assert result["after_late_fetch"] == 0
 
 
+def test_a_running_job_is_listed_with_its_frames_preview_and_controls(
+    session: dict[str, Any],
+) -> None:
+    drawn = session["jobs"]["running_panel"]
+    job_id = session["jobs"]["job_id"]
+    assert ["label", "anim", "PLAY"] in drawn and ["label", "active", "NONE"] in drawn
+    operators = [(c[1], c[4].get("action")) for c in drawn if c[0] == "operator"]
+    assert ("farmhand.set_job_status", "pause") in operators
+    assert ("farmhand.set_job_status", "cancel") in operators
+    assert ("farmhand.download_frames", None) in operators
+    # (The preview image itself is drawn only where Blender makes icons, not in background.)
+    assert any(c[0] == "progress" and c[2].startswith("5 / 10 frames · ETA") for c in drawn)
+    assert all(c[4].get("job_id") == job_id for c in drawn if c[0] == "operator")
+
+
+def test_a_done_job_offers_its_frames_and_a_requeue(session: dict[str, Any]) -> None:
+    drawn = session["worker_mode_packed"]["frames_home"]["done_panel"]
+    labels = [(c[1], c[2]) for c in drawn if c[0] == "label"]
+    assert ("completed", "NONE") in labels
+    operators = [(c[1], c[4].get("action")) for c in drawn if c[0] == "operator"]
+    assert ("farmhand.set_job_status", "requeue") in operators
+    assert ("farmhand.set_job_status", "pause") not in operators
+    assert ("farmhand.download_frames", None) in operators
+    # Done: all frames, and no time left to estimate. (The manager still counts the preview
+    # video's task as a frame: 3 / 3 for this 2-frame job.)
+    bars = [c for c in drawn if c[0] == "progress"]
+    assert bars[0][1] == 1.0 and re.fullmatch(r"(\d+) / \1 frames", bars[0][2]), bars
+
+
 def test_pause_and_cancel_from_the_panel(session: dict[str, Any], module_manager: Manager) -> None:
     result = session["jobs"]
     assert result["pause"]["result"] == "FINISHED"

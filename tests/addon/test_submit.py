@@ -53,6 +53,7 @@ def session(
             ("stale_etag", {"blend": str(work / "stale.blend")}),
             ("artist_types", {"blend": str(work / "artist.blend")}),
             ("abort_submit", {"blend": str(work / "abort.blend")}),
+            ("panel_states", {"blend": str(work / "states.blend")}),
             ("disable", {}),
         ],
         manager=module_manager.url,
@@ -253,3 +254,37 @@ def test_the_panel_offers_abort_next_to_a_running_submissions_progress(
         ["operator", "farmhand.submit_job", None, "RENDER_ANIMATION", {}],
         ["label", "Submission aborted: nothing was submitted", "NONE"],
     ]
+
+
+def _labels(drawn: list[list[Any]]) -> list[tuple[str, str]]:
+    return [(c[1], c[2]) for c in drawn if c[0] == "label"]
+
+
+def _operators(drawn: list[list[Any]]) -> list[str]:
+    return [c[1] for c in drawn if c[0] == "operator"]
+
+
+def test_the_panel_says_what_to_do_next_in_each_state(session: dict[str, Any]) -> None:
+    states = session["panel_states"]
+    # Offline: only how to allow online access.
+    assert states["offline"] == [["label", "Online access is off: allow it in Preferences → "
+                                  "System → Network to use the farm", "INTERNET_OFFLINE"]]
+    # No manager: why, next to the refresh button; Submit stays (it says the same when pressed).
+    not_connected = states["not_connected"]
+    errors = [text for text, icon in _labels(not_connected) if icon == "ERROR"]
+    assert len(errors) == 1 and "unreachable" in errors[0], not_connected
+    assert "farmhand.refresh_job_types" in _operators(not_connected)
+    # Connected: the render type chosen, its settings (the overrides among them, from the
+    # scene), and Submit.
+    connected = states["connected"]
+    assert not [1 for _, icon in _labels(connected) if icon == "ERROR"], connected
+    assert ("Simple Blender Render", "SETTINGS") in _labels(connected)
+    props = [c[1] for c in connected if c[0] == "prop"]
+    assert {"farmhand_job_type", "frames", "samples", "resolution_percentage"} <= set(props)
+    assert "farmhand_autoeval_samples" in props
+    assert _operators(connected)[-1] == "farmhand.submit_job"
+    assert _labels(states["no_jobs"]) == [
+        ("No jobs known for this file; refresh to fetch them", "NONE")]
+    # The manager went away while listing jobs: the error, in the list's place.
+    jobs_error = _labels(states["jobs_error"])
+    assert jobs_error[0][1] == "ERROR" and "unreachable" in jobs_error[0][0], jobs_error
