@@ -90,6 +90,12 @@ class RenderSettings:
         return asdict(self)
 
 
+def refused_argument(arg: str) -> str | None:
+    """Why a worker refuses this Blender argument whatever follows it (it runs Python, enables
+    scripts or add-ons), or None; lets the manager refuse a preset that has one."""
+    return _REFUSED.get(arg)
+
+
 def _int_arg(option: str, value: str) -> int:
     try:
         return int(value)

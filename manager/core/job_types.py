@@ -27,8 +27,10 @@ from manager.core.compile_rules import (
     OVERRIDES_BUILTIN,
     CompileRules,
     RuleError,
+    Template,
     parse_compile_rules,
 )
+from worker_mode.blender_args import refused_argument
 from worker_mode.render_overrides import RENDER_SETTINGS, OverrideError, check_override
 
 log = logging.getLogger(__name__)
@@ -453,6 +455,7 @@ def parse_job_type(data: Any, source: Path) -> JobType:
         where = str(exc)
         raise InvalidPreset(f"compile{'' if where.startswith(':') else '.'}{where}") from None
     _check_overrides_reach_a_command(settings, rules)
+    _refuse_python_in_blender_args(rules)
 
     api: dict[str, Any] = {"name": name, "label": label}
     if description is not None:
@@ -492,6 +495,30 @@ def _check_overrides_reach_a_command(settings: list[SettingDef], rules: CompileR
             f"is given them; add 'overrides: \"{{{OVERRIDES_BUILTIN}}}\"' to the parameters of "
             "its blender-render command"
         )
+
+
+def _refuse_python_in_blender_args(rules: CompileRules) -> None:
+    """A ``blender-render`` argument that runs Python (Flamenco's ``--python-expr`` presets)
+    breaks the preset when it loads, not every task on the workers, which refuse it."""
+    for group_index, group in enumerate(rules.groups):
+        for command_index, command in enumerate(group.commands):
+            if command.name != "blender-render":
+                continue
+            for key in ("argsBefore", "args"):
+                items = command.parameters.get(key)
+                for index, item in enumerate(items if isinstance(items, list) else ()):
+                    if not isinstance(item, Template) or not all(
+                            isinstance(part, str) for part in item.parts):
+                        continue
+                    text = "".join(item.parts)  # type: ignore[arg-type]
+                    why = refused_argument(text)
+                    if why is not None:
+                        raise InvalidPreset(
+                            f"compile.tasks[{group_index}] ({group.id!r}).commands"
+                            f"[{command_index}].parameters.{key}[{index}]: {text!r} {why}, "
+                            "which workers refuse; presets are data: change render settings "
+                            "with a setting's 'override:' (see 'Render-setting overrides')"
+                        )
 
 
 def _shape_problem(data: Any) -> str | None:

@@ -215,3 +215,27 @@ def test_a_submitted_override_is_in_the_render_tasks_command(manager: Manager) -
     assert command["parameters"]["overrides"] == {
         "cycles.samples": 1, "cycles.use_denoising": False, "render.resolution_percentage": 50,
     }
+
+
+@pytest.mark.parametrize(
+    ("args", "where", "why"),
+    [
+        ('[--python-expr, "import bpy; bpy.context.scene.cycles.samples = 64", '
+         '--render-frame, "{chunk.blender}"]', "parameters.args[0]: '--python-expr'",
+         "runs Python code"),
+        ('[-P, samples.py, -f, "{chunk.blender}"]', "parameters.args[0]: '-P'",
+         "runs a Python script"),
+        ('[--enable-autoexec, -f, "{chunk.blender}"]', "parameters.args[0]: '--enable-autoexec'",
+         "enables Python scripts in the .blend"),
+    ],
+)
+def test_a_preset_whose_blender_render_runs_python_is_refused_when_it_loads(
+    tmp_path: Path, args: str, where: str, why: str
+) -> None:
+    text = PRESET.replace('args: [--render-frame, "{chunk.blender}"]', f"args: {args}")
+    assert args in text
+    with pytest.raises(PresetError) as caught:
+        load_job_type(preset(tmp_path, text))
+    message = caught.value.message
+    assert message.startswith("compile.tasks[0] ('render').commands[0]." + where), message
+    assert why in message and "override:" in message
