@@ -3,8 +3,8 @@
 The routes are the served OpenAPI document's operations and every route the application
 serves outside it (dashboard, downloads, event stream, SheepIt and /farm doors), read from
 the running application itself, so a new route cannot slip past. Each is called without
-credentials, with wrong ones and as a worker holding a task of another job, and, where the
-call only reads, as the callers its row admits.
+credentials, with wrong ones (a wrong token in the URL too) and as a worker holding a task of
+another job, and, where the call only reads, as the callers its row admits.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from starlette.routing import Mount
 
 from tests.conftest import REPO, Manager
-from tests.manager.locked_farm import BEARER, FRAME_NAME, LockedFarm, lock_down
+from tests.manager.locked_farm import ACCESS_TOKEN, BEARER, FRAME_NAME, LockedFarm, lock_down
 
 ANYONE = "anyone"
 ACCESS = "access token"
@@ -117,6 +117,7 @@ def documented_routes(manager: Manager) -> set[Route]:
 # Calling a route ------------------------------------------------------------------------------
 
 
+WRONG_URL_TOKEN = "wrong token in the URL"
 NODE_IDENTITY = [{"id": "identity", "name": "intruder", "provides": []}]
 #: Bodies that pass validation, for the routes that check credentials after reading the body:
 #: a wrong secret must be what is refused.
@@ -136,6 +137,8 @@ class Caller:
     auth: tuple[str, str] | None = None
     headers: dict[str, str] | None = None
     cookies: dict[str, str] | None = None
+    #: Put before the route's path: the access token in the URL (``/access/<token>``).
+    prefix: str = ""
 
 
 def samples(farm: LockedFarm) -> dict[str, str]:
@@ -191,9 +194,9 @@ def call(farm: LockedFarm, route: Route, caller: Caller) -> requests.Response:
     if method == "GET" and path.startswith("/api/farmhand/outputs/"):
         kwargs["params"] = {"sha256": hashlib.sha256(farm.frame).hexdigest(),
                             "size": len(farm.frame)}
+    url = farm.manager.url + caller.prefix + url_of(farm, path)
     response = requests.request(
-        method, farm.manager.url + url_of(farm, path), auth=caller.auth, cookies=caller.cookies,
-        timeout=30, stream=True, **kwargs,
+        method, url, auth=caller.auth, cookies=caller.cookies, timeout=30, stream=True, **kwargs
     )
     # Event streams and downloads: the status and headers are all a check needs.
     media = response.headers.get("content-type", "")
@@ -226,6 +229,8 @@ def refusal_problem(category: str, caller: str, response: requests.Response) -> 
     if status >= 500:
         return f"{status}: {response.text[:200]}"
     expected: set[int]
+    if caller == WRONG_URL_TOKEN:  # refused before any route, whoever it names
+        return None if status == 401 else f"{status}, expected 401"
     if category == ANYONE:
         return None
     if category == SHEEPIT:
@@ -256,6 +261,7 @@ def strangers(farm: LockedFarm) -> Iterator[Caller]:
                  cookies={"farmhand_access": "not-the-token", "sheepit_session": "forged"})
     yield Caller("wrong token", headers={"Authorization": "Bearer not-the-token"})
     yield Caller("stranger", auth=(farm.worker_b.id, farm.worker_b.secret))
+    yield Caller(WRONG_URL_TOKEN, prefix="/access/not-the-token")
 
 
 def admitted(farm: LockedFarm, category: str) -> Iterator[Caller]:
@@ -264,6 +270,7 @@ def admitted(farm: LockedFarm, category: str) -> Iterator[Caller]:
         yield Caller("no credentials")
     if category in (ACCESS, ACCESS_OR_HOLDER):
         yield Caller("the access token", headers=dict(BEARER))
+        yield Caller("the access token in the URL", prefix=f"/access/{ACCESS_TOKEN}")
     if category in (ACCESS_OR_HOLDER, WORKER, TASK_HOLDER):
         yield Caller("worker A", auth=(farm.worker_a.id, farm.worker_a.secret))
 
