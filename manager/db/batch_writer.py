@@ -15,6 +15,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -66,6 +67,9 @@ class BatchWriter:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
+        self.last_batch_at = 0.0
+        """When the last batch was done (``time.monotonic``): readers hold back while the
+        workers' requests keep coming."""
 
     async def run(self, work: Callable[[Session], T]) -> T:
         """Run ``work(session)`` in a write transaction; its result once it is committed."""
@@ -113,6 +117,7 @@ class BatchWriter:
                     break
                 batch.append(more)
             self._run_batch(batch)
+            self.last_batch_at = time.monotonic()
 
     def _run_batch(self, batch: list[_Work]) -> None:
         if len(batch) == 1:

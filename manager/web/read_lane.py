@@ -1,14 +1,19 @@
-"""Listings and dashboard reads run on threads of their own, a few at a time.
+"""Listings and dashboard reads run on threads of their own, a few at a time, and hold back
+while workers are being answered.
 
 Worker requests are answered on the event loop and the batch writer's thread. Forty
 listings on forty threads of the shared pool would take turns with them on the GIL (and
 each hold a database connection with its page cache): dispatch fell to a tenth. Queued here
-instead, a reader waits on the event loop, which costs nothing, for one of ``READ_THREADS``.
-The reads use the database's read connections: in WAL mode they never wait for the writer.
+instead, a reader waits on the event loop, which costs nothing, for one of ``READ_THREADS``;
+and while the batch writer is busy, reads take about ``BUSY_READ_SHARE`` of the time at most,
+so a wall of dashboards slows itself down, not the farm. The reads use the database's read
+connections: in WAL mode they never wait for the writer.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -21,15 +26,50 @@ T = TypeVar("T")
 
 #: Threads for reads at once; more only take the GIL from the workers' requests.
 READ_THREADS = 2
+#: The share of the time reads may take while workers are being answered.
+BUSY_READ_SHARE = 0.2
+#: Workers count as being answered if the batch writer did a batch this recently.
+BUSY_WITHIN_SECONDS = 1.0
+
+
+class ReadLane:
+    def __init__(self, last_write: Callable[[], float]) -> None:
+        self._slots = CapacityLimiter(READ_THREADS)
+        self._threads = CapacityLimiter(READ_THREADS)
+        self._last_write = last_write
+        self._next_at = 0.0
+        """While workers are busy, no read starts before this (``time.monotonic``)."""
+
+    def _busy(self) -> bool:
+        return time.monotonic() - self._last_write() < BUSY_WITHIN_SECONDS
+
+    async def run(self, read: Callable[[], T]) -> T:
+        async with self._slots:
+            wait = self._next_at - time.monotonic()
+            if wait > 0 and self._busy():
+                await asyncio.sleep(wait)
+            started = time.monotonic()
+            try:
+                return await anyio.to_thread.run_sync(read, limiter=self._threads)
+            finally:
+                ended = time.monotonic()
+                if self._busy():
+                    pause = (ended - started) * (1 - BUSY_READ_SHARE) / BUSY_READ_SHARE
+                    self._next_at = max(self._next_at, ended) + pause / READ_THREADS
+
+
+def _lane(request: Request) -> ReadLane:
+    state = request.app.state
+    lane: ReadLane | None = getattr(state, "read_lane", None)
+    if lane is None:  # the first read of this app; nothing awaited since the look
+        writer = state.farm.writer
+        lane = state.read_lane = ReadLane(lambda: float(writer.last_batch_at))
+    return lane
 
 
 async def run_read(request: Request, read: Callable[[], T]) -> T:
-    """``read()`` on one of the app's reading threads, once one is free."""
-    state = request.app.state
-    limiter: CapacityLimiter | None = getattr(state, "read_lane", None)
-    if limiter is None:  # the first read of this app; no await since the look
-        limiter = state.read_lane = CapacityLimiter(READ_THREADS)
-    return await anyio.to_thread.run_sync(read, limiter=limiter)
+    """``read()`` on one of the app's reading threads, once it is its turn."""
+    return await _lane(request).run(read)
 
 
 async def answer_read(request: Request, read: Callable[[], Any]) -> JSONResponse:
