@@ -182,8 +182,10 @@ class ManagerAPI:
             return None
         return _json(response)
 
-    def post_json(self, path: str, body: Any) -> Any:
-        response = self.request("POST", path, json=body)
+    def post_json(self, path: str, body: Any, read_timeout: float | None = None) -> Any:
+        """POST ``body``; ``read_timeout`` when the answer may take longer than usual."""
+        timeout = (CONNECT_TIMEOUT_S, read_timeout or READ_TIMEOUT_S)
+        response = self.request("POST", path, json=body, timeout=timeout)
         if response.status_code == 204 or not response.content:
             return None
         return _json(response)
@@ -231,12 +233,14 @@ class ManagerAPI:
         except NotFound:
             return JobCatalog.from_flamenco(self.job_types())
 
-    def submit_job(self, job: dict[str, Any]) -> dict[str, Any]:
-        return dict(self.post_json("/api/v3/jobs", job))
+    def submit_job(
+        self, job: dict[str, Any], read_timeout: float | None = None
+    ) -> dict[str, Any]:
+        return dict(self.post_json("/api/v3/jobs", job, read_timeout))
 
-    def check_job(self, job: dict[str, Any]) -> None:
+    def check_job(self, job: dict[str, Any], read_timeout: float | None = None) -> None:
         """The manager compiles the job without storing it; ManagerError says what is wrong."""
-        self.post_json("/api/v3/jobs/check", job)
+        self.post_json("/api/v3/jobs/check", job, read_timeout)
 
     def jobs(self) -> list[dict[str, Any]]:
         return list(self.get_json("/api/v3/jobs").get("jobs", []))

@@ -14,12 +14,16 @@ import importlib
 import logging
 import platform
 import re
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from . import api as api_module
 from .api import ManagerAPI
 
 log = logging.getLogger(__name__)
@@ -61,6 +65,50 @@ class JobRequest:
         if self.paused:
             body["initial_status"] = "paused"
         return body
+
+
+#: How long a manager may take to check or store a job, per task of it, beyond the usual
+#: answer time: one storing 1,000,000 tasks answered after 100 s (bench/big_submission.py).
+SECONDS_PER_TASK = 0.0005
+#: How often the progress says the manager is still at it while a job is checked or stored.
+WAITING_TICK_S = 1.0
+
+
+class SubmissionAborted(Exception):
+    """Raised by a progress callback to stop a submission before the job is sent."""
+
+
+def answer_timeout(settings: dict[str, Any]) -> float:
+    """Seconds to wait for the manager to check or store a job of these settings: the usual
+    answer time, and more for each task its frames make (a big job takes minutes)."""
+    frames = settings.get("frames")
+    count = count_frames(frames) if isinstance(frames, str) else None
+    chunk = settings.get("chunk_size")
+    per_task = chunk if isinstance(chunk, int) and not isinstance(chunk, bool) and chunk > 0 else 1
+    tasks = -(-count // per_task) if count else 0
+    return api_module.READ_TIMEOUT_S + tasks * SECONDS_PER_TASK
+
+
+@contextmanager
+def _still_waiting(progress: ProgressCallback, step: str, fraction: float) -> Iterator[None]:
+    """While the block waits for the manager, say every second how long it has been waiting."""
+    done = threading.Event()
+    started = time.monotonic()
+
+    def tick() -> None:
+        while not done.wait(WAITING_TICK_S):
+            try:
+                progress(f"{step} ({time.monotonic() - started:.0f} s)", fraction)
+            except SubmissionAborted:
+                return  # the request already went out; its answer still comes back
+
+    ticker = threading.Thread(target=tick, name="farmhand-waiting", daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        ticker.join()
 
 
 def submitter_platform() -> str:
@@ -107,15 +155,18 @@ def submit(
 
     progress("Checking the manager", 0.0)
     body["settings"]["blendfile"] = str(blendfile)
+    waited = answer_timeout(body["settings"])
     # Bad settings are refused before anything is packed or uploaded.
-    api.check_job(body)
+    with _still_waiting(progress, "Checking the job", 0.0):
+        api.check_job(body, waited)
     if not _uses_shared_storage(api):
         checkout = _pack_and_upload(api, blendfile, request.name, progress, allow_missing)
         body["settings"]["blendfile"] = checkout.blendfile
         body["storage"] = {"shaman_checkout_id": checkout.checkout_id}
 
     progress("Submitting the job", 0.95)
-    job = api.submit_job(body)
+    with _still_waiting(progress, "Submitting the job", 0.95):
+        job = api.submit_job(body, waited)
     progress("Submitted", 1.0)
     return job
 

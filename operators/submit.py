@@ -24,7 +24,13 @@ import bpy
 
 from ..client.api import JobTypeChanged, ManagerError, ManagerUnreachable
 from ..client.job_settings import SettingEvalError, missing_required
-from ..client.submission import JobRequest, SubmissionError, describe_submitted, submit
+from ..client.submission import (
+    JobRequest,
+    SubmissionAborted,
+    SubmissionError,
+    describe_submitted,
+    submit,
+)
 from ..preferences import get_preferences
 from . import job_type_props, jobs, state
 from .connection import online_or_report
@@ -58,10 +64,6 @@ Message = Progress | Submitted | Failed
 #: Set by *Abort*; the submitting thread checks it at every progress step.
 _abort = threading.Event()
 ABORTED_MESSAGE = "Submission aborted: nothing was submitted"
-
-
-class SubmissionAborted(Exception):
-    """The artist aborted the submission before the job was sent."""
 
 
 def request_abort() -> None:

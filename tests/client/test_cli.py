@@ -358,5 +358,7 @@ def test_jobs_and_status_say_why_a_job_waits_and_whom_it_blocked(
         counts = api.job_counts([waiting["id"]])
     finally:
         api.close()
-    assert counts == {waiting["id"]: JobCounts(failed=0, soft_failed=1, blocked_workers=1)}
+    # Its two frames, none rendered; no estimate while no task completed.
+    assert counts == {waiting["id"]: JobCounts(failed=0, soft_failed=1, blocked_workers=1,
+                                               frames_done=0, frames_total=2)}
     assert counts[waiting["id"]].describe() == "1 soft-failed · 1 worker blocked"
