@@ -487,6 +487,32 @@ def draw_panel(name: str) -> list[list[Any]]:
     return layout.recorded()
 
 
+def scenario_without_cycles(spec: dict[str, Any]) -> dict[str, Any]:
+    """A Blender with the Cycles add-on off submits the render type: the Cycles overrides are
+    left out (the file's values render), the others are the scene's."""
+    import requests
+
+    make_scene(spec["blend"], "no-cycles")
+    set_prefs(spec["manager"])
+    run_op(bpy.ops.farmhand.refresh_job_types)
+    bpy.context.scene.farmhand_job_type = "simple-blender-render"
+    with_cycles = dict(bpy.context.window_manager.farmhand_job_settings.items())
+    bpy.ops.preferences.addon_disable(module="cycles")
+    try:
+        submit = run_op(bpy.ops.farmhand.submit_job)
+    finally:
+        bpy.ops.preferences.addon_enable(module="cycles")
+    job_id = state().jobs[0]["id"] if submit["result"] == "FINISHED" else ""
+    settings = requests.get(f"{spec['manager']}/api/v3/jobs/{job_id}", timeout=5).json().get(
+        "settings", {}) if job_id else {}
+    keys = ("samples", "adaptive_threshold", "denoise", "resolution_percentage")
+    return {
+        "submit": submit,
+        "with_cycles": {k: with_cycles.get(k) for k in keys},
+        "stored": {k: settings.get(k) for k in keys},
+    }
+
+
 def scenario_panel_states(spec: dict[str, Any]) -> dict[str, Any]:
     """The Farm panel before anything works, connected, and with the manager gone."""
     bpy.ops.wm.read_homefile(use_empty=True)

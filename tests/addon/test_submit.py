@@ -54,6 +54,7 @@ def session(
             ("artist_types", {"blend": str(work / "artist.blend")}),
             ("abort_submit", {"blend": str(work / "abort.blend")}),
             ("panel_states", {"blend": str(work / "states.blend")}),
+            ("without_cycles", {"blend": str(work / "eevee.blend")}),
             ("disable", {}),
         ],
         manager=module_manager.url,
@@ -288,3 +289,16 @@ def test_the_panel_says_what_to_do_next_in_each_state(session: dict[str, Any]) -
     # The manager went away while listing jobs: the error, in the list's place.
     jobs_error = _labels(states["jobs_error"])
     assert jobs_error[0][1] == "ERROR" and "unreachable" in jobs_error[0][0], jobs_error
+
+
+def test_render_overrides_come_from_the_scene_and_cycles_ones_need_cycles(
+    session: dict[str, Any],
+) -> None:
+    result = session["without_cycles"]
+    # With Cycles on, the panel shows the scene's own values (Blender's defaults here).
+    assert result["with_cycles"]["resolution_percentage"] == 100
+    assert result["with_cycles"]["samples"] > 0
+    # With the Cycles add-on off, Submit still works; the Cycles overrides are left out.
+    assert result["submit"]["result"] == "FINISHED", result
+    assert result["stored"] == {"samples": None, "adaptive_threshold": None, "denoise": None,
+                                "resolution_percentage": 100}
