@@ -11,7 +11,12 @@ from sqlalchemy import func, select
 from manager.config import Settings
 from manager.core import jobs
 from manager.core.farm import Farm, utcnow
-from manager.core.staged_jobs import ABANDONED_AFTER, remove_abandoned_jobs, submit_in_steps
+from manager.core.staged_jobs import (
+    ABANDONED_AFTER,
+    ONE_GO_TASKS,
+    remove_abandoned_jobs,
+    submit_in_steps,
+)
 from manager.core.statuses import JobStatus
 from manager.db.models import Job, Task, TaskDependency
 from tests.conftest import FakeWorker, Manager, register_worker, start_manager, stop_manager
@@ -142,3 +147,22 @@ def test_a_job_left_half_stored_by_the_last_run_is_gone_after_a_restart(
         assert manager.get("/api/v3/jobs").json()["jobs"] == []
     finally:
         stop_manager(manager)
+
+
+def test_a_big_submission_over_http_is_answered_once_whole(
+    manager: Manager, awake_worker: FakeWorker
+) -> None:
+    count = ONE_GO_TASKS + 500
+    job = manager.post(
+        "/api/v3/jobs",
+        json={
+            "name": "big",
+            "type": "frames-noop",
+            "priority": 50,
+            "submitter_platform": "linux",
+            "settings": {"frames": f"1-{count}", "chunk_size": 1},
+        },
+    ).json()
+    assert job["status"] == "queued"
+    assert stored_rows(manager.farm) == (1, count, 0)
+    assert awake_worker.next_task() is not None
