@@ -16,7 +16,7 @@ from manager.core.waiting import NO_WORKER_LEFT, tasks_no_worker_can_run
 from manager.core.worker_facts import AnyWorker
 from manager.db.models import Job, JobBlock, Task, TaskFailure
 from manager.db.queries import tasks as task_queries
-from manager.db.queries.job_counters import JobCounts, change_job_counts
+from manager.db.queries.job_counters import JobCounts, change_and_read_job_counts
 from manager.db.queries.tasks import TaskFacts
 
 #: Task statuses a worker may report in a task update.
@@ -103,7 +103,7 @@ def update_task_from_worker(
     counts = None
     if status_changed:
         # The job row first: on PostgreSQL that is the lock order a claim takes too.
-        counts = change_job_counts(
+        counts = change_and_read_job_counts(
             session,
             facts.job_id,
             {TaskStatus.ACTIVE: -1, TaskStatus.COMPLETED: 1},
