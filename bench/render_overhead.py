@@ -25,8 +25,23 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 MAKE_BLEND = REPO / "tests" / "worker_mode" / "make_blend.py"
 
+# Blender 5.0's render operator takes the frame range; 4.2 and 4.5 render the scene's own
+# (as worker_mode/blender_compat.py bridges it), so the bench runs on either.
+RENDER_FRAME = """
+def render_frame(scene, frame):
+    if "frame_start" in bpy.ops.render.render.get_rna_type().properties.keys():
+        bpy.ops.render.render(animation=True, frame_start=frame, frame_end=frame)
+        return
+    if frame < scene.frame_start:
+        scene.frame_start, scene.frame_end = frame, frame
+    else:
+        scene.frame_end, scene.frame_start = frame, frame
+    bpy.ops.render.render(animation=True)
+"""
+
 BARE_LOOP = """
 import sys, time, bpy
+""" + RENDER_FRAME + """
 blend, out, first, last = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 started = time.perf_counter()
 bpy.ops.wm.open_mainfile(filepath=blend, load_ui=False, use_scripts=False)
@@ -34,16 +49,17 @@ scene = bpy.context.scene
 scene.render.filepath = out
 scene.render.use_persistent_data = True
 for frame in range(first, last + 1):
-    bpy.ops.render.render(animation=True, frame_start=frame, frame_end=frame)
+    render_frame(scene, frame)
 print("SECONDS", time.perf_counter() - started)
 """
 
 ONE_FRAME = """
 import sys, bpy
+""" + RENDER_FRAME + """
 blend, out, frame = sys.argv[1], sys.argv[2], int(sys.argv[3])
 bpy.ops.wm.open_mainfile(filepath=blend, load_ui=False, use_scripts=False)
 bpy.context.scene.render.filepath = out
-bpy.ops.render.render(animation=True, frame_start=frame, frame_end=frame)
+render_frame(bpy.context.scene, frame)
 """
 
 
@@ -144,7 +160,11 @@ def main() -> int:
     parser.add_argument("--heavy-objects", type=int, default=40)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="farmhand-bench-"))
-    print(f"scratch folder: {tmp}")
+    version = subprocess.run(
+        [sys.executable, "-c", "import bpy, sys; sys.stdout.write(bpy.app.version_string)"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip().splitlines()[-1]
+    print(f"Blender {version}; scratch folder: {tmp}")
     scenes = [
         ("light", make_blend(tmp / "light.blend", "--size", "96", "--samples", "64"),
          args.frames),

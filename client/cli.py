@@ -488,9 +488,34 @@ def cmd_workers(api: ManagerAPI, args: argparse.Namespace) -> int:
         task = worker.get("task")
         doing = f"{task['name']} of job {str(task['job_id'])[:8]}" if task else ""
         task_types = ",".join(worker.get("supported_task_types") or ())
-        print(f"{str(worker.get('name')):20}  {status:9}  {str(worker.get('version', '')):12}  "
+        # The Blender it renders with decides which jobs it gets; Flamenco's workers say
+        # only their own version.
+        version = (f"Blender {worker['blender_version']}" if worker.get("blender_version")
+                   else str(worker.get("version", "")))
+        print(f"{str(worker.get('name')):20}  {status:9}  {version:12}  "
               f"{task_types:32}  {doing}")
+        devices = devices_text(worker.get("hardware"))
+        if devices:
+            print(f"{'':22}renders on {devices}")
     return 0
+
+
+def devices_text(hardware: Any) -> str:
+    """The GPUs a worker renders on, as its sign-on reported them; empty for none."""
+    if not isinstance(hardware, dict):
+        return ""
+    gpus = [d for d in hardware.get("gpus") or () if isinstance(d, dict)]
+    parts = []
+    for gpu in gpus:
+        memory = gpu.get("memory_mb")
+        parts.append(f"{gpu.get('name')} ({gpu.get('type')}"
+                     + (f", {round(memory / 1024)} GiB" if memory else "") + ")")
+    text = ", ".join(parts)
+    if text and not hardware.get("gpus_enabled", True):
+        text += " (not enabled by Cycles)"
+    if hardware.get("render_device") == "CPU" and not text:
+        text = "the CPU"
+    return text
 
 
 def cmd_status(api: ManagerAPI, args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ from typing import Any
 
 from . import api as api_module
 from .api import ManagerAPI
+from .blend_header import NotABlendFile, saved_with, version_text
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,16 @@ class JobRequest:
         if self.paused:
             body["initial_status"] = "paused"
         return body
+
+
+def blender_that_saved(blendfile: Path) -> str | None:
+    """``"4.2"``: the Blender that saved the file, which the farm routes the job by; None
+    when the header cannot be read (the manager then tries itself)."""
+    try:
+        return version_text(saved_with(blendfile))
+    except (OSError, NotABlendFile) as exc:
+        log.info("no Blender version from %s: %s", blendfile, exc)
+        return None
 
 
 #: How long a manager may take to check or store a job, per task of it, beyond the usual
@@ -151,6 +162,9 @@ def submit(
         raise SubmissionError(f"{blendfile} does not exist; save the file first")
     body = request.body()
     body["metadata"] = {**default_metadata(blendfile), **body["metadata"]}
+    saved_by = blender_that_saved(blendfile)
+    if saved_by:
+        body["blender_version"] = saved_by
     body["settings"] = dict(body["settings"])
 
     progress("Checking the manager", 0.0)

@@ -85,6 +85,9 @@ class RenderSettings:
     frames: str | None = None
     """The ``--render-frame`` text (``1..3,7``, ``+1``, ``-1``); None with ``--render-anim``."""
     animation: bool = False
+    device: str | None = None
+    """``GPU`` or ``CPU`` when the job says where Cycles renders (the command's
+    ``render_device``); None for what the worker and the file say."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -37,8 +37,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--once", action="store_true",
                         help="exit when the manager has had no task for this worker for 5 s")
     device = parser.add_mutually_exclusive_group()
-    device.add_argument("--gpu", action="store_true", help="render Cycles on the GPU")
+    device.add_argument("--gpu", action="store_true",
+                        help="render Cycles on the GPU: the best type Cycles lists (OptiX, CUDA, "
+                             "HIP, oneAPI, Metal), all its devices")
     device.add_argument("--cpu", action="store_true", help="render Cycles on the CPU")
+    parser.add_argument("--devices", default=None, metavar="0,2",
+                        help="render on these GPUs only, numbered as --list-devices shows "
+                             "(implies --gpu)")
+    parser.add_argument("--slots", choices=("one", "per-gpu"), default="one",
+                        help="per-gpu: one worker per GPU on this machine, each named "
+                             "<name>-gpu<n> with its own Blender on its own GPU (default: one)")
+    parser.add_argument("--cpu-slot", action="store_true",
+                        help="with --slots per-gpu: one more worker, <name>-cpu, on the CPU")
+    parser.add_argument("--list-devices", action="store_true",
+                        help="list the render devices Cycles sees on this machine and exit")
     parser.add_argument("--poll-max", type=float, default=IDLE_POLL_MAX_S,
                         help="longest wait between task requests while idle (seconds)")
     parser.add_argument("-v", "--verbose", action="store_true",
@@ -62,30 +74,77 @@ def main(argv: list[str] | None = None) -> int:
         from .render_child import main as render_main
 
         return render_main()
+    setup_logging(args.verbose)
+    if args.list_devices:
+        return print_devices()
     if not args.manager:
         build_parser().error("--manager URL is required")
-    setup_logging(args.verbose)
+    if args.cpu and (args.devices is not None or args.slots == "per-gpu"):
+        build_parser().error("--cpu renders on the CPU: it goes with neither --devices nor "
+                             "--slots per-gpu")
+    if args.cpu_slot and args.slots != "per-gpu":
+        build_parser().error("--cpu-slot is the extra worker of --slots per-gpu")
     return run_worker(args, argv)
+
+
+def print_devices() -> int:
+    """``--list-devices``: what Cycles sees, numbered as ``--devices`` counts."""
+    from . import assembly, devices
+    from .render_process import RenderProcessError
+
+    try:
+        listed = assembly.list_devices()
+    except RenderProcessError as exc:
+        log.error("cannot start Blender to list the devices: %s", exc)
+        return 1
+    gpu_type, gpus = devices.gpus_of_best_type(listed)
+    for device in listed:
+        number = f"{gpus.index(device)}:" if device in gpus else "  "
+        print(f"{number:>3} {device.type:<7} {device.name}"
+              + (f"  {device.memory_mb / 1024:.0f} GiB" if device.memory_mb else ""))
+    print(f"--gpu renders on {gpu_type} (all of the numbered devices); --devices 0,1 picks some"
+          if gpu_type else "no GPU: this worker renders on the CPU")
+    return 0
 
 
 def run_worker(args: argparse.Namespace, argv: list[str] | None) -> int:
     from . import assembly
+    from .devices import DeviceError, parse_pins
     from .render_process import RenderProcessError
 
     stop = threading.Event()
     _install_signal_handlers(stop)
+    try:
+        pins = parse_pins(args.devices)
+    except DeviceError as exc:
+        log.error("%s", exc)
+        return 2
+    per_gpu = args.slots == "per-gpu"
     config = assembly.WorkerConfig(
         manager_url=args.manager.rstrip("/"),
         name=args.name,
         data_dir=args.data_dir or default_data_dir(),
-        device="GPU" if args.gpu else "CPU" if args.cpu else None,
+        device="GPU" if args.gpu or pins is not None or per_gpu else "CPU" if args.cpu else None,
+        pins=pins,
+        per_gpu=per_gpu,
+        cpu_slot=args.cpu_slot,
         tags=[tag.strip() for tag in args.tags.split(",") if tag.strip()],
         once=args.once,
         poll_max_s=args.poll_max,
         registration_token=assembly.token_from(args.registration_token, dict(os.environ)),
     )
     try:
+        if per_gpu:
+            # Several workers log here: each line says whose it is.
+            for handler in logging.getLogger().handlers:
+                handler.setFormatter(logging.Formatter("%(asctime)s [%(threadName)s] %(message)s",
+                                                       "%H:%M:%S"))
+            assembly.run_slots(config, stop)
+            return 0
         worker = assembly.run_worker(config, stop)
+    except DeviceError as exc:
+        log.error("%s", exc)
+        return 2
     except RenderProcessError as exc:
         log.error("cannot start Blender for rendering: %s", exc)
         return 1

@@ -177,6 +177,9 @@ class ManagerClient:
         software_version: str,
         can_restart: bool,
         tags: list[str] | None = None,
+        *,
+        hardware: dict[str, Any] | None = None,
+        blender_version: str | None = None,
     ) -> str | None:
         body: dict[str, Any] = {
             "name": name,
@@ -186,6 +189,11 @@ class ManagerClient:
         }
         if tags:
             body["tags"] = tags  # Farmhand's managers assign them; others ignore the field
+        # Farmhand's too: what the worker renders on, and which Blender opens the job's files.
+        if hardware is not None:
+            body["hardware"] = hardware
+        if blender_version:
+            body["blender_version"] = blender_version
         resp = self._call("POST", "/api/v3/worker/sign-on", json_body=body)
         data = resp.json() if resp.status == 200 else None
         return data.get("status_requested") if isinstance(data, dict) else None

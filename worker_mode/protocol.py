@@ -14,6 +14,8 @@ from typing import Any
 TOKEN_ENV = "FARMHAND_RENDER_TOKEN"
 PORT_ENV = "FARMHAND_RENDER_PORT"
 DEVICE_ENV = "FARMHAND_RENDER_DEVICE"
+PINS_ENV = "FARMHAND_RENDER_GPUS"
+"""GPU numbers (``--devices``) the render process enables, comma-separated; empty: all."""
 
 
 class Channel:

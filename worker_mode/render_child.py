@@ -22,19 +22,16 @@ from typing import Any
 
 import bpy
 
+from . import devices
 from .blender_args import RenderSettings, resolve_frames
 from .blender_compat import render_one_frame, split_media_type, video_strips
 from .defaults import BLACK_CHECK_SIZE, BLACK_LEVEL
 from .frame_check import BadFrame, check_frame_file, format_of
 from .frame_pixels import read_pixels
-from .protocol import DEVICE_ENV, PORT_ENV, TOKEN_ENV, Channel
+from .protocol import DEVICE_ENV, PINS_ENV, PORT_ENV, TOKEN_ENV, Channel
 from .render_overrides import RENDER_SETTINGS
 
 log = logging.getLogger(__name__)
-
-GPU_TYPES = ("OPTIX", "CUDA", "HIP", "ONEAPI", "METAL")
-"""Cycles compute device types, best first."""
-
 
 class RenderError(Exception):
     """A render request that cannot be carried out; the message goes to the task log."""
@@ -50,25 +47,32 @@ def _flush_c_stdio() -> None:
             pass
 
 
-def detect_gpu() -> tuple[str, list[str]] | None:
-    """Enable the best GPU type Cycles reports; its type and device names, or None."""
+def cycles_preferences() -> Any:
     addon = bpy.context.preferences.addons.get("cycles")
-    if addon is None:
-        return None
-    prefs = addon.preferences
-    for device_type in GPU_TYPES:
-        try:
-            prefs.compute_device_type = device_type
-        except TypeError:
-            continue  # This Blender build has no such backend.
-        prefs.get_devices_for_type(device_type)
-        devices = [d for d in prefs.devices if d.type == device_type]
-        if devices:
-            for d in prefs.devices:
-                d.use = d.type == device_type
-            return device_type, [d.name for d in devices]
-    prefs.compute_device_type = "NONE"
-    return None
+    return addon.preferences if addon is not None else None
+
+
+def set_up_devices(device: str | None, pins: list[int] | None) -> dict[str, Any]:
+    """List the render devices, enable the ones this process renders on; what the hello says
+    of them. Raises DeviceError when the GPUs asked for are not there."""
+    prefs = cycles_preferences()
+    listed = devices.list_devices(prefs) if prefs is not None else []
+    facts: dict[str, Any] = {"devices": [d.as_json() for d in listed], "gpu": None,
+                             "gpu_ids": [], "active_gpu_ids": []}
+    if device == "CPU":
+        return facts
+    try:
+        choice = devices.choose(listed, gpu=True, pins=pins)
+    except devices.DeviceError:
+        if device == "GPU":
+            raise
+        return facts  # No GPU here: files that ask for one render on the CPU.
+    # Without --gpu too: a file that asks for the GPU then gets it, instead of Cycles'
+    # quiet fall-back to the CPU that factory preferences (no compute device) would give.
+    facts["gpu"] = [choice.gpu_type, [d.name for d in choice.gpus]]
+    facts["gpu_ids"] = [d.id for d in choice.gpus]
+    facts["active_gpu_ids"] = devices.pin(prefs, choice) if prefs is not None else []
+    return facts
 
 
 def render_size(render: Any) -> tuple[int, int, int] | None:
@@ -92,9 +96,13 @@ def render_size(render: Any) -> tuple[int, int, int] | None:
 class RenderChild:
     """Serves render and video requests from the worker, one at a time."""
 
-    def __init__(self, channel: Channel, device: str | None) -> None:
+    def __init__(
+        self, channel: Channel, device: str | None, hardware: dict[str, Any] | None = None
+    ) -> None:
         self.channel = channel
         self.device = device
+        self.hardware = hardware or {}
+        """What ``set_up_devices`` found: listed devices, chosen and enabled GPUs."""
         self.open_key: str | None = None
         self._originals: dict[tuple[int, str], tuple[Any, Any]] = {}
         """(struct pointer, attribute) -> (struct, value in the file) of what requests changed."""
@@ -216,8 +224,42 @@ class RenderChild:
         self._set(render, "use_overwrite", True)
         self._set(render, "use_placeholder", False)
         self._apply_overrides(scene, request.get("overrides") or {})
-        if self.device and render.engine == "CYCLES":
-            self._set(scene.cycles, "device", self.device)
+        if render.engine == "CYCLES":
+            wanted = settings.device or self.device
+            if settings.device == "GPU":
+                self._check_gpu()
+            if wanted:
+                self._set(scene.cycles, "device", wanted)
+
+    def _check_gpu(self) -> None:
+        """Fail a job that asks for the GPU where Cycles would quietly render on the CPU."""
+        if self.hardware.get("active_gpu_ids"):
+            return
+        if self.device == "CPU":
+            why = "this worker renders on the CPU (started with --cpu, or the CPU slot)"
+        elif self.hardware.get("gpu_ids"):
+            names = ", ".join(self.hardware["gpu"][1])
+            why = f"Cycles could not enable its GPU ({names})"
+        else:
+            why = "Cycles lists no GPU on this worker"
+        raise RenderError(
+            f"this job renders on the GPU, but {why}: Cycles would fall back to the CPU, "
+            "many times slower, so the task fails here for a GPU worker to take it"
+        )
+
+    def _device_line(self, scene: Any) -> str:
+        """Which device renders, for the task log."""
+        render = scene.render
+        if render.engine != "CYCLES":
+            return f"render engine {render.engine}"
+        if scene.cycles.device == "GPU" and self.hardware.get("active_gpu_ids"):
+            gpu_type, names = self.hardware["gpu"]
+            return f"Cycles renders on the GPU: {', '.join(names)} ({gpu_type})"
+        if scene.cycles.device == "GPU":
+            return "Cycles renders on the CPU: the file asks for the GPU, but none is enabled"
+        cpu = next((d["name"] for d in self.hardware.get("devices", [])
+                    if d.get("type") == "CPU"), "")
+        return "Cycles renders on the CPU" + (f": {cpu}" if cpu else "")
 
     def _set_file_format(self, image: Any, file_format: str) -> None:
         if hasattr(image, "media_type"):  # Blender 5.0 splits images from video.
@@ -268,7 +310,8 @@ class RenderChild:
             frames = list(range(scene.frame_start, scene.frame_end + 1, scene.frame_step))
         else:
             frames = resolve_frames(settings.frames or "", scene.frame_start, scene.frame_end)
-        self.send(ev="frames", frames=frames, scene=scene.name, engine=scene.render.engine)
+        self.send(ev="frames", frames=frames, scene=scene.name, engine=scene.render.engine,
+                  device=self._device_line(scene))
         for index, frame in enumerate(frames):
             started = time.perf_counter()
             render_one_frame(scene, frame)
@@ -501,20 +544,21 @@ def main() -> int:
     sock = socket.create_connection(("127.0.0.1", port))
     channel = Channel(sock)
     channel.send({"ev": "auth", "token": token})
-    gpu = None
-    if device == "GPU":
-        gpu = detect_gpu()
-        if gpu is None:
-            channel.send({"ev": "fatal", "message": "--gpu: Cycles reports no usable GPU"})
-            return 2
+    pins_text = os.environ.get(PINS_ENV) or ""
+    pins = [int(p) for p in pins_text.split(",") if p.strip()] if pins_text else None
+    try:
+        hardware = set_up_devices(device, pins)
+    except devices.DeviceError as exc:
+        channel.send({"ev": "fatal", "message": f"--gpu: {exc}"})
+        return 2
     channel.send({
         "ev": "hello",
         "blender": bpy.app.version_string,
         "pid": os.getpid(),
-        "gpu": list(gpu) if gpu else None,
+        **hardware,
     })
     try:
-        RenderChild(channel, device).serve()
+        RenderChild(channel, device, hardware).serve()
     except (ConnectionError, OSError):
         pass  # The worker went away: nothing left to do.
     finally:

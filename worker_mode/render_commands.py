@@ -39,6 +39,16 @@ def _seconds(value: Any, name: str) -> float | None:
     return seconds or None
 
 
+def _render_device(value: Any) -> str | None:
+    """The job's ``render_device``: GPU, CPU, or empty/FILE for what the file says."""
+    text = str(value or "").strip().upper()
+    if text in ("", "FILE", "AUTO"):
+        return None
+    if text not in ("GPU", "CPU"):
+        raise CommandError(f"blender-render: render_device {value!r} is not GPU, CPU or FILE")
+    return text
+
+
 def blender_render(ctx: CommandContext, params: dict[str, Any]) -> None:
     args = params.get("args", [])
     before = params.get("argsBefore", []) or []
@@ -51,6 +61,7 @@ def blender_render(ctx: CommandContext, params: dict[str, Any]) -> None:
         overrides = check_overrides(params.get("overrides"))
     except OverrideError as exc:
         raise CommandError(f"blender-render: overrides: {exc}") from exc
+    settings.device = _render_device(params.get("render_device"))
     job_files = ctx.job_files if is_checkout_path(params.get("blendfile")) else None
     blendfile_param = params.get("blendfile", "")
     if job_files is not None:
@@ -89,6 +100,8 @@ def blender_render(ctx: CommandContext, params: dict[str, Any]) -> None:
             ctx.activity(line)
         elif kind == "frames":
             frames = event.get("frames", [])
+            if event.get("device"):
+                ctx.log(str(event["device"]))
             ctx.activity(f"rendering {len(frames)} frames of scene {event.get('scene')}")
         elif kind == "frame":
             frames_done += 1

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .defaults import KILL_WAIT_S, LOG_TAIL_LINES, RENDER_CHILD_START_TIMEOUT_S
-from .protocol import DEVICE_ENV, PORT_ENV, TOKEN_ENV, Channel
+from .protocol import DEVICE_ENV, PINS_ENV, PORT_ENV, TOKEN_ENV, Channel
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,14 @@ def child_command() -> list[str]:
 class RenderProcess:
     """One running render process; events arrive on ``events`` (``exit`` when it ends)."""
 
-    def __init__(self, device: str | None = None, command: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        device: str | None = None,
+        command: list[str] | None = None,
+        pins: list[int] | None = None,
+    ) -> None:
         self.device = device
+        self.pins = pins
         self.command = command or child_command()
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
         self.tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
@@ -65,7 +71,7 @@ class RenderProcess:
         return self._proc is not None and self._proc.poll() is None and self._channel is not None
 
     def start(self, timeout: float = RENDER_CHILD_START_TIMEOUT_S) -> dict[str, Any]:
-        """Start the process and wait for its hello (Blender version, GPU)."""
+        """Start the process and wait for its hello (Blender version, devices)."""
         token = secrets.token_hex(16)
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.bind(("127.0.0.1", 0))
@@ -74,6 +80,7 @@ class RenderProcess:
         env[PORT_ENV] = str(listener.getsockname()[1])
         env[TOKEN_ENV] = token
         env[DEVICE_ENV] = self.device or ""
+        env[PINS_ENV] = ",".join(str(i) for i in self.pins) if self.pins is not None else ""
         env["PYTHONUNBUFFERED"] = "1"
         started = time.monotonic()
         try:

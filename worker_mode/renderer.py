@@ -23,9 +23,12 @@ class Renderer:
     def __init__(
         self,
         device: str | None = None,
-        process_factory: Callable[[str | None], RenderProcess] = RenderProcess,
+        process_factory: Callable[..., RenderProcess] = RenderProcess,
+        pins: list[int] | None = None,
     ) -> None:
         self.device = device
+        self.pins = pins
+        """GPU numbers the render process renders on (``--devices``); None for all."""
         self._factory = process_factory
         self.process: RenderProcess | None = None
         self.hello: dict[str, Any] = {}
@@ -36,7 +39,8 @@ class Renderer:
         if self.process is not None:
             self.process.kill()
         started = time.perf_counter()
-        process = self._factory(self.device)
+        process = (self._factory(self.device, pins=self.pins) if self.pins is not None
+                   else self._factory(self.device))
         self.hello = process.start()
         self.process = process
         log.debug("render process %s started in %.1f s", process.pid,

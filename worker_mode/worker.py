@@ -59,6 +59,10 @@ class WorkerOptions:
     can_restart: bool = True
     tags: list[str] = field(default_factory=list)
     """The worker's tags, sent at sign-on; empty leaves the tags given on the manager."""
+    hardware: dict[str, Any] | None = None
+    """Render devices and hardware tags (``devices.hardware_report``), sent at sign-on."""
+    blender_version: str | None = None
+    """The Blender the worker renders with, sent at sign-on for version-aware routing."""
 
 
 class Worker:
@@ -166,7 +170,8 @@ class Worker:
             self.client.credentials = creds
             log.info("registered with %s as worker %s", opts.manager_url, creds.worker_id)
         requested = self.client.sign_on(
-            opts.name, opts.task_types, opts.software_version, opts.can_restart, opts.tags
+            opts.name, opts.task_types, opts.software_version, opts.can_restart, opts.tags,
+            hardware=opts.hardware, blender_version=opts.blender_version,
         )
         self.signed_on = True
         log.info("signed on to %s as %s (worker %s, Blender %s)", opts.manager_url, opts.name,

@@ -28,6 +28,8 @@ from manager.db.queries.job_counters import initial_job_counts, recount_job
 from manager.db.queries.tasks import requeue_tasks_of_job
 from manager.db.storage_models import Checkout
 
+#: The job setting whose value ``exact`` keeps a job to workers of its file's major.minor.
+BLENDER_MATCH_SETTING = "blender_version_match"
 SUBMITTABLE_INITIAL_STATUSES = (JobStatus.QUEUED, JobStatus.PAUSED)
 TASK_COLUMNS = (
     "id", "job_id", "index_in_job", "name", "task_type", "priority", "status", "activity",
@@ -48,6 +50,8 @@ class JobSubmission:
     worker_tag: str | None = None
     initial_status: str | None = None
     shaman_checkout_id: str | None = None
+    blender_version: int | None = None
+    """The Blender that saved the job's file (major * 100 + minor), when known."""
 
 
 def random_uuids(count: int) -> list[str]:
@@ -179,6 +183,10 @@ def add_job(
         submitter_platform=sub.submitter_platform,
         shaman_checkout_id=sub.shaman_checkout_id,
         worker_tag_id=worker_tag_id,
+        blender_version=sub.blender_version,
+        # A preset or a job pins the exact major.minor with this setting, for frames that
+        # must match bit for bit; by default any same or newer Blender renders the job.
+        blender_exact=settings.get(BLENDER_MATCH_SETTING) == "exact",
         created=now,
         updated=now,
         **initial_job_counts(len(specs), task_status),

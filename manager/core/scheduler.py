@@ -50,7 +50,7 @@ def claim_task_id(
         return None
     postgres = is_postgres(session)
     session.flush()
-    for job_id in claims.candidate_jobs(session, worker.id):
+    for job_id in claims.candidate_jobs(session, worker.id, worker.blender_version):
         # On SQLite the write transaction (BEGIN IMMEDIATE) already holds the database, so
         # the candidate query's status check still holds; PostgreSQL locks and checks again.
         if postgres and not claims.lock_schedulable_job(session, job_id):

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from client.blend_header import version_text
 from manager.core import events
 from manager.db.models import Job, WorkerTag
 from manager.db.queries import waiting as waiting_queries
@@ -20,6 +21,10 @@ NO_WORKER_LEFT = (
 WAITING_FOR_TASK_TYPE = "waiting: no worker runs task type"
 #: The activity that replaces the waiting one once a worker runs the job's task types.
 TASK_TYPES_RUN_AGAIN = "a worker that runs its task types is on the farm now"
+#: How a job's activity starts while no connected worker's Blender can open its file.
+WAITING_FOR_BLENDER = "waiting: needs Blender"
+#: The activity that replaces that once a worker whose Blender opens the file is connected.
+BLENDER_ON_FARM_AGAIN = "a worker whose Blender opens its file is on the farm now"
 
 
 def capable_workers(session: Session, job: Job, task_type: str) -> set[str]:
@@ -87,6 +92,24 @@ def _waiting_activity(session: Session, job: Job, task_type: str) -> str:
     return activity
 
 
+def _blender_missing(session: Session, job: Job) -> str | None:
+    """"waiting: needs Blender ≥ 5.0; workers have 4.2, 4.5" when workers are connected and
+    none of them has a Blender that opens the job's file (the scheduler's rule); None when
+    one has, when one does not say its version (it takes any job), or when none is there."""
+    if job.blender_version is None:
+        return None
+    versions = waiting_queries.blender_versions_of_live_workers(session, job.worker_tag_id)
+    if not versions or None in versions:
+        return None
+    known = sorted({v for v in versions if v is not None})
+    wanted = job.blender_version
+    if any(v == wanted or (v > wanted and not job.blender_exact) for v in known):
+        return None
+    need = f"{version_text(wanted)} exactly" if job.blender_exact else f"≥ {version_text(wanted)}"
+    have = ", ".join(version_text(v) for v in known)
+    return f"{WAITING_FOR_BLENDER} {need}; workers have {have}"
+
+
 def note_jobs_waiting_for_task_types(
     session: Session, now: datetime, *, job_ids: Iterable[str] | None = None
 ) -> list[str]:
@@ -96,7 +119,7 @@ def note_jobs_waiting_for_task_types(
     ``job_ids`` limits the look to those jobs. Returns the ids of jobs whose activity changed.
     """
     candidates = waiting_queries.schedulable_jobs_idle_or_saying(
-        session, (WAITING_FOR_TASK_TYPE,), job_ids
+        session, (WAITING_FOR_TASK_TYPE, WAITING_FOR_BLENDER), job_ids
     )
     return _note(session, candidates, now)
 
@@ -104,7 +127,9 @@ def note_jobs_waiting_for_task_types(
 def recheck_jobs_waiting_for_task_types(session: Session, now: datetime) -> list[str]:
     """Look again at the jobs that say they wait for a task type: after a worker registered
     or signed on with task types that may be the ones they wait for."""
-    candidates = waiting_queries.schedulable_jobs_saying(session, (WAITING_FOR_TASK_TYPE,))
+    candidates = waiting_queries.schedulable_jobs_saying(
+        session, (WAITING_FOR_TASK_TYPE, WAITING_FOR_BLENDER)
+    )
     return _note(session, candidates, now)
 
 
@@ -112,13 +137,19 @@ def _note(session: Session, candidates: Iterable[Job], now: datetime) -> list[st
     run = _TaskTypesRun(session)
     changed = []
     for job in candidates:
-        missing = None
+        missing = blender = None
         if not job.tasks_active and job.tasks_queued + job.tasks_soft_failed:
             missing = _missing_task_type(session, job, run)
+            if missing is None:
+                blender = _blender_missing(session, job)
         if missing is not None:
             activity = _waiting_activity(session, job, missing)
+        elif blender is not None:
+            activity = blender
         elif job.activity.startswith(WAITING_FOR_TASK_TYPE):
             activity = TASK_TYPES_RUN_AGAIN
+        elif job.activity.startswith(WAITING_FOR_BLENDER):
+            activity = BLENDER_ON_FARM_AGAIN
         else:
             continue
         if job.activity != activity:

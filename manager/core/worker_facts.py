@@ -24,6 +24,7 @@ class WorkerFacts:
     status_requested: str | None
     lazy_status_request: bool
     last_seen: datetime | None
+    blender_version: int | None
 
 
 #: A worker as the task and scheduling functions need it: the ORM object or its facts.

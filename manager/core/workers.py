@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from client.blend_header import version_number
 from manager.core import events
 from manager.core.bounds import check_name
 from manager.core.credentials import hash_secret
@@ -95,17 +96,22 @@ def sign_on(
     address: str,
     now: datetime,
     tags: list[str] | None = None,
+    hardware: dict[str, Any] | None = None,
+    blender_version: str | None = None,
 ) -> WorkerStatus:
     """Record the worker's facts; returns the state it should go to.
 
     ``tags``, when the worker names any, replace its tags (made on first use); without them
-    the tags given on the manager stay.
+    the tags given on the manager stay. The tags of its ``hardware`` (``gpu``, ``optix``,
+    ``vram>=24g``...) are added to either, and those of its last sign-on taken away.
+    ``blender_version`` (``4.2.3``) routes jobs to it by the Blender that saved their file.
     """
     if not name.strip():
         raise BadInput("name: a worker needs a name")
     check_name(name, "name")
-    if tags:
-        worker.tags = [_tag_named(session, tag) for tag in dict.fromkeys(tags)]
+    version = _blender_version(blender_version)
+    _set_tags(session, worker, tags, hardware)
+    worker.blender_version = version
     # A worker that signs on again after a crash gets its old tasks requeued, not lost.
     requeue_tasks_of_worker(session, worker.id, now, f"worker {worker.name} signed on again")
     worker.name = name.strip()
@@ -124,6 +130,48 @@ def sign_on(
     worker.status_requested = None
     worker.lazy_status_request = False
     return WorkerStatus.AWAKE
+
+
+def _blender_version(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return version_number(text)
+    except ValueError as exc:
+        raise BadInput(f"blender_version: {exc}") from None
+
+
+def _set_tags(
+    session: Session, worker: Worker, tags: list[str] | None, hardware: dict[str, Any] | None
+) -> None:
+    """The worker's own tags (or those given on the manager) and its hardware's."""
+    facts = dict(worker.extra or {})
+    from_hardware = _hardware_tags(hardware)
+    before = set(facts.get("hardware_tags") or ())
+    if tags:
+        names = list(dict.fromkeys([*tags, *from_hardware]))
+    elif hardware is None and not before:
+        return  # Nothing the worker says changes its tags: those given on the manager stay.
+    else:
+        kept = [t.name for t in worker.tags if t.name not in before]
+        names = list(dict.fromkeys([*kept, *from_hardware]))
+    if [t.name for t in worker.tags] != names:
+        worker.tags = [_tag_named(session, tag) for tag in names]
+    facts["hardware_tags"] = [t for t in from_hardware if t not in (tags or ())]
+    if hardware is not None:
+        facts["hardware"] = {k: v for k, v in hardware.items() if k != "tags"}
+    else:
+        facts.pop("hardware", None)
+    worker.extra = facts
+
+
+def _hardware_tags(hardware: dict[str, Any] | None) -> list[str]:
+    if hardware is None:
+        return []
+    tags = hardware.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags) or len(tags) > 50:
+        raise BadInput("hardware.tags: a list of at most 50 tag names")
+    return list(dict.fromkeys(t.strip() for t in tags if t.strip()))
 
 
 def sign_off(session: Session, worker: Worker, now: datetime) -> None:

@@ -108,6 +108,9 @@ class Worker(Base):
     updated: Mapped[datetime] = mapped_column(UTCDateTime)
     #: Free-form facts the worker reports (load, memory, protocol-specific details).
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: The Blender it renders with, as major * 100 + minor (402 for 4.2); None when the worker
+    #: does not say (Flamenco's workers), which takes jobs of any version.
+    blender_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     tags: Mapped[list[WorkerTag]] = relationship(
         secondary=worker_tag_membership, back_populates="workers"
@@ -136,6 +139,10 @@ class Job(Base):
     created: Mapped[datetime] = mapped_column(UTCDateTime)
     updated: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     delete_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: The Blender that saved the job's file, as major * 100 + minor; None when unknown. Only
+    #: workers with this version or newer get its tasks; with ``blender_exact``, only this one.
+    blender_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    blender_exact: Mapped[bool] = mapped_column(Boolean, default=False)
     # Per-status task counters, kept in step with every task status change so that job
     # status and progress never need a scan over a 100,000-task job.
     tasks_total: Mapped[int] = mapped_column(Integer, default=0)

@@ -146,5 +146,6 @@ def test_sigterm_signs_off(manager, start_worker):
     status = {w["id"]: w["status"] for w in manager.api.workers()}[worker_id]
     assert status == "offline"
     one = requests.get(f"{manager.url}/api/v3/worker-mgt/workers/{worker_id}", timeout=10).json()
-    assert sorted(t["name"] for t in one["tags"]) == ["gpu", "studio-b"]
+    # Its own tags, and "cpu" from its hardware (it renders with --cpu).
+    assert sorted(t["name"] for t in one["tags"]) == ["cpu", "gpu", "studio-b"]
     assert oct(os.stat(Path(worker.data_dir) / "credentials.json").st_mode & 0o777) == "0o600"

@@ -48,6 +48,10 @@ class WorkerSignOn(Body):
     can_restart: bool = False
     # Farmhand's addition: the worker's own tags (``--tags``); Flamenco workers never send it.
     tags: list[str] | None = Field(default=None, max_length=50)
+    # Farmhand's too: the render devices and hardware tags (``worker_mode/devices.py``), and
+    # the Blender the worker renders with, which the scheduler matches to each job's file.
+    hardware: dict[str, Any] | None = None
+    blender_version: str | None = Field(default=None, max_length=50)
 
 
 class WorkerStateChanged(Body):
@@ -76,6 +80,9 @@ class SubmittedJob(Body):
     storage: JobStorageInfo | None = None
     worker_tag: str | None = None
     initial_status: JobStatusName | None = None
+    # Farmhand's addition: the Blender that saved the job's file ("4.2.3"); without it the
+    # manager reads the file's header when it can reach the file.
+    blender_version: str | None = Field(default=None, max_length=50)
 
 
 class JobStatusChange(Body):

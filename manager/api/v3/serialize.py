@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from client.blend_header import version_text
 from manager.db.models import Job, JobBlock, SleepSchedule, Task, Worker, WorkerTag
 
 
@@ -35,6 +36,10 @@ def job(row: Job) -> dict[str, Any]:
         out["worker_tag"] = row.worker_tag_id
     if row.delete_requested_at:
         out["delete_requested_at"] = iso(row.delete_requested_at)
+    # Farmhand's addition: the Blender that saved the file, which routes the job.
+    if row.blender_version is not None:
+        out["blender_version"] = version_text(row.blender_version)
+        out["blender_exact"] = bool(row.blender_exact)
     return out
 
 
@@ -107,6 +112,12 @@ def worker(row: Worker, current: Task | None) -> dict[str, Any]:
             "tags": [tag(t) for t in row.tags],
         }
     )
+    # Farmhand's additions: the Blender it renders with and its render devices.
+    if row.blender_version is not None:
+        out["blender_version"] = version_text(row.blender_version)
+    hardware = (row.extra or {}).get("hardware")
+    if isinstance(hardware, dict):
+        out["hardware"] = hardware
     if current is not None:
         out["task"] = {**task_summary(current), "job_id": current.job_id}
     return out

@@ -5,7 +5,17 @@ import { act, confirmAction, del, get, post, toast } from "./api.js";
 import { batcher, formatAgo, formatDate, formatNumber, h, replaceChildren, statusBadge, throttle } from "./dom.js";
 import { subscribe } from "./live.js";
 
-const COLUMNS = ["Name", "Status", "Platform", "Version", "Tags", "Current task", "Last seen", "Frames rendered"];
+const COLUMNS = ["Name", "Status", "Platform", "Blender", "Tags", "Current task", "Last seen", "Frames rendered"];
+
+// The render devices a worker reported at sign-on, one line: "NVIDIA RTX 4090 (OPTIX, 24 GiB)".
+function devicesText(worker) {
+  const hardware = worker.hardware;
+  if (!hardware) return "—";
+  const gpus = hardware.gpus || [];
+  if (!gpus.length) return hardware.render_device === "CPU" ? "CPU" : "as each file says";
+  const text = gpus.map((d) => `${d.name} (${d.type}${d.memory_mb ? `, ${Math.round(d.memory_mb / 1024)} GiB` : ""})`).join(", ");
+  return hardware.gpus_enabled ? text : `${text}: not enabled by Cycles`;
+}
 
 function requested(worker) {
   const change = worker.status_change;
@@ -21,7 +31,7 @@ function workerRow(worker, selected) {
     h("td", { class: "col-name" }, worker.name, worker.protocol !== "Flamenco API" ? h("span", { class: "chip muted", title: "connected through" }, worker.protocol) : null),
     h("td", {}, statusBadge(worker.status), requested(worker)),
     h("td", {}, worker.platform || "—"),
-    h("td", {}, worker.software || "—"),
+    h("td", { class: "col-blender", title: worker.software || "" }, worker.blender_version || "—"),
     h("td", {}, worker.tags.length ? worker.tags.map((t) => h("span", { class: "chip" }, t.name)) : h("span", { class: "muted" }, "—")),
     h("td", { class: "col-task" }, task ? h("a", { href: `#/jobs/${task.job_id}`, title: task.job_name }, `${task.name} (${task.job_name})`) : "—"),
     h("td", { title: formatDate(worker.last_seen) }, formatAgo(worker.last_seen)),
@@ -137,6 +147,8 @@ export function mountWorkers(root, selectedId) {
           ["Address", w.ip_address || "—"],
           ["Platform", w.platform || "—"],
           ["Version", w.software || "—"],
+          ["Blender", w.blender_version || "—"],
+          ["Renders on", devicesText(w)],
           ["Connected through", w.protocol],
           ["Task types", (w.supported_task_types || []).join(", ") || "—"],
           ...(w.metrics || []),

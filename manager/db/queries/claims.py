@@ -35,6 +35,8 @@ _CANDIDATE_JOBS = Prepared(
       AND jobs.tasks_queued + jobs.tasks_soft_failed > 0
       AND (jobs.worker_tag_id IS NULL OR jobs.worker_tag_id IN (
            SELECT m.tag_id FROM worker_tag_membership m WHERE m.worker_id = :worker_id))
+      AND (jobs.blender_version IS NULL OR (jobs.blender_version <= :blender_newest
+           AND (jobs.blender_exact = FALSE OR jobs.blender_version >= :blender_oldest)))
     ORDER BY jobs.priority DESC, jobs.tasks_active ASC, jobs.created ASC
     LIMIT {CANDIDATE_JOBS}
     """
@@ -81,9 +83,18 @@ def current_task_id(session: Session, worker_id: str) -> str | None:
     return task_id
 
 
-def candidate_jobs(session: Session, worker_id: str) -> list[str]:
-    """Jobs with runnable tasks that the worker's tags admit, best first."""
-    return [row[0] for row in _CANDIDATE_JOBS.rows(session, worker_id=worker_id)]
+def candidate_jobs(
+    session: Session, worker_id: str, blender_version: int | None = None
+) -> list[str]:
+    """Jobs with runnable tasks that the worker's tags admit and whose file its Blender
+    (major * 100 + minor; None: a worker that does not say, which takes any) opens, best
+    first: a file saved by the same or an older Blender, or the same one for a job pinned
+    to its version."""
+    newest, oldest = (blender_version, blender_version) if blender_version else (9999, 0)
+    rows = _CANDIDATE_JOBS.rows(
+        session, worker_id=worker_id, blender_newest=newest, blender_oldest=oldest
+    )
+    return [row[0] for row in rows]
 
 
 def lock_schedulable_job(session: Session, job_id: str) -> bool:

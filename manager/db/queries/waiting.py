@@ -76,6 +76,17 @@ def task_types_of_live_workers(session: Session) -> set[str]:
     return {t for types in session.scalars(query) for t in (types or ())}
 
 
+def blender_versions_of_live_workers(
+    session: Session, worker_tag_id: str | None
+) -> list[int | None]:
+    """The Blender (major * 100 + minor, None: not said) of each live or sleeping worker
+    that carries the worker tag (any worker without one)."""
+    query = select(Worker.blender_version).where(Worker.status.in_(LIVE_WORKER_STATUSES))
+    if worker_tag_id:
+        query = query.where(worker_has_tag(worker_tag_id))
+    return list(session.scalars(query))
+
+
 def task_types_of_workers(session: Session, worker_tag_id: str | None) -> set[str]:
     """The task types that registered workers run, in any state; only those of the worker
     tag when one is given."""
