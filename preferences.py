@@ -47,6 +47,15 @@ class FarmhandPreferences(bpy.types.AddonPreferences):
         subtype="TIME_ABSOLUTE",
     )
 
+    download_frames: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Download Frames as They Finish",
+        description=(
+            "While the Farm panel follows this file's jobs, bring each finished frame into "
+            "the job's render output folder"
+        ),
+        default=True,
+    )
+
     def draw(self, context: bpy.types.Context) -> None:
         from .operators import state
 
@@ -56,6 +65,7 @@ class FarmhandPreferences(bpy.types.AddonPreferences):
         layout.prop(self, "access_token")
         layout.prop(self, "registration_token")
         layout.prop(self, "job_refresh_seconds")
+        layout.prop(self, "download_frames")
         layout.prop(self, "show_all_job_types")
         row = layout.row()
         row.operator("farmhand.test_connection", icon="LINKED")

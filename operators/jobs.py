@@ -20,7 +20,7 @@ import bpy.utils.previews
 
 from ..client.api import JobCounts, ManagerAPI, ManagerError
 from ..preferences import get_preferences, manager_api
-from . import state
+from . import outputs, state
 from .connection import online_or_report
 from .ui_types import OperatorResult
 
@@ -53,6 +53,8 @@ class Fetched:
     error: str = ""
     #: The file whose jobs these are: an answer for a file no longer open is dropped.
     blendfile: str = ""
+    #: job id → (folder, message, failed) of frames that came home with this fetch.
+    frames_home: dict[str, tuple[str, str, bool]] = field(default_factory=dict)
 
 
 def preview_dir() -> Path:
@@ -62,8 +64,16 @@ def preview_dir() -> Path:
     return _preview_dir
 
 
-def fetch_jobs(api: ManagerAPI, blendfile: str, with_images: bool = True) -> Fetched:
-    """This file's jobs, newest first, and their latest frames. No bpy: runs in threads."""
+def fetch_jobs(
+    api: ManagerAPI,
+    blendfile: str,
+    with_images: bool = True,
+    frames_home: set[str] | None = None,
+) -> Fetched:
+    """This file's jobs, newest first, and their latest frames. No bpy: runs in threads.
+
+    ``frames_home``: also bring the jobs' finished frames home, but for these jobs (the ones
+    the Download Frames button is fetching); None: do not."""
     out = Fetched(blendfile=blendfile)
     try:
         all_jobs = api.jobs()
@@ -78,6 +88,10 @@ def fetch_jobs(api: ManagerAPI, blendfile: str, with_images: bool = True) -> Fet
                 path = preview_dir() / f"{job['id']}-{image[0]}"
                 path.write_bytes(image[1])
                 out.images[job["id"]] = path
+        if frames_home is not None:
+            out.frames_home = outputs.bring_frames_home(
+                api, blendfile, out.jobs[:SHOWN_JOBS], frames_home
+            )
     except ManagerError as exc:
         out.error = str(exc)
     return out
@@ -102,6 +116,10 @@ def apply_fetched(fetched: Fetched) -> None:
         return
     state.STATE.jobs = fetched.jobs
     state.STATE.job_counts = fetched.counts
+    for job_id, (folder, message, failed) in fetched.frames_home.items():
+        if folder:
+            state.STATE.frame_folders[job_id] = folder
+        state.STATE.download_messages[job_id] = (message, failed)
     if _previews is None:
         _previews = bpy.utils.previews.new()
     for job_id, path in fetched.images.items():
@@ -217,11 +235,12 @@ def _poll() -> float | None:
         return float(prefs.job_refresh_seconds)
     _fetching.set()
     url, token, blendfile = prefs.manager_url, prefs.access_token, bpy.data.filepath
+    home = set(state.STATE.downloads) if prefs.download_frames else None
 
     def fetch() -> None:
         api = ManagerAPI(url, token)
         try:
-            _inbox.put(fetch_jobs(api, blendfile))
+            _inbox.put(fetch_jobs(api, blendfile, frames_home=home))
         finally:
             api.close()
             _fetching.clear()

@@ -4,15 +4,19 @@ Frames go to the folder the job rendered into as the artist named it (the render
 of the panel, with the job's time filled in), through ``client.downloads.FrameSync``: each file
 once, resumable, checked by hash. A thread downloads (no bpy); a ``bpy.app.timers`` function
 applies its progress on the main thread. In background mode the operator downloads itself.
+While the job list refreshes itself, ``bring_frames_home`` fetches new frames as they finish
+(the preference *Download Frames as They Finish*).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import bpy
 
@@ -52,6 +56,15 @@ class Finished:
 Message = Progress | Finished
 _inbox: queue.SimpleQueue[Message] = queue.SimpleQueue()
 
+#: One download at a time, by the button or as frames finish, so two never write one file.
+_sync_lock = threading.Lock()
+#: job id → its FrameSync as frames finish, kept so files already checked are not hashed again.
+_syncs: dict[str, FrameSync] = {}
+#: Jobs that name no output folder (no render task): not asked again.
+_no_folder: set[str] = set()
+#: Jobs whose frames come home as they finish: rendering, or done and not yet all here.
+HOME_STATUSES = frozenset({"active", "paused", "pause-requested", "completed"})
+
 
 def done_message(result: SyncResult, folder: str) -> str:
     if not result.total:
@@ -66,14 +79,47 @@ def download(
     """The background part: no bpy here, only the client and the queue."""
     api = ManagerAPI(url, token)
     try:
-        result = FrameSync(api, job_id, Path(folder)).sync(
-            lambda step, fraction: out.put(Progress(job_id, step, fraction))
-        )
+        with _sync_lock:
+            result = FrameSync(api, job_id, Path(folder)).sync(
+                lambda step, fraction: out.put(Progress(job_id, step, fraction))
+            )
         out.put(Finished(job_id, done_message(result, folder)))
     except (ManagerError, DownloadFolderError, OSError) as exc:
         out.put(Finished(job_id, f"Download failed: {exc}", failed=True))
     finally:
         api.close()
+
+
+def bring_frames_home(
+    api: ManagerAPI, blendfile: str, jobs: list[dict[str, Any]], busy: set[str]
+) -> dict[str, tuple[str, str, bool]]:
+    """The frames of these jobs that finished since the last look, into their folders; for
+    each job that got files or failed: (folder, what happened, failed). No bpy: runs in the
+    job list's refresh thread. ``busy``: jobs the button is downloading now."""
+    home: dict[str, tuple[str, str, bool]] = {}
+    for job in jobs:
+        job_id = str(job.get("id"))
+        if job.get("status") not in HOME_STATUSES or job_id in busy or job_id in _no_folder:
+            continue
+        try:
+            sync = _syncs.get(job_id)
+            if sync is None:
+                folder = render_output_folder(api, job_id)
+                if not folder:
+                    _no_folder.add(job_id)
+                    continue
+                if folder.startswith("//"):  # relative to the .blend, as Blender writes it
+                    folder = os.path.join(os.path.dirname(blendfile), folder[2:])
+                sync = _syncs[job_id] = FrameSync(api, job_id, Path(folder))
+            sync.api = api
+            with _sync_lock:
+                result = sync.sync()
+        except (ManagerError, DownloadFolderError, OSError) as exc:
+            home[job_id] = ("", f"Download failed: {exc}", True)
+            continue
+        if result.fetched:
+            home[job_id] = (str(sync.folder), done_message(result, str(sync.folder)), False)
+    return home
 
 
 def apply_messages() -> Finished | None:

@@ -556,11 +556,28 @@ def _frames_come_home(spec: dict[str, Any], job_id: str) -> dict[str, Any]:
     drawn = _draw_job(job_id)
     again = run_op(bpy.ops.farmhand.download_frames, job_id=job_id)
     again["said"] = state().download_messages.get(job_id)
+    # As frames finish: what the job list's refresh brings home (frames gone from the folder
+    # come back), and nothing for a job the button is downloading.
+    for frame in Path(folder).glob("*.png"):
+        frame.unlink()
+    jobs_module = sys.modules[ADDON + ".operators.jobs"]
+    api = sys.modules[ADDON + ".client.api"].ManagerAPI(spec["manager"])
+    busy = jobs_module.fetch_jobs(api, bpy.data.filepath, with_images=False, frames_home={job_id})
+    busy_files = sorted(p.name for p in Path(folder).glob("*.png"))
+    fetched = jobs_module.fetch_jobs(api, bpy.data.filepath, with_images=False, frames_home=set())
+    api.close()
+    jobs_module.apply_fetched(fetched)
+    as_they_finish = {
+        "busy": [busy.frames_home, busy_files],
+        "files": sorted(p.name for p in Path(folder).glob("*.png")),
+        "said": state().download_messages.get(job_id),
+    }
     progress = sys.modules[ADDON + ".operators.state"].SubmitProgress
     state().downloads[job_id] = progress("000002.png", 0.5)
     downloading = _draw_job(job_id)
     del state().downloads[job_id]
     return {
+        "as_they_finish": as_they_finish,
         "done_panel": done_panel,
         "downloading": downloading,
         "not_yet": not_yet,

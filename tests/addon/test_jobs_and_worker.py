@@ -144,6 +144,18 @@ def test_download_frames_brings_a_packed_jobs_frames_into_its_render_output_fold
     assert home["opened"][1].startswith(module_manager.url)
 
 
+def test_frames_come_home_as_they_finish_while_the_job_list_refreshes(
+    session: dict[str, Any],
+) -> None:
+    home = session["worker_mode_packed"]["frames_home"]
+    finish = home["as_they_finish"]
+    # A job the button is downloading is left to it.
+    assert finish["busy"] == [{}, []]
+    assert finish["files"] == ["000001.png", "000002.png"]
+    assert finish["said"] == [f"2 file(s) downloaded to {home['folder']}, 1 already here",
+                              False]
+
+
 def _job_id(home: dict[str, Any]) -> str:
     operator = next(c for c in home["drawn"] if c[0] == "operator"
                     and c[1] == "farmhand.download_frames")
