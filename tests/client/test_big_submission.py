@@ -29,6 +29,15 @@ def test_the_wait_grows_with_the_tasks_a_job_makes() -> None:
 
 
 @pytest.fixture
+def blend(manager: Manager, tmp_path: Path) -> Path:
+    """A file on the manager's shared storage: nothing to pack, the job goes straight in."""
+    manager.settings.shared_storage = str(tmp_path)
+    path = tmp_path / "big.blend"
+    path.write_bytes(b"BLENDER-v402")
+    return path
+
+
+@pytest.fixture
 def slow_answers_refused(monkeypatch: pytest.MonkeyPatch) -> float:
     """Every answer must come within a fraction of a second, as if the manager were a lot
     slower than this one: only a big job's own, longer wait lets it through."""
@@ -37,11 +46,8 @@ def slow_answers_refused(monkeypatch: pytest.MonkeyPatch) -> float:
 
 
 def test_a_big_job_is_waited_for_with_progress_instead_of_a_time_out(
-    manager: Manager, tmp_path: Path, slow_answers_refused: float
+    manager: Manager, blend: Path, slow_answers_refused: float
 ) -> None:
-    manager.settings.shared_storage = str(tmp_path)
-    blend = tmp_path / "big.blend"
-    blend.write_bytes(b"BLENDER-v402")
     steps: list[tuple[str, float]] = []
     api = ManagerAPI(manager.url)
     try:
@@ -58,13 +64,10 @@ def test_a_big_job_is_waited_for_with_progress_instead_of_a_time_out(
 
 
 def test_without_the_longer_wait_the_same_job_times_out(
-    manager: Manager, tmp_path: Path, slow_answers_refused: float, monkeypatch: pytest.MonkeyPatch
+    manager: Manager, blend: Path, slow_answers_refused: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The test above proves something: the manager does take longer than the usual wait."""
     monkeypatch.setattr("client.submission.SECONDS_PER_TASK", 0.0)
-    manager.settings.shared_storage = str(tmp_path)
-    blend = tmp_path / "big.blend"
-    blend.write_bytes(b"BLENDER-v402")
     api = ManagerAPI(manager.url)
     try:
         with pytest.raises(ManagerError):
@@ -74,12 +77,9 @@ def test_without_the_longer_wait_the_same_job_times_out(
 
 
 def test_an_abort_while_the_manager_stores_the_job_still_gets_the_job(
-    manager: Manager, tmp_path: Path, slow_answers_refused: float
+    manager: Manager, blend: Path, slow_answers_refused: float
 ) -> None:
     """Once the job went out, Abort cannot take it back: the answer still comes in."""
-    manager.settings.shared_storage = str(tmp_path)
-    blend = tmp_path / "big.blend"
-    blend.write_bytes(b"BLENDER-v402")
     sent = False
 
     def progress(step: str, fraction: float) -> None:
