@@ -27,7 +27,7 @@ T = TypeVar("T")
 #: Threads for reads at once; more only take the GIL from the workers' requests.
 READ_THREADS = 2
 #: The share of the time reads may take while workers are being answered.
-BUSY_READ_SHARE = 0.2
+BUSY_READ_SHARE = 0.1
 #: Workers count as being answered if the batch writer did a batch this recently.
 BUSY_WITHIN_SECONDS = 1.0
 
