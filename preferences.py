@@ -57,7 +57,7 @@ class FarmhandPreferences(bpy.types.AddonPreferences):
     )
 
     def draw(self, context: bpy.types.Context) -> None:
-        from .operators import state
+        from . import farm_state
 
         layout = self.layout
         layout.use_property_split = True
@@ -69,10 +69,10 @@ class FarmhandPreferences(bpy.types.AddonPreferences):
         layout.prop(self, "show_all_job_types")
         row = layout.row()
         row.operator("farmhand.test_connection", icon="LINKED")
-        if state.STATE.connection_message:
+        if farm_state.STATE.connection_message:
             layout.label(
-                text=state.STATE.connection_message,
-                icon="ERROR" if state.STATE.connection_failed else "CHECKMARK",
+                text=farm_state.STATE.connection_message,
+                icon="ERROR" if farm_state.STATE.connection_failed else "CHECKMARK",
             )
         if not bpy.app.online_access:
             layout.label(

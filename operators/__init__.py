@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from . import connection, job_type_props, jobs, outputs, state, submit, worker
+from .. import farm_state
+from . import connection, job_type_props, jobs, outputs, submit, worker
 
 _modules = (job_type_props, connection, submit, jobs, outputs, worker)
 
@@ -15,4 +16,4 @@ def register() -> None:
 def unregister() -> None:
     for module in reversed(_modules):
         module.unregister()
-    state.reset()
+    farm_state.reset()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import bpy
 
+from .. import farm_state
 from ..client.api import ManagerError
 from ..client.job_settings import JobType
 from ..preferences import get_preferences, manager_api
-from . import job_type_props, state
+from . import job_type_props
 from .ui_types import OperatorResult
 
 OFFLINE_MESSAGE = "Online access is off: allow it in Preferences → System → Network to use the farm"
@@ -33,14 +34,14 @@ class FARMHAND_OT_test_connection(bpy.types.Operator):
         try:
             message = api.farm_summary().describe()
         except ManagerError as exc:
-            state.STATE.connection_message = str(exc)
-            state.STATE.connection_failed = True
+            farm_state.STATE.connection_message = str(exc)
+            farm_state.STATE.connection_failed = True
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         finally:
             api.close()
-        state.STATE.connection_message = message
-        state.STATE.connection_failed = False
+        farm_state.STATE.connection_message = message
+        farm_state.STATE.connection_failed = False
         self.report({"INFO"}, message)
         return {"FINISHED"}
 
@@ -55,11 +56,11 @@ def refresh_job_types(context: bpy.types.Context) -> None:
     finally:
         api.close()
     everything = get_preferences(context).show_all_job_types
-    state.STATE.catalog = catalog
-    state.STATE.job_types = {
+    farm_state.STATE.catalog = catalog
+    farm_state.STATE.job_types = {
         t.name: served[t.name] for t in catalog.offered(everything) if t.name in served
     }
-    state.STATE.job_types_error = ""
+    farm_state.STATE.job_types_error = ""
     job_type_props.install_job_type(context, job_type_props.chosen_job_type(context.scene))
 
 
@@ -74,10 +75,10 @@ class FARMHAND_OT_refresh_job_types(bpy.types.Operator):
         try:
             refresh_job_types(context)
         except ManagerError as exc:
-            state.STATE.job_types_error = str(exc)
+            farm_state.STATE.job_types_error = str(exc)
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        count = len(state.STATE.job_types)
+        count = len(farm_state.STATE.job_types)
         self.report({"INFO"}, f"{count} job type{'s' if count != 1 else ''} on the manager")
         return {"FINISHED"}
 

@@ -13,13 +13,13 @@ from typing import Any
 
 import bpy
 
+from .. import farm_state
 from ..client.job_settings import (
     JobType,
     Setting,
     eval_namespace,
     evaluate_setting,
 )
-from . import state
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def _on_autoeval_toggled(key: str) -> Any:
             try:
                 evaluate_into(context, group, only=key)
             except Exception as exc:  # a preset's expression failing is shown, not raised
-                state.STATE.job_types_error = str(exc)
+                farm_state.STATE.job_types_error = str(exc)
 
     return update
 
@@ -215,14 +215,14 @@ def install_job_type(context: bpy.types.Context, job_type: JobType | None) -> No
     try:
         evaluate_into(context, group)
     except Exception as exc:  # shown in the panel; the artist may fix the scene and retry
-        state.STATE.job_types_error = str(exc)
+        farm_state.STATE.job_types_error = str(exc)
 
 
 def unavailable_reason(name: str) -> str:
     """Why the manager's job type ``name`` cannot be chosen now; '' when it can (or when
     nothing is known yet)."""
-    catalog = state.STATE.catalog
-    if not name or name in state.STATE.job_types or catalog is None:
+    catalog = farm_state.STATE.catalog
+    if not name or name in farm_state.STATE.job_types or catalog is None:
         return ""
     broken = catalog.broken_type(name)
     if broken is not None:
@@ -237,14 +237,14 @@ def chosen_name(scene: Any) -> str:
     """The type the scene asks for; the farm's render type when it asks for none and that
     type is broken (so the drop-down says so); '' when the first offered type will do."""
     name = str(scene.get("farmhand_job_type_name", "")) if scene is not None else ""
-    catalog = state.STATE.catalog
+    catalog = farm_state.STATE.catalog
     if not name and catalog is not None and catalog.broken_type(catalog.render_type):
         return catalog.render_type
     return name
 
 
 def _item_names(scene: Any) -> list[str]:
-    names = list(state.STATE.job_types)
+    names = list(farm_state.STATE.job_types)
     chosen = chosen_name(scene)
     # The scene's type stays in the list when it cannot be used, so the drop-down shows it
     # (and why) instead of silently showing another type.
@@ -255,9 +255,9 @@ def _item_names(scene: Any) -> list[str]:
 
 def _job_type_items(scene: Any, context: Any) -> list[tuple[str, str, str]]:
     items = []
-    catalog = state.STATE.catalog
+    catalog = farm_state.STATE.catalog
     for name in _item_names(scene):
-        job_type = state.STATE.job_types.get(name)
+        job_type = farm_state.STATE.job_types.get(name)
         if job_type is None:
             items.append((name, f"{name} (unavailable)", unavailable_reason(name)))
             continue
@@ -279,8 +279,8 @@ def _set_job_type(scene: Any, index: int) -> None:
     names = _item_names(scene)
     if 0 <= index < len(names):
         scene["farmhand_job_type_name"] = names[index]
-        state.STATE.job_types_error = unavailable_reason(names[index])
-        install_job_type(bpy.context, state.STATE.job_types.get(names[index]))
+        farm_state.STATE.job_types_error = unavailable_reason(names[index])
+        install_job_type(bpy.context, farm_state.STATE.job_types.get(names[index]))
 
 
 def chosen_job_type(scene: Any) -> JobType | None:
@@ -290,12 +290,12 @@ def chosen_job_type(scene: Any) -> JobType | None:
     submission never goes out as another type than the one the artist chose.
     """
     name = chosen_name(scene)
-    types = state.STATE.job_types
+    types = farm_state.STATE.job_types
     if name in types:
         return types[name]
     reason = unavailable_reason(name)
     if reason:
-        state.STATE.job_types_error = reason
+        farm_state.STATE.job_types_error = reason
         return None
     # The render type comes first among the offered types.
     return next(iter(types.values()), None)
@@ -303,19 +303,19 @@ def chosen_job_type(scene: Any) -> JobType | None:
 
 def unrun_note(name: str) -> str:
     """'no connected worker runs ffmpeg tasks' for the offered type ``name``, or ''."""
-    catalog = state.STATE.catalog
+    catalog = farm_state.STATE.catalog
     entry = catalog.get(name) if catalog is not None else None
     return entry.unrun_note if entry is not None else ""
 
 
 def select_job_type(context: bpy.types.Context, name: str) -> None:
     """Choose a job type by name (scripts and tests; the panel's drop-down does the same)."""
-    if name not in state.STATE.job_types:
-        known = ", ".join(state.STATE.job_types) or "none; refresh job types"
+    if name not in farm_state.STATE.job_types:
+        known = ", ".join(farm_state.STATE.job_types) or "none; refresh job types"
         reason = unavailable_reason(name) or f"the manager offers no job type {name!r}"
         raise KeyError(f"{reason} (offered: {known})")
     scene_of(context)["farmhand_job_type_name"] = name
-    install_job_type(context, state.STATE.job_types[name])
+    install_job_type(context, farm_state.STATE.job_types[name])
 
 
 def register() -> None:

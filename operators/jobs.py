@@ -18,9 +18,10 @@ from typing import Any
 import bpy
 import bpy.utils.previews
 
+from .. import farm_state
 from ..client.api import JobCounts, ManagerAPI, ManagerError
 from ..preferences import get_preferences, manager_api
-from . import outputs, state
+from . import outputs
 from .connection import online_or_report
 from .ui_types import OperatorResult
 
@@ -111,28 +112,28 @@ def apply_fetched(fetched: Fetched) -> None:
     global _previews
     if fetched.blendfile and fetched.blendfile != bpy.data.filepath:
         return
-    state.STATE.jobs_error = fetched.error
+    farm_state.STATE.jobs_error = fetched.error
     if fetched.error:
         return
-    state.STATE.jobs = fetched.jobs
-    state.STATE.job_counts = fetched.counts
+    farm_state.STATE.jobs = fetched.jobs
+    farm_state.STATE.job_counts = fetched.counts
     for job_id, (folder, message, failed) in fetched.frames_home.items():
         if folder:
-            state.STATE.frame_folders[job_id] = folder
-        state.STATE.download_messages[job_id] = (message, failed)
+            farm_state.STATE.frame_folders[job_id] = folder
+        farm_state.STATE.download_messages[job_id] = (message, failed)
     if _previews is None:
         _previews = bpy.utils.previews.new()
     for job_id, path in fetched.images.items():
         key = str(path)
         if key not in _previews:
             _previews.load(key, key, "IMAGE")
-        state.STATE.previews[job_id] = key
+        farm_state.STATE.previews[job_id] = key
     _redraw()
 
 
 def preview_icon(job_id: str) -> int:
     """The icon id of the job's latest frame, 0 when there is none (for the panel)."""
-    key = state.STATE.previews.get(job_id)
+    key = farm_state.STATE.previews.get(job_id)
     if not key or _previews is None or key not in _previews:
         return 0
     return int(_previews[key].icon_id)
@@ -196,7 +197,8 @@ class FARMHAND_OT_set_job_status(bpy.types.Operator):
             return {"CANCELLED"}
         finally:
             api.close()
-        state.STATE.jobs = [job if j.get("id") == job["id"] else j for j in state.STATE.jobs]
+        known = farm_state.STATE
+        known.jobs = [job if j.get("id") == job["id"] else j for j in known.jobs]
         self.report({"INFO"}, f"Job '{job.get('name')}' is {job.get('status')}")
         start_polling()
         return {"FINISHED"}
@@ -209,7 +211,7 @@ _fetching = threading.Event()
 
 
 def _any_running() -> bool:
-    return any(j.get("status") in RUNNING_STATUSES for j in state.STATE.jobs)
+    return any(j.get("status") in RUNNING_STATUSES for j in farm_state.STATE.jobs)
 
 
 def _poll() -> float | None:
@@ -235,7 +237,7 @@ def _poll() -> float | None:
         return float(prefs.job_refresh_seconds)
     _fetching.set()
     url, token, blendfile = prefs.manager_url, prefs.access_token, bpy.data.filepath
-    home = set(state.STATE.downloads) if prefs.download_frames else None
+    home = set(farm_state.STATE.downloads) if prefs.download_frames else None
 
     def fetch() -> None:
         api = ManagerAPI(url, token)
@@ -252,7 +254,7 @@ def _poll() -> float | None:
 @bpy.app.handlers.persistent
 def forget_jobs_of_the_last_file(*_: Any) -> None:
     """On opening, reverting or starting a new file: the list was the last file's jobs."""
-    farm = state.STATE
+    farm = farm_state.STATE
     farm.jobs = []
     farm.jobs_error = ""
     farm.job_counts = {}

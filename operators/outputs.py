@@ -20,6 +20,7 @@ from typing import Any
 
 import bpy
 
+from .. import farm_state
 from ..client.api import ManagerAPI, ManagerError, manager_base_url
 from ..client.downloads import (
     DownloadFolderError,
@@ -29,7 +30,6 @@ from ..client.downloads import (
     render_output_folder,
 )
 from ..preferences import get_preferences, manager_api
-from . import state
 from .connection import online_or_report
 from .ui_types import OperatorResult
 
@@ -131,13 +131,13 @@ def apply_messages() -> Finished | None:
         except queue.Empty:
             break
         if isinstance(message, Progress):
-            if message.job_id in state.STATE.downloads:
-                state.STATE.downloads[message.job_id] = state.SubmitProgress(
+            if message.job_id in farm_state.STATE.downloads:
+                farm_state.STATE.downloads[message.job_id] = farm_state.SubmitProgress(
                     message.step, message.fraction
                 )
         else:
-            state.STATE.downloads.pop(message.job_id, None)
-            state.STATE.download_messages[message.job_id] = (message.message, message.failed)
+            farm_state.STATE.downloads.pop(message.job_id, None)
+            farm_state.STATE.download_messages[message.job_id] = (message.message, message.failed)
             last = message
     _redraw()
     return last
@@ -145,7 +145,7 @@ def apply_messages() -> Finished | None:
 
 def _pump() -> float | None:
     apply_messages()
-    return PUMP_INTERVAL_S if state.STATE.downloads else None
+    return PUMP_INTERVAL_S if farm_state.STATE.downloads else None
 
 
 def _redraw() -> None:
@@ -157,7 +157,7 @@ def _redraw() -> None:
 
 def frames_folder(context: bpy.types.Context, job_id: str) -> str:
     """The job's frame folder on this machine; ValueError says why there is none."""
-    known = state.STATE.frame_folders.get(job_id)
+    known = farm_state.STATE.frame_folders.get(job_id)
     if known:
         return known
     api = manager_api(context)
@@ -170,7 +170,7 @@ def frames_folder(context: bpy.types.Context, job_id: str) -> str:
     if not folder:
         raise ValueError("The job names no render output folder")
     folder = bpy.path.abspath(folder)  # a path relative to the .blend ("//render/")
-    state.STATE.frame_folders[job_id] = folder
+    farm_state.STATE.frame_folders[job_id] = folder
     return folder
 
 
@@ -187,7 +187,7 @@ class FARMHAND_OT_download_frames(bpy.types.Operator):
     def execute(self, context: bpy.types.Context) -> set[OperatorResult]:
         if not online_or_report(self):
             return {"CANCELLED"}
-        if self.job_id in state.STATE.downloads:
+        if self.job_id in farm_state.STATE.downloads:
             self.report({"WARNING"}, "The job's frames are being downloaded already")
             return {"CANCELLED"}
         try:
@@ -197,8 +197,9 @@ class FARMHAND_OT_download_frames(bpy.types.Operator):
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         prefs = get_preferences(context)
-        state.STATE.downloads[self.job_id] = state.SubmitProgress("Listing the frames", 0.0)
-        state.STATE.download_messages.pop(self.job_id, None)
+        listing = farm_state.SubmitProgress("Listing the frames", 0.0)
+        farm_state.STATE.downloads[self.job_id] = listing
+        farm_state.STATE.download_messages.pop(self.job_id, None)
         args = (prefs.manager_url, prefs.access_token, self.job_id, folder, _inbox)
         if bpy.app.background:  # no event loop to pump a thread's progress
             download(*args)

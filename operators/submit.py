@@ -22,6 +22,7 @@ from typing import Any
 
 import bpy
 
+from .. import farm_state
 from ..client.api import JobTypeChanged, ManagerError, ManagerUnreachable
 from ..client.job_settings import SettingEvalError, missing_required
 from ..client.submission import (
@@ -32,7 +33,7 @@ from ..client.submission import (
     submit,
 )
 from ..preferences import get_preferences
-from . import job_type_props, jobs, state
+from . import job_type_props, jobs
 from .connection import online_or_report
 from .ui_types import OperatorResult
 
@@ -121,7 +122,7 @@ class FARMHAND_OT_submit_job(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        return state.STATE.submit is None
+        return farm_state.STATE.submit is None
 
     # Entry points -----------------------------------------------------------------------------
 
@@ -176,8 +177,8 @@ class FARMHAND_OT_submit_job(bpy.types.Operator):
         self._queue = queue.SimpleQueue()
         self._result = None
         _abort.clear()
-        state.STATE.submit = state.SubmitProgress("Starting", 0.0)
-        state.STATE.last_submit_message = ""
+        farm_state.STATE.submit = farm_state.SubmitProgress("Starting", 0.0)
+        farm_state.STATE.last_submit_message = ""
         self._thread = threading.Thread(
             target=_submit_in_thread,
             args=(
@@ -200,7 +201,7 @@ class FARMHAND_OT_submit_job(bpy.types.Operator):
             return None
         group = job_type_props.settings_group(context)
         job_type = group.job_type if group is not None else None
-        if job_type is None or job_type.name not in state.STATE.job_types:
+        if job_type is None or job_type.name not in farm_state.STATE.job_types:
             chosen = job_type_props.chosen_name(scene)
             self.report({"ERROR"}, job_type_props.unavailable_reason(chosen)
                         or "No job type chosen: refresh job types and pick one")
@@ -244,7 +245,7 @@ class FARMHAND_OT_submit_job(bpy.types.Operator):
 
     def _apply(self, context: bpy.types.Context, message: Message) -> None:
         if isinstance(message, Progress):
-            state.STATE.submit = state.SubmitProgress(message.step, message.fraction)
+            farm_state.STATE.submit = farm_state.SubmitProgress(message.step, message.fraction)
             wm = context.window_manager
             if context.workspace is not None and wm is not None and not bpy.app.background:
                 context.workspace.status_text_set(
@@ -252,18 +253,18 @@ class FARMHAND_OT_submit_job(bpy.types.Operator):
                 )
                 wm.progress_update(int(message.fraction * 100))
             return
-        state.STATE.submit = None
+        farm_state.STATE.submit = None
         if isinstance(message, Submitted):
             text = describe_submitted(message.job)
-            state.STATE.last_submit_message = text
-            state.STATE.jobs.insert(0, message.job)
+            farm_state.STATE.last_submit_message = text
+            farm_state.STATE.jobs.insert(0, message.job)
             jobs.start_polling()  # the panel follows the new job without a click on refresh
             self.report({"INFO"}, text)
             self._result = {"FINISHED"}
         else:
-            state.STATE.last_submit_message = message.message
+            farm_state.STATE.last_submit_message = message.message
             if message.job_type_changed:
-                state.STATE.job_types_error = message.message
+                farm_state.STATE.job_types_error = message.message
             self.report({"ERROR"}, message.message)
             self._result = {"CANCELLED"}
 
@@ -275,12 +276,14 @@ class FARMHAND_OT_abort_submit(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        return state.STATE.submit is not None
+        return farm_state.STATE.submit is not None
 
     def execute(self, context: bpy.types.Context) -> set[OperatorResult]:
         request_abort()
-        state.STATE.submit = state.SubmitProgress("Aborting", state.STATE.submit.fraction
-                                                  if state.STATE.submit else 0.0)
+        running = farm_state.STATE.submit
+        farm_state.STATE.submit = farm_state.SubmitProgress(
+            "Aborting", running.fraction if running else 0.0
+        )
         return {"FINISHED"}
 
 

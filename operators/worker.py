@@ -16,8 +16,8 @@ import threading
 
 import bpy
 
+from .. import farm_state
 from ..preferences import get_preferences
-from . import state
 from .connection import online_or_report
 from .ui_types import OperatorResult
 
@@ -28,7 +28,7 @@ class _LastLine(logging.Handler):
     """Keeps the worker's latest log line for the panel (a plain str; no bpy)."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        state.STATE.worker_message = self.format(record)
+        farm_state.STATE.worker_message = self.format(record)
 
 
 class WorkerMode:
@@ -69,12 +69,12 @@ class WorkerMode:
         )
         try:
             worker = assembly.run_worker(config, self.stop)
-            state.STATE.worker_message = f"Worker mode stopped after {worker.tasks_run} tasks"
+            farm_state.STATE.worker_message = f"Worker mode stopped after {worker.tasks_run} tasks"
         except RenderProcessError as exc:
-            state.STATE.worker_message = f"Worker mode could not start Blender: {exc}"
+            farm_state.STATE.worker_message = f"Worker mode could not start Blender: {exc}"
         except Exception as exc:  # the thread must say why it ended, whatever happened
             log.exception("worker mode ended")
-            state.STATE.worker_message = f"Worker mode failed: {exc}"
+            farm_state.STATE.worker_message = f"Worker mode failed: {exc}"
         finally:
             _worker_logger().removeHandler(self._handler)
 
@@ -120,7 +120,7 @@ class FARMHAND_OT_worker_mode(bpy.types.Operator):
             return {"FINISHED"} if code == 0 else {"CANCELLED"}
         _worker = WorkerMode(url, socket.gethostname(), prefs.registration_token)
         _worker.start()
-        state.STATE.worker_message = f"Worker mode: connecting to {url}"
+        farm_state.STATE.worker_message = f"Worker mode: connecting to {url}"
         bpy.app.timers.register(_redraw_while_running, first_interval=1.0)
         self.report({"INFO"}, f"Worker mode started; taking tasks from {url}")
         return {"FINISHED"}
@@ -138,7 +138,7 @@ class FARMHAND_OT_stop_worker_mode(bpy.types.Operator):
     def execute(self, context: bpy.types.Context) -> set[OperatorResult]:
         if _worker is not None:
             _worker.request_stop()
-        state.STATE.worker_message = "Worker mode: stopping"
+        farm_state.STATE.worker_message = "Worker mode: stopping"
         return {"FINISHED"}
 
 

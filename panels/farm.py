@@ -9,9 +9,10 @@ from typing import Any
 
 import bpy
 
+from .. import farm_state
 from ..client.api import JobCounts
 from ..client.progress import eta_text
-from ..operators import job_type_props, state
+from ..operators import job_type_props
 from ..operators.connection import OFFLINE_MESSAGE
 from ..operators.jobs import RUNNING_STATUSES, SHOWN_JOBS, preview_icon
 from ..operators.worker import worker_running
@@ -39,7 +40,7 @@ class FARMHAND_PT_farm(bpy.types.Panel):
             layout.label(text=OFFLINE_MESSAGE, icon="INTERNET_OFFLINE")
             return
         scene = job_type_props.scene_of(context)
-        farm = state.STATE
+        farm = farm_state.STATE
         layout.use_property_split = True
         layout.use_property_decorate = False
 
@@ -66,7 +67,7 @@ class FARMHAND_PT_farm(bpy.types.Panel):
 
 def draw_submit(col: Any) -> None:
     """Submit to Farm; while a submission runs, its progress and Abort."""
-    farm = state.STATE
+    farm = farm_state.STATE
     if farm.submit is not None:
         row = col.row(align=True)
         row.progress(factor=farm.submit.fraction, text=farm.submit.step)
@@ -113,7 +114,7 @@ class FARMHAND_PT_jobs(bpy.types.Panel):
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
         assert layout is not None
-        farm = state.STATE
+        farm = farm_state.STATE
         if farm.jobs_error:
             layout.label(text=farm.jobs_error, icon="ERROR")
         if not farm.jobs:
@@ -170,7 +171,7 @@ def progress_of(job: dict[str, Any], counts: JobCounts | None) -> tuple[float, s
 def draw_frames_home(layout: Any, job_id: str) -> None:
     """Download Frames (or its progress), Open Folder, Open Dashboard, and the last download's
     outcome."""
-    farm = state.STATE
+    farm = farm_state.STATE
     row = layout.row(align=True)
     download = farm.downloads.get(job_id)
     if download is not None:
@@ -204,8 +205,8 @@ class FARMHAND_PT_worker(bpy.types.Panel):
             layout.operator("farmhand.stop_worker_mode", icon="CANCEL")
         else:
             layout.operator("farmhand.worker_mode", icon="PLAY")
-        if state.STATE.worker_message:
-            layout.label(text=state.STATE.worker_message)
+        if farm_state.STATE.worker_message:
+            layout.label(text=farm_state.STATE.worker_message)
 
 
 classes = (FARMHAND_PT_farm, FARMHAND_PT_jobs, FARMHAND_PT_worker)

@@ -34,7 +34,7 @@ def addon_module() -> Any:
 
 
 def state() -> Any:
-    return sys.modules[ADDON + ".operators.state"].STATE
+    return sys.modules[ADDON + ".farm_state"].STATE
 
 
 def set_prefs(url: str, token: str = "", all_types: bool = True) -> None:
@@ -572,7 +572,7 @@ def _frames_come_home(spec: dict[str, Any], job_id: str) -> dict[str, Any]:
         "files": sorted(p.name for p in Path(folder).glob("*.png")),
         "said": state().download_messages.get(job_id),
     }
-    progress = sys.modules[ADDON + ".operators.state"].SubmitProgress
+    progress = sys.modules[ADDON + ".farm_state"].SubmitProgress
     state().downloads[job_id] = progress("000002.png", 0.5)
     downloading = _draw_job(job_id)
     del state().downloads[job_id]
@@ -625,7 +625,7 @@ def scenario_abort_submit(spec: dict[str, Any]) -> dict[str, Any]:
     names = [j["name"] for j in requests.get(f"{spec['manager']}/api/v3/jobs",
                                              timeout=5).json()["jobs"]]
     draw_submit = sys.modules[ADDON + ".panels.farm"].draw_submit
-    state().submit = sys.modules[ADDON + ".operators.state"].SubmitProgress("Uploading", 0.4)
+    state().submit = sys.modules[ADDON + ".farm_state"].SubmitProgress("Uploading", 0.4)
     submitting = RecordingLayout()
     draw_submit(submitting)
     abort_poll = bpy.ops.farmhand.abort_submit.poll()

@@ -22,6 +22,7 @@ def test_zip_holds_the_addon_and_not_the_manager_tests_or_benches(extension_zip:
         "blender_manifest.toml",
         "__init__.py",
         "preferences.py",
+        "farm_state.py",
         "operators/submit.py",
         "panels/farm.py",
         "client/api.py",

@@ -28,6 +28,8 @@ UI_TARGETS = [
     "-m",
     "farmhand.preferences",
     "-m",
+    "farmhand.farm_state",
+    "-m",
     "farmhand",
 ]
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..client.api import JobCounts
-from ..client.job_catalog import JobCatalog
-from ..client.job_settings import JobType
+from .client.api import JobCounts
+from .client.job_catalog import JobCatalog
+from .client.job_settings import JobType
 
 
 @dataclass
