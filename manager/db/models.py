@@ -138,7 +138,6 @@ class Job(Base):
     )
     created: Mapped[datetime] = mapped_column(UTCDateTime)
     updated: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    delete_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     #: The Blender that saved the job's file, as major * 100 + minor; None when unknown. Only
     #: workers with this version or newer get its tasks; with ``blender_exact``, only this one.
     blender_version: Mapped[int | None] = mapped_column(Integer, nullable=True)

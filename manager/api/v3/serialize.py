@@ -34,8 +34,6 @@ def job(row: Job) -> dict[str, Any]:
         out["storage"] = {"shaman_checkout_id": row.shaman_checkout_id}
     if row.worker_tag_id:
         out["worker_tag"] = row.worker_tag_id
-    if row.delete_requested_at:
-        out["delete_requested_at"] = iso(row.delete_requested_at)
     # Farmhand's addition: the Blender that saved the file, which routes the job.
     if row.blender_version is not None:
         out["blender_version"] = version_text(row.blender_version)

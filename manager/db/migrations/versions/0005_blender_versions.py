@@ -17,18 +17,16 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("jobs", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("blender_version", sa.Integer(), nullable=True))
-        batch_op.add_column(
-            sa.Column("blender_exact", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
-    with op.batch_alter_table("workers", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("blender_version", sa.Integer(), nullable=True))
+    # Plain ALTER TABLE, not Alembic's batch mode: for the server default, batch mode copies
+    # jobs on SQLite, and with foreign keys on, the copy's DROP TABLE jobs deletes every task.
+    op.add_column("jobs", sa.Column("blender_version", sa.Integer(), nullable=True))
+    op.add_column(
+        "jobs", sa.Column("blender_exact", sa.Boolean(), nullable=False, server_default=sa.false())
+    )
+    op.add_column("workers", sa.Column("blender_version", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("workers", schema=None) as batch_op:
-        batch_op.drop_column("blender_version")
-    with op.batch_alter_table("jobs", schema=None) as batch_op:
-        batch_op.drop_column("blender_exact")
-        batch_op.drop_column("blender_version")
+    op.drop_column("workers", "blender_version")
+    op.drop_column("jobs", "blender_exact")
+    op.drop_column("jobs", "blender_version")
