@@ -35,7 +35,9 @@ ONE_GO_TASKS = 2_000
 #: How long one step may hold the write lock: what a worker request waits, at most, behind a
 #: big submission. Steps grow or shrink to it, between these many rows.
 STEP_SECONDS = 0.05
-FIRST_STEP, MIN_STEP, MAX_STEP = 1_000, 100, 50_000
+FIRST_STEP, MIN_STEP, MAX_STEP = 1_000, 100, 20_000
+#: After each step, a pause of this many times the step's time.
+STEP_PAUSE = 1.0
 
 #: A job under construction that no step has touched for this long has lost its submitter.
 ABANDONED_AFTER = timedelta(minutes=5)
@@ -98,7 +100,11 @@ def submit_in_steps(
                 started = time.perf_counter()
                 insert_converted(session, jobs.TASK_TABLE, jobs.TASK_COLUMNS, rows)
                 unfinished_jobs.touch_job(session, compiled.job_id, clock())
-                steps.took(time.perf_counter() - started)
+            held = time.perf_counter() - started  # the commit too: it writes the pages
+            steps.took(held)
+            # As long again for everyone else: the worker requests, and SQLite's checkpoint
+            # thread, which must keep up or a commit does the checkpointing, lock held.
+            time.sleep(held * STEP_PAUSE)
         # Dependencies after every task: they may point forwards as well as back.
         for which in steps.ranges(count):
             rows = jobs.dependency_rows(compiled, task_ids, which)
