@@ -26,6 +26,7 @@ def wal_progress(path: Path) -> tuple[int, int]:
 def test_the_checkpoint_thread_copies_the_log_back(tmp_path: Path) -> None:
     path = tmp_path / "farm.sqlite"
     db = Database(f"sqlite:///{path}")
+    db.start_checkpoints()  # as the app's lifespan does
     try:
         with db.write() as session:
             session.execute(text("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"))
