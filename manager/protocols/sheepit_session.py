@@ -11,13 +11,13 @@ from xml.etree import ElementTree
 
 from fastapi import Request
 from fastapi.responses import Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from manager.core import tasks, worker_session
 from manager.core.errors import NotFound
-from manager.db.models import Task, Worker
+from manager.db.models import Worker
 from manager.db.protocol_models import SheepitSession
+from manager.db.queries.tasks import tasks_of_jobs_starting_with
 from manager.protocols import common
 from manager.protocols import sheepit_store as store
 from manager.protocols.forms import Form, FormError, FormTooLarge, read_form
@@ -82,17 +82,14 @@ def job_number(job_id: str) -> int:
 
 
 def client_task(session: Session, worker: Worker, job: str, frame: int | None) -> str:
-    """The id of the task the client means by ``job`` (a job number) and ``frame``: one of
-    its own tasks, its active one first. NotFound when it holds none such."""
+    """The id of the task the client means by ``job`` (a job number) and ``frame``: its own
+    such task if it holds one, its active one first. A task of the job that another client
+    holds is returned too, for the one ownership rule of the core to refuse; NotFound when
+    the job has no such task at all."""
     if not _NUMBER.fullmatch(job) or int(job) >= 16**_NUMBER_DIGITS:
         raise NotFound("job", job[:40])
     prefix = f"{int(job):0{_NUMBER_DIGITS}x}"
-    candidates = session.scalars(
-        select(Task.id)
-        .where(Task.worker_id == worker.id, Task.job_id.startswith(prefix, autoescape=True))
-        .order_by((Task.status == "active").desc(), Task.updated.desc())
-    ).all()
-    for task_id in candidates:
+    for task_id in tasks_of_jobs_starting_with(session, prefix, worker.id):
         if frame is None or common.task_frame(tasks.get_task(session, task_id)) == frame:
-            return str(task_id)
+            return task_id
     raise NotFound("job", f"{job} frame {frame}" if frame is not None else job)

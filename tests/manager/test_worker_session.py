@@ -22,6 +22,8 @@ from manager.core import scheduler, tasks, worker_session
 from manager.core.farm import utcnow
 from manager.db.models import Task, Worker
 from manager.db.protocol_models import ProtocolWorker
+from manager.protocols.common import task_frame
+from manager.protocols.sheepit_session import job_number
 from tests.conftest import FakeWorker, Manager, database_backends, register_worker, submit
 from tests.protocols.conftest import submit_frames
 from tests.protocols.sheepit_farm import ready_for_sheepit
@@ -94,10 +96,19 @@ def farm_node(manager: Manager, name: str) -> Speaker:
 def sheepit_client(manager: Manager, hostname: str) -> tuple[Speaker, Client]:
     client = Client(manager)
     assert client.login(hostname=hostname).get("status") == "0"
+
+    def keep_alive(task_id: str) -> Any:
+        # SheepIt clients name a task by its job's number and the frame.
+        with manager.farm.db.read() as session:
+            task = session.get(Task, task_id)
+            assert task is not None
+            number, frame = job_number(task.job_id), task_frame(task)
+        return client.xml("keepmealive", params={"job": str(number), "frame": str(frame)})
+
     speaker = Speaker(
         worker_id=_protocol_worker_id(manager, "sheepit", f"alice/{hostname}"),
         ask_for_work=lambda: client.xml("request-job"),
-        report_on=lambda task_id: client.xml("keepmealive", params={"job": task_id}),
+        report_on=keep_alive,
     )
     return speaker, client
 
@@ -177,7 +188,8 @@ def submit_for(farm: Manager, protocol: str) -> None:
         }
         assert farm.post("/tasks", json=body).status_code == 202
     else:
-        submit_frames(farm, "1")
+        # share::path, the /farm convention: nodes listing the share get it.
+        submit_frames(farm, "1", blendfile="projects::shot.blend")
 
 
 def only_task(farm: Manager) -> Task:
@@ -314,7 +326,7 @@ def test_a_sheepit_frame_for_another_clients_task_is_refused_like_the_others(
     )
     assert answer.get("status") == "303"
     assert answer.get("message") == (
-        f"task {job.get('id')} is not assigned to worker 'alice/desk-2'"
+        f"task {only_task(farm).id} is not assigned to worker 'alice/desk-2'"
     )
     assert only_task(farm).status == "active"
     assert not list((farm.settings.data_dir / "sheepit").rglob("0001.png"))
@@ -372,7 +384,7 @@ def test_uploads_check_their_task_on_the_batch_writer(
 def test_a_farm_exchange_that_fails_undoes_only_its_own_changes(farm: Manager) -> None:
     """Queued on the batch writer together, a /farm exchange refused half-way leaves nothing of
     itself behind, and the requests sharing its commit keep their changes."""
-    submit_frames(farm, "1-2")
+    submit_frames(farm, "1-2", blendfile="projects::shot.blend")
     node = farm_node(farm, "node-1")
     node.ask_for_work()
     mine = only_task_of(farm, node.worker_id)

@@ -312,3 +312,20 @@ def latest_completed_times(
         .limit(limit)
     ).all()
     return [(started, finished, steps) for started, finished, steps in rows]
+
+
+def tasks_of_jobs_starting_with(session: Session, job_prefix: str, worker_id: str) -> list[str]:
+    """Tasks of the jobs whose id starts with ``job_prefix`` (a client that names jobs by a
+    short number), the worker's own first, its active one before the rest."""
+    return [
+        str(task_id)
+        for task_id in session.scalars(
+            select(Task.id)
+            .where(Task.job_id.startswith(job_prefix, autoescape=True))
+            .order_by(
+                (Task.worker_id == worker_id).desc(),
+                (Task.status == TaskStatus.ACTIVE).desc(),
+                Task.updated.desc(),
+            )
+        )
+    ]
