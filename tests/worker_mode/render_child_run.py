@@ -98,6 +98,11 @@ def main() -> None:
     print("MESSAGES")
     for message in channel.sent:
         print(json.dumps(message))
+    # bpy 4.5 can loop for ever in its clean-up at exit ("Freeing memory after the leak
+    # detector has run"); the messages are out, so this process leaves at once.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
