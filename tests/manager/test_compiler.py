@@ -119,6 +119,7 @@ def test_render_command_is_flamencos_blender_render(shipped: JobTypeRegistry) ->
             "persistent_data": True,
             "max_frame_seconds": 0,
             "overrides": {},
+            "render_device": "FILE",
         },
         "total_step_count": 3,
     }]

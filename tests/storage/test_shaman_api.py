@@ -7,7 +7,6 @@ import itertools
 import os
 import socket
 import time
-from pathlib import Path
 
 import pytest
 
