@@ -118,3 +118,6 @@ class FarmSummary(BaseModel):
     tasks_per_hour: int
     frames_per_hour: int
     now: datetime
+    refresh_in: float | None = None
+    """Seconds until a newer summary can be had: set when the farm changed since this one was
+    summed, so that a page asks again although no further change may come to tell it."""

@@ -193,17 +193,23 @@ class _SummaryCache:
         self._changes = self._subscription.enter_context(bus.subscribe())
         self._value: dict[str, Any] | None = None
         self._at = 0.0
+        self._changed = False
 
     def get(self, farm: Farm, now: datetime) -> dict[str, Any]:
         with self._lock:
             age = time.monotonic() - self._at
-            changed = age >= SUMMARY_MIN_AGE_SECONDS and bool(drain(self._changes))
-            if self._value is None or changed or age > SUMMARY_MAX_AGE_SECONDS:
-                drain(self._changes)
+            self._changed = bool(drain(self._changes)) or self._changed
+            fresh_enough = self._value is not None and age <= SUMMARY_MAX_AGE_SECONDS
+            if not fresh_enough or (self._changed and age >= SUMMARY_MIN_AGE_SECONDS):
                 with farm.db.read() as session:
                     self._value = queries.farm_summary(session, now)
-                self._at = time.monotonic()
-            return self._value
+                self._at, self._changed, age = time.monotonic(), False, 0.0
+            assert self._value is not None
+            if not self._changed:
+                return self._value
+            # The last change of a burst may be the last change for a while: the page is
+            # told when to ask again instead of showing this summary until the next one.
+            return {**self._value, "refresh_in": round(SUMMARY_MIN_AGE_SECONDS - age, 3)}
 
 
 @api.get("/summary", response_model=answers.FarmSummary)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FakeWorker, Manager, register_worker, submit
+from tests.conftest import ALL_TASK_TYPES, FakeWorker, Manager, register_worker, submit
 
 sync_api = pytest.importorskip(
     "playwright.sync_api",
@@ -220,7 +220,14 @@ def test_workers_page_shows_workers_and_steers_them(
     busy = register_worker(manager, "render-busy")
     busy.wake()
     idle = register_worker(manager, "render-idle")
-    idle.wake()
+    body = {
+        "name": "render-idle",
+        "supported_task_types": ALL_TASK_TYPES,
+        "software_version": "test-1.0",
+        "blender_version": "4.2.3",
+    }
+    assert idle.call("POST", "/sign-on", json=body).status_code == 200
+    assert idle.call("POST", "/state-changed", json={"status": "awake"}).status_code == 204
     job = submit(manager, name="for workers", settings={"frames": "1-4", "chunk_size": 1})
     work_off(busy, 1)
     assert busy.next_task() is not None
@@ -235,6 +242,7 @@ def test_workers_page_shows_workers_and_steers_them(
     expect(page.locator('.tile[data-tile="idle"] .tile-value')).to_have_text("1")
 
     idle_row = page.locator(f'#workers-table tr[data-worker-id="{idle.id}"]')
+    expect(idle_row.locator(".col-blender")).to_have_text("Blender 4.2")
     idle_row.click()
     detail = page.locator("#worker-detail")
     expect(detail).to_contain_text("render-idle")

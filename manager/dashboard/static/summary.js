@@ -32,9 +32,15 @@ function render(el, s) {
 }
 
 export function mountSummary(el) {
+  let again = null;
   const refresh = throttle(async () => {
     try {
-      render(el, await get("/api/farmhand/summary"));
+      const s = await get("/api/farmhand/summary");
+      render(el, s);
+      // The manager sums the farm at most every few seconds; a summary older than the last
+      // change says when a newer one can be had, since no further change may come to say it.
+      clearTimeout(again);
+      if (s.refresh_in != null) again = setTimeout(refresh, s.refresh_in * 1000 + 100);
     } catch (_err) {
       // the summary is a convenience; the views report errors
     }

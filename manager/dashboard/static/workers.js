@@ -5,7 +5,7 @@ import { act, confirmAction, del, get, post, toast } from "./api.js";
 import { batcher, formatAgo, formatDate, formatNumber, h, replaceChildren, statusBadge, throttle } from "./dom.js";
 import { subscribe } from "./live.js";
 
-const COLUMNS = ["Name", "Status", "Platform", "Blender", "Tags", "Current task", "Last seen", "Frames rendered"];
+const COLUMNS = ["Name", "Status", "Platform", "Runs", "Tags", "Current task", "Last seen", "Frames rendered"];
 
 // The render devices a worker reported at sign-on, one line: "NVIDIA RTX 4090 (OPTIX, 24 GiB)".
 function devicesText(worker) {
@@ -31,7 +31,9 @@ function workerRow(worker, selected) {
     h("td", { class: "col-name" }, worker.name, worker.protocol !== "Flamenco API" ? h("span", { class: "chip muted", title: "connected through" }, worker.protocol) : null),
     h("td", {}, statusBadge(worker.status), requested(worker)),
     h("td", {}, worker.platform || "—"),
-    h("td", { class: "col-blender", title: worker.software || "" }, worker.blender_version || "—"),
+    // The Blender version decides which jobs a worker can open; nodes that do not report one
+    // say what they run instead.
+    h("td", { class: "col-blender", title: worker.software || "" }, worker.blender_version ? `Blender ${worker.blender_version}` : worker.software || "—"),
     h("td", {}, worker.tags.length ? worker.tags.map((t) => h("span", { class: "chip" }, t.name)) : h("span", { class: "muted" }, "—")),
     h("td", { class: "col-task" }, task ? h("a", { href: `#/jobs/${task.job_id}`, title: task.job_name }, `${task.name} (${task.job_name})`) : "—"),
     h("td", { title: formatDate(worker.last_seen) }, formatAgo(worker.last_seen)),
