@@ -123,7 +123,14 @@ def _assigned(task: dict[str, Any]) -> dict[str, Any]:
 
 
 _ASSIGNED_KEYS_2022 = (
-    "uuid", "job", "name", "status", "priority", "job_priority", "job_type", "task_type",
+    "uuid",
+    "job",
+    "name",
+    "status",
+    "priority",
+    "job_priority",
+    "job_type",
+    "task_type",
 )
 
 

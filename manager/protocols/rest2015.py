@@ -282,9 +282,7 @@ def _update_from_worker(
     )
 
 
-@router.delete(
-    "/tasks/{number}", status_code=202, response_class=Response, responses=answers(404)
-)
+@router.delete("/tasks/{number}", status_code=202, response_class=Response, responses=answers(404))
 def delete_task(number: int, farm: FarmDep) -> Response:
     with farm.db.write() as session:
         job_id = _job_of(session, number).id

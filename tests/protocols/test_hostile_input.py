@@ -97,7 +97,9 @@ def test_2015_metrics_that_are_not_finite_are_refused_and_the_worker_stays_reada
         f'{{"1min": {number}, "5min": 1.0, "15min": 1.0}}}}}}'
     )
     response = manager.api(
-        "PATCH", f"/workers/{worker['id']}", data=raw.encode(),
+        "PATCH",
+        f"/workers/{worker['id']}",
+        data=raw.encode(),
         headers={"Content-Type": "application/json"},
     )
     assert_json_error(response, 400, "finite")
@@ -111,8 +113,11 @@ def test_2015_worker_numbers_are_bounded(manager: Manager) -> None:
     for body, field in (
         ({"hostname": "h", "system": "Linux", "mac_address": 2**64}, "mac_address"),
         (
-            {"hostname": "h", "system": "Linux",
-             "update_less_frequent": {"worker_num_cpus": 2**63}},
+            {
+                "hostname": "h",
+                "system": "Linux",
+                "update_less_frequent": {"worker_num_cpus": 2**63},
+            },
             "worker_num_cpus",
         ),
         ({"hostname": "h\u0000", "system": "Linux"}, ""),
@@ -233,7 +238,9 @@ def test_sheepit_frame_validation_with_unreadable_numbers_is_an_xml_error(
         data = {"job": element.get("id"), "frame": element.get("frame"), "rendertime": "3"}
         data[field] = value
         response = client.call(
-            "validate-job", "POST", data=data,
+            "validate-job",
+            "POST",
+            data=data,
             files={"file": ("f.png", png((200, 120, 40)), "image/png")},
         )
         root = xml_of(response)
@@ -269,8 +276,11 @@ def test_sheepit_refuses_a_blend_file_outside_the_storage_folder_at_submission(
     response = sheepit.post(
         "/api/v3/jobs",
         json={
-            "name": "j", "type": "single-frame-render", "priority": 50,
-            "submitter_platform": "linux", "settings": {"blendfile": value, "frames": "1"},
+            "name": "j",
+            "type": "single-frame-render",
+            "priority": 50,
+            "submitter_platform": "linux",
+            "settings": {"blendfile": value, "frames": "1"},
         },
     )
     assert_json_error(response, 400, "settings.blendfile")
