@@ -9,10 +9,11 @@ what its reports change is decided here only.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -35,12 +36,49 @@ from manager.db.queries import worker_reads
 from manager.db.queries.tasks import TaskFacts, assigned_task, task_facts
 from manager.db.queries.workers import mark_worker_seen, worker_facts
 
+if TYPE_CHECKING:
+    from manager.core.farm import Farm
+
+Answer = TypeVar("Answer")
+
 #: Writing last_seen on every request would cost a row update per poll; this is precise
 #: enough for timeouts measured in tens of seconds.
 LAST_SEEN_RESOLUTION = timedelta(seconds=2)
 
 
 # Who is talking -------------------------------------------------------------------------------
+
+
+async def register(
+    farm: Farm,
+    answer: Callable[[Worker], Answer],
+    *,
+    name: str,
+    secret: str,
+    platform: str,
+    supported_task_types: list[str],
+    address: str,
+    now: datetime,
+) -> Answer:
+    """A new worker with its own secret, answered in the door's form (``answer``) inside the
+    transaction that stores it. The secret is hashed off the event loop: the hash is slow on
+    purpose."""
+    secret_hash = await asyncio.to_thread(workers.hash_new_secret, secret)
+
+    def work(session: Session) -> Answer:
+        worker = workers.register_worker(
+            session,
+            name=name,
+            secret_hash=secret_hash,
+            platform=platform,
+            supported_task_types=supported_task_types,
+            address=address,
+            now=now,
+        )
+        session.flush()
+        return answer(worker)
+
+    return await farm.writer.run(work)
 
 
 def authenticate(

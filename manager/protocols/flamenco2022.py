@@ -170,23 +170,17 @@ def get_version() -> JSONResponse:
 async def register_worker(
     body: WorkerRegistration2022, farm: FarmDep, now: NowDep, request: Request
 ) -> JSONResponse:
-    secret_hash = await run_in_threadpool(workers.hash_new_secret, body.secret)
-    address = client_address(request)
-
-    def work(session: Session) -> dict[str, Any]:
-        worker = workers.register_worker(
-            session,
-            name=body.nickname,
-            secret_hash=secret_hash,
-            platform=body.platform,
-            supported_task_types=body.supported_task_types,
-            address=address,
-            now=now,
-        )
-        session.flush()
-        return _registered(worker)
-
-    return JSONResponse(await farm.writer.run(work))
+    registered = await worker_session.register(
+        farm,
+        _registered,
+        name=body.nickname,
+        secret=body.secret,
+        platform=body.platform,
+        supported_task_types=body.supported_task_types,
+        address=client_address(request),
+        now=now,
+    )
+    return JSONResponse(registered)
 
 
 @router.post(

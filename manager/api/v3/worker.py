@@ -43,23 +43,17 @@ class FarmError411(FarmError):
 async def register_worker(
     body: schemas.WorkerRegistration, farm: FarmDep, now: NowDep, request: Request
 ) -> JSONResponse:
-    secret_hash = await run_in_threadpool(workers.hash_new_secret, body.secret)
-    address = client_address(request)
-
-    def work(session: Session) -> dict[str, Any]:
-        worker = workers.register_worker(
-            session,
-            name=body.name,
-            secret_hash=secret_hash,
-            platform=body.platform,
-            supported_task_types=body.supported_task_types,
-            address=address,
-            now=now,
-        )
-        session.flush()
-        return serialize.registered_worker(worker)
-
-    return JSONResponse(await farm.writer.run(work))
+    registered = await worker_session.register(
+        farm,
+        serialize.registered_worker,
+        name=body.name,
+        secret=body.secret,
+        platform=body.platform,
+        supported_task_types=body.supported_task_types,
+        address=client_address(request),
+        now=now,
+    )
+    return JSONResponse(registered)
 
 
 @router.post("/sign-on", response_model=spec_models.WorkerStateChange, responses=answers(401))
