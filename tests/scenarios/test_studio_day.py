@@ -349,10 +349,17 @@ class StudioDay:
         ((task_id, worker_name),) = running.items()
         worker: FarmWorker = farm.workers[worker_name]
         children = farm.wait(worker.render_children, 30, f"{worker_name}'s render process")
-        time.sleep(1.0)
+        # At once: stopped while it opens the file or renders, the task makes no progress
+        # either way, and a frame that finished first would leave nothing to move.
         for pid in children:
             os.kill(pid, signal.SIGSTOP)
         log.info("stopped %s's render process %s mid-frame", worker_name, children)
+        time.sleep(0.5)  # a frame rendered before the stop would be in the worker's log by now
+        farm.check(
+            f"outputs/{hung}/" not in worker.output,
+            "the hung frame was rendered before its render process was stopped: make "
+            "heavy.blend slower (FARMHAND_TEST_HEAVY_SAMPLES)",
+        )
         try:
             moved = self.expect_soon(
                 lambda: self.task_status(task_id) == "completed",
