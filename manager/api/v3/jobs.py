@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from client.blend_header import version_number
@@ -15,8 +14,7 @@ from manager.core import jobs, staged_jobs, tasks, variables
 from manager.core.bounds import INT32_MAX
 from manager.core.errors import BadInput, NotFound
 from manager.core.farm import Farm, utcnow
-from manager.core.statuses import JobStatus
-from manager.db.models import Job, Task, TaskFailure, Worker
+from manager.db.queries import listings
 from manager.storage import file_store
 from manager.storage.blend_versions import saved_with_version
 from manager.web.deps import FarmDep, NowDep
@@ -41,9 +39,7 @@ def get_job_type(type_name: str, farm: FarmDep) -> JSONResponse:
     return JSONResponse(job_type.to_api())
 
 
-def _submission(
-    body: schemas.SubmittedJob, farm: Farm, session: Session
-) -> jobs.JobSubmission:
+def _submission(body: schemas.SubmittedJob, farm: Farm, session: Session) -> jobs.JobSubmission:
     checkout_id = body.storage.shaman_checkout_id if body.storage else None
     return jobs.JobSubmission(
         name=body.name,
@@ -105,13 +101,7 @@ async def fetch_jobs(
 ) -> JSONResponse:
     def read() -> dict[str, Any]:
         with farm.db.read() as session:
-            rows = session.scalars(
-                select(Job)
-                .where(Job.status != JobStatus.UNDER_CONSTRUCTION)
-                .order_by(Job.updated.desc(), Job.id)
-                .offset(offset)
-                .limit(limit)
-            ).all()
+            rows = listings.jobs_by_last_change(session, offset, limit)
             return {"jobs": [serialize.job(j) for j in rows]}
 
     return await answer_read(request, read)
@@ -214,11 +204,8 @@ async def fetch_job_tasks(
     def read() -> dict[str, Any]:
         with farm.db.read() as session:
             jobs.get_job(session, job_id)
-            # A job's tasks are numbered 0..n-1: a page is a range of that index.
-            query = select(Task).where(Task.job_id == job_id, Task.index_in_job >= offset)
-            if limit is not None:
-                query = query.where(Task.index_in_job < offset + limit)
-            rows = session.scalars(query.order_by(Task.index_in_job)).all()
+            end = offset + limit if limit is not None else None
+            rows = listings.tasks_of_job_from_index(session, job_id, offset, end)
             return {"tasks": [serialize.task_summary(t) for t in rows]}
 
     return await answer_read(request, read)
@@ -230,12 +217,7 @@ async def fetch_job_tasks(
 def fetch_job_blocklist(job_id: str, farm: FarmDep) -> JSONResponse:
     with farm.db.read() as session:
         entries = jobs.fetch_blocklist(session, job_id)
-        names = {
-            w.id: w.name
-            for w in session.scalars(
-                select(Worker).where(Worker.id.in_([e.worker_id for e in entries]))
-            )
-        }
+        names = listings.worker_names(session, [e.worker_id for e in entries])
         return JSONResponse([serialize.blocklist_entry(e, names.get(e.worker_id)) for e in entries])
 
 
@@ -254,12 +236,8 @@ def remove_job_blocklist(
 def fetch_task(task_id: str, farm: FarmDep) -> JSONResponse:
     with farm.db.read() as session:
         task = tasks.get_task(session, task_id)
-        failed_by = session.scalars(
-            select(Worker)
-            .join(TaskFailure, TaskFailure.worker_id == Worker.id)
-            .where(TaskFailure.task_id == task_id)
-        ).all()
-        return JSONResponse(serialize.task(task, list(failed_by)))
+        failed_by = listings.workers_who_failed_task(session, task_id)
+        return JSONResponse(serialize.task(task, failed_by))
 
 
 @router.get(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
 
 from manager.api.v3 import schemas, serialize, spec_models
 from manager.core import scheduler, workers
-from manager.db.models import SleepSchedule, Worker, WorkerTag
+from manager.db.models import SleepSchedule
+from manager.db.queries import listings
 from manager.web.deps import FarmDep, NowDep
 from manager.web.openapi import answers, no_content
 
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/api/v3/worker-mgt", tags=["worker-mgt"])
 @router.get("/workers", response_model=spec_models.WorkerList)
 def fetch_workers(farm: FarmDep) -> JSONResponse:
     with farm.db.read() as session:
-        rows = session.scalars(select(Worker).order_by(Worker.name)).all()
+        rows = listings.all_workers_by_name(session)
         return JSONResponse({"workers": [serialize.worker_summary(w) for w in rows]})
 
 
@@ -68,9 +68,7 @@ def fetch_worker_sleep_schedule(worker_id: str, farm: FarmDep) -> Response:
         return JSONResponse(serialize.sleep_schedule(schedule))
 
 
-@router.post(
-    "/workers/{worker_id}/sleep-schedule", status_code=204, responses=answers(404)
-)
+@router.post("/workers/{worker_id}/sleep-schedule", status_code=204, responses=answers(404))
 def set_worker_sleep_schedule(
     worker_id: str, body: schemas.WorkerSleepSchedule, farm: FarmDep
 ) -> Response:
@@ -89,7 +87,7 @@ def set_worker_sleep_schedule(
 @router.get("/tags", response_model=spec_models.WorkerTagList)
 def fetch_worker_tags(farm: FarmDep) -> JSONResponse:
     with farm.db.read() as session:
-        rows = session.scalars(select(WorkerTag).order_by(WorkerTag.name)).all()
+        rows = listings.all_tags_by_name(session)
         return JSONResponse({"tags": [serialize.tag(t) for t in rows]})
 
 
