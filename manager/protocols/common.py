@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from manager.core import workers
@@ -14,6 +13,10 @@ from manager.core.frames import FrameRangeError, parse_frame_range
 from manager.core.statuses import WorkerStatus
 from manager.db.models import Job, Task, Worker
 from manager.db.protocol_models import ProtocolWorker
+from manager.db.queries import protocol_workers
+from manager.db.queries.task_reads import (
+    task_types_of_job as task_types_of_job,  # /potential lists them with each job
+)
 
 #: A task's frame as the protocols write it: one frame, or ``[first, last]`` of a range.
 Frame = int | list[int]
@@ -51,10 +54,7 @@ def add_protocol_worker(
     )
     number = None
     if numbered:
-        highest = session.scalar(
-            select(func.max(ProtocolWorker.number)).where(ProtocolWorker.protocol == protocol)
-        )
-        number = (highest or 0) + 1
+        number = protocol_workers.highest_worker_number(session, protocol) + 1
     session.add(ProtocolWorker(protocol=protocol, key=key, worker_id=worker.id, number=number))
     session.flush()
     return worker, number
@@ -101,7 +101,3 @@ def job_frame_count(job: Job) -> int:
         return len(parse_frame_range(str(job.settings.get("frames", ""))))
     except FrameRangeError:
         return job.tasks_total
-
-
-def task_types_of_job(session: Session, job_id: str) -> list[str]:
-    return sorted(set(session.scalars(select(Task.task_type).where(Task.job_id == job_id))))
