@@ -18,7 +18,6 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from manager.config import Settings
@@ -27,9 +26,11 @@ from manager.core.bounds import FRAME_MAX, FRAME_MIN, INT32_MAX, Frame, Id32, In
 from manager.core.errors import BadInput, Conflict, NotFound
 from manager.core.farm import Farm
 from manager.core.statuses import JobStatus
-from manager.db.models import Job, Task, Worker
-from manager.db.protocol_models import ProtocolWorker, Rest2015Task
-from manager.db.queries.tasks import task_of_job_for_worker
+from manager.db.models import Job, Worker
+from manager.db.protocol_models import Rest2015Task
+from manager.db.queries import protocol_workers, task_reads
+from manager.db.queries import rest2015 as rest2015_queries
+from manager.db.queries import tasks as task_queries
 from manager.protocols import common
 from manager.protocols.rest2015_answers import (
     Task2015,
@@ -151,10 +152,10 @@ def _job_settings(body: TaskCreate) -> dict[str, Any]:
 
 
 def _task_number(session: Session, job_id: str) -> int:
-    row = session.scalar(select(Rest2015Task).where(Rest2015Task.job_id == job_id))
+    row = rest2015_queries.task_of_job(session, job_id)
     if row is not None:
         return row.number
-    number = (session.scalar(select(func.max(Rest2015Task.number))) or 0) + 1
+    number = rest2015_queries.highest_task_number(session) + 1
     session.add(Rest2015Task(number=number, job_id=job_id, parser=""))
     session.flush()
     return number
@@ -172,21 +173,15 @@ def _job_of(session: Session, number: int) -> Job:
 def _worker_number(session: Session, worker_id: str | None) -> int | None:
     if worker_id is None:
         return None
-    return session.scalar(
-        select(ProtocolWorker.number).where(
-            ProtocolWorker.worker_id == worker_id, ProtocolWorker.protocol == PROTOCOL
-        )
-    )
+    return protocol_workers.worker_number(session, PROTOCOL, worker_id)
 
 
 def _task_out(session: Session, number: int, job: Job) -> dict[str, Any]:
-    first = session.scalar(select(Task).where(Task.job_id == job.id).order_by(Task.index_in_job))
+    first = task_reads.first_task_of_job(session, job.id)
     frame = common.task_frame(first) if first is not None else None
     start, end = (frame, frame) if isinstance(frame, int) else (frame or [0, 0])
     done = first.steps_completed if job.tasks_total == 1 and first else job.tasks_completed
-    active = session.scalar(
-        select(Task.worker_id).where(Task.job_id == job.id, Task.worker_id.isnot(None))
-    )
+    active = task_reads.a_worker_of_job(session, job.id)
     return {
         "id": number,
         "worker_id": _worker_number(session, active),
@@ -262,7 +257,7 @@ def _update_from_worker(
     if body.status is not None and body.status not in _WORKER_STATUS_IN:
         raise BadInput(f"status: a worker reports {', '.join(_WORKER_STATUS_IN)}")
     # A 2015 worker names the job: its report is about the job's task it holds.
-    task_id = task_of_job_for_worker(session, job.id, worker.id)
+    task_id = task_queries.task_of_job_for_worker(session, job.id, worker.id)
     if task_id is None:
         raise NotFound("task", str(number))
     steps = None
@@ -330,11 +325,7 @@ def _worker_out(session: Session, worker: Worker, number: int) -> dict[str, Any]
 def _worker_by_number(session: Session, number: int) -> Worker:
     if not 1 <= number <= INT32_MAX:
         raise NotFound("worker", str(number))
-    row = session.scalar(
-        select(ProtocolWorker).where(
-            ProtocolWorker.protocol == PROTOCOL, ProtocolWorker.number == number
-        )
-    )
+    row = protocol_workers.worker_numbered(session, PROTOCOL, number)
     worker = session.get(Worker, row.worker_id) if row is not None else None
     if worker is None:
         raise NotFound("worker", str(number))
@@ -344,12 +335,7 @@ def _worker_by_number(session: Session, number: int) -> Worker:
 @router.get("/workers", response_model=Workers2015)
 def list_workers(farm: FarmDep) -> JSONResponse:
     with farm.db.write() as session:
-        rows = session.execute(
-            select(Worker, ProtocolWorker.number)
-            .join(ProtocolWorker, ProtocolWorker.worker_id == Worker.id)
-            .where(ProtocolWorker.protocol == PROTOCOL)
-            .order_by(ProtocolWorker.number)
-        ).all()
+        rows = protocol_workers.workers_by_number(session, PROTOCOL)
         return JSONResponse({w.name: _worker_out(session, w, n or 0) for w, n in rows})
 
 
