@@ -22,16 +22,17 @@ from datetime import datetime
 from typing import Any
 
 import requests
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import manager
 from manager.core import jobs
 from manager.core.errors import FarmError
 from manager.core.farm import Farm, utcnow
-from manager.core.statuses import JobStatus, TaskStatus, WorkerStatus
-from manager.db.models import Job, Task, Worker, WorkerTag
+from manager.core.statuses import JobStatus
+from manager.db.models import Job
 from manager.db.protocol_models import ClusterMirror
+from manager.db.queries import cluster as cluster_queries
+from manager.db.queries import task_reads
 
 log = logging.getLogger(__name__)
 
@@ -124,25 +125,15 @@ class ClusterPuller:
     def _capacity(self, session: Session) -> tuple[list[str], list[str], int]:
         """What the local farm provides, the shares it reaches, and how many idle workers
         are not yet spoken for by pulled tasks still waiting in the local queue."""
-        awake = session.scalars(select(Worker).where(Worker.status == WorkerStatus.AWAKE)).all()
-        busy = set(
-            session.scalars(select(Task.worker_id).where(Task.status == TaskStatus.ACTIVE)).all()
-        )
+        awake = cluster_queries.awake_workers(session)
+        busy = task_reads.workers_with_active_tasks(session)
         provides = sorted({t for w in awake for t in w.supported_task_types})
         idle = sum(1 for w in awake if w.id not in busy)
-        waiting = (
-            session.scalar(
-                select(func.count())
-                .select_from(ClusterMirror)
-                .join(Job, Job.id == ClusterMirror.local_job_id)
-                .where(ClusterMirror.state == "running", Job.status == JobStatus.QUEUED)
-            )
-            or 0
-        )
+        waiting = cluster_queries.queued_mirror_count(session)
         # The shares: those its own /farm nodes listed, and its tags (a tag named after a
         # share was how a studio said which workers reach it).
         shares = {p for w in awake for p in (w.extra or {}).get("paths", []) if isinstance(p, str)}
-        shares.update(session.scalars(select(WorkerTag.name)).all())
+        shares.update(cluster_queries.tag_names(session))
         return provides, sorted(shares), max(0, idle - waiting)
 
     def _reports(
@@ -150,12 +141,7 @@ class ClusterPuller:
     ) -> tuple[list[dict[str, Any]], dict[str, str]]:
         reports: list[dict[str, Any]] = []
         finishing: dict[str, str] = {}
-        mirrors = session.scalars(
-            select(ClusterMirror).where(
-                ClusterMirror.state == "running", ClusterMirror.upstream == self.upstream
-            )
-        ).all()
-        for mirror in mirrors:
+        for mirror in cluster_queries.running_mirrors(session, self.upstream):
             job = session.get(Job, mirror.local_job_id)
             if job is None or job.status in (JobStatus.FAILED, JobStatus.CANCELED):
                 finishing[mirror.upstream_task] = "dropped"
@@ -172,11 +158,7 @@ class ClusterPuller:
                 )
                 finishing[mirror.upstream_task] = "done"
                 continue
-            done, total = session.execute(
-                select(func.sum(Task.steps_completed), func.sum(Task.steps_total)).where(
-                    Task.job_id == job.id
-                )
-            ).one()
+            done, total = task_reads.steps_of_job(session, job.id)
             reports.append(
                 {
                     "id": "report",
@@ -195,7 +177,7 @@ class ClusterPuller:
         video = isinstance(frame, list)
         frames = f"{frame[0]}-{frame[1]}" if video else str(frame)
         requires = [str(r) for r in task.get("requires", [])]
-        tag = session.scalar(select(WorkerTag.name).where(WorkerTag.name.in_(requires)))
+        tag = cluster_queries.first_tag_named_among(session, requires)
         submission = jobs.JobSubmission(
             name=f"{self.cluster}: {task.get('file', '')} {frames}",
             type="video-render" if video else "single-frame-render",
