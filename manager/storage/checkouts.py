@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from manager.core.errors import BadInput, Conflict, FarmError, NotFound
 from manager.db.models import Job
+from manager.db.queries import checkouts as checkout_queries
 from manager.db.storage_models import Checkout, CheckoutFile
 from manager.storage.file_store import FileStore
 from manager.storage.paths import check_relative_path, check_sha256, check_size
@@ -102,22 +102,7 @@ def create_checkout(
             "upload them first (see checkout/requirements)"
         )
     path = _unique_path(session, wanted)
-    session.add(
-        Checkout(
-            path=path,
-            created=now,
-            file_count=len(specs),
-            total_size=sum(s.size for s in specs),
-        )
-    )
-    session.flush()
-    session.bulk_insert_mappings(
-        CheckoutFile,
-        [
-            {"checkout_path": path, "path": s.path, "sha256": s.sha256, "size": s.size}
-            for s in specs
-        ],
-    )
+    checkout_queries.add_checkout(session, path, now, ((s.path, s.sha256, s.size) for s in specs))
     store.touch((s.sha256, s.size) for s in specs)
     return path
 
@@ -135,10 +120,7 @@ def get_checkout(session: Session, path: str) -> tuple[Checkout, list[CheckoutFi
     checkout = session.get(Checkout, path)
     if checkout is None:
         raise NotFound("checkout", path)
-    files = session.scalars(
-        select(CheckoutFile).where(CheckoutFile.checkout_path == path).order_by(CheckoutFile.path)
-    ).all()
-    return checkout, list(files)
+    return checkout, checkout_queries.files_of_checkout(session, path)
 
 
 def checkout_of_job(session: Session, job_id: str) -> tuple[Checkout, list[CheckoutFile]]:
@@ -157,36 +139,6 @@ def manifest(checkout: Checkout, files: list[CheckoutFile]) -> dict[str, Any]:
         "total_size": checkout.total_size,
         "files": [{"path": f.path, "sha": f.sha256, "size": f.size} for f in files],
     }
-
-
-def file_is_referenced(session: Session, sha256: str, size: int) -> bool:
-    row = session.execute(
-        select(CheckoutFile.checkout_path)
-        .where(CheckoutFile.sha256 == sha256, CheckoutFile.size == size)
-        .limit(1)
-    ).first()
-    return row is not None
-
-
-def delete_unused_checkouts(session: Session, created_before: datetime) -> int:
-    """Checkouts no existing job refers to, older than the grace period."""
-    used = select(Job.shaman_checkout_id).where(Job.shaman_checkout_id.is_not(None))
-    stale = list(
-        session.scalars(
-            select(Checkout.path).where(
-                Checkout.created < created_before, Checkout.path.not_in(used)
-            )
-        ).all()
-    )
-    for path in stale:
-        session.execute(delete(CheckoutFile).where(CheckoutFile.checkout_path == path))
-        session.execute(delete(Checkout).where(Checkout.path == path))
-    return len(stale)
-
-
-def referenced_files(session: Session) -> set[tuple[str, int]]:
-    rows = session.execute(select(CheckoutFile.sha256, CheckoutFile.size).distinct()).all()
-    return {(sha, size) for sha, size in rows}
 
 
 def grace_cutoff(now: datetime, grace_seconds: float) -> datetime:

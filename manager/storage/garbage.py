@@ -14,13 +14,12 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-
 from manager.config import Settings
-from manager.db.models import Job
+from manager.db.queries.checkouts import delete_unused_checkouts, referenced_files
+from manager.db.queries.jobs import all_job_ids
 from manager.db.session import Database
 from manager.storage import file_store, output_store
-from manager.storage.checkouts import delete_unused_checkouts, grace_cutoff, referenced_files
+from manager.storage.checkouts import grace_cutoff
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +56,7 @@ def collect_garbage(
     with db.write() as session:
         report.checkouts = delete_unused_checkouts(session, cutoff)
         keep = referenced_files(session)
-        job_ids = set(session.scalars(select(Job.id)).all())
+        job_ids = all_job_ids(session)
     cutoff_ts = cutoff.timestamp()
     for stored in store.iter_stored():
         if (stored.sha256, stored.size) in keep:

@@ -52,3 +52,7 @@ def unblock(session: Session, job_id: str, entries: list[tuple[str, str]]) -> No
 def job_status_counts(session: Session) -> dict[str, int]:
     rows = session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
     return {status: count for status, count in rows}
+
+
+def all_job_ids(session: Session) -> set[str]:
+    return set(session.scalars(select(Job.id)).all())
