@@ -28,10 +28,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def mark_silent_workers(session: Session, settings: Settings, now: datetime) -> list[str]:
-    """Workers silent for longer than ``worker_timeout`` go to error; their tasks are requeued."""
-    deadline = now - timedelta(seconds=settings.worker_timeout)
-    silent = worker_queries.live_workers_silent_since(session, deadline)
+def mark_silent_workers(
+    session: Session, settings: Settings, now: datetime, up_for: float = float("inf")
+) -> list[str]:
+    """Workers silent for longer than they may be go to error; their tasks are requeued.
+
+    Each worker may stay silent for its own ``silent_after_s`` (a /farm node: a few of the
+    heartbeats it was told), else for ``worker_timeout``. Workers could not report while this
+    manager was down: after a restart (``up_for`` seconds ago) each gets its full time to come
+    back before it counts as silent.
+    """
+    silent = worker_queries.live_workers_silent(session, now, settings.worker_timeout, up_for)
     for worker in silent:
         requeued = requeue_tasks_of_worker(
             session, worker.id, now, f"worker {worker.name} went silent"
@@ -46,6 +53,13 @@ def mark_silent_workers(session: Session, settings: Settings, now: datetime) -> 
         worker.updated = now
         events.record(session, "worker", id=worker.id)
     return [w.id for w in silent]
+
+
+def allow_silence(worker: Worker, seconds: float | None) -> None:
+    """How long the worker may stay silent before ``mark_silent_workers`` calls it gone; None
+    for ``worker_timeout``. Doors whose clients are told how often to talk set it."""
+    if worker.silent_after_s != seconds:
+        worker.silent_after_s = seconds
 
 
 def fail_silent_tasks(
@@ -96,11 +110,10 @@ def run_health_checks(
     now = now or datetime.now(UTC)
     local_now = local_now or datetime.now()
     with farm.db.write() as session:
-        # Workers could not report while this manager was down: after a restart each gets
-        # its full timeout to come back before it or its task counts as silent.
+        # Nobody could report while this manager was down: after a restart each worker and
+        # task gets its full timeout to come back before it counts as silent.
         up_for = (now - farm.started).total_seconds()
-        if up_for > farm.settings.worker_timeout:
-            mark_silent_workers(session, farm.settings, now)
+        mark_silent_workers(session, farm.settings, now, up_for)
         timed_out = (
             fail_silent_tasks(session, farm.settings, now)
             if up_for > farm.settings.task_timeout

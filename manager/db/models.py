@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -111,6 +112,10 @@ class Worker(Base):
     #: The Blender it renders with, as major * 100 + minor (402 for 4.2); None when the worker
     #: does not say (Flamenco's workers), which takes jobs of any version.
     blender_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: Seconds the worker may stay silent before the health check calls it gone; None means
+    #: the manager's ``worker_timeout``. Set by doors whose clients are told how often to talk
+    #: (a /farm node's heartbeat).
+    silent_after_s: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     tags: Mapped[list[WorkerTag]] = relationship(
         secondary=worker_tag_membership, back_populates="workers"

@@ -22,17 +22,16 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from manager.core import tasks, worker_session, workers
+from manager.core import health, tasks, worker_session, workers
 from manager.core.bounds import INT32_MAX, Frame, Name
 from manager.core.errors import BadInput, Conflict, Unauthorized
 from manager.core.farm import Farm
 from manager.core.setting_paths import share_path
-from manager.core.statuses import JobStatus, WorkerStatus
-from manager.db.models import Job, Task, Worker, WorkerTag
-from manager.db.protocol_models import ClusterReport, ProtocolWorker
+from manager.core.statuses import WorkerStatus
+from manager.db.models import Job, Task, Worker
+from manager.db.queries import farm_nodes as farm_node_queries
 from manager.protocols import common, farm_nodes
 from manager.protocols.farm_answers import Commandments, Potential, Registered
 from manager.protocols.farm_nodes import NODE_PREFIX, PROTOCOL, REGISTER_PREFIX
@@ -61,7 +60,8 @@ class HeartbeatPolicy:
     arrhythmia_fraction: float = 0.25
     #: A node multiplies its heartbeat by this after each error, up to ``hibernation``.
     error_scale: float = 2.0
-    #: A node silent this many heartbeats (plus arrhythmia) is dead; its tasks are requeued.
+    #: A node silent this many heartbeats (plus arrhythmia) is gone: the health check puts it
+    #: in error and requeues its tasks.
     dead_after_heartbeats: int = 3
     #: Most tasks one ``task`` request is given.
     max_tasks_per_request: int = 32
@@ -162,7 +162,7 @@ def parse_requests(raw: bytes) -> list[Any]:
 
 
 class NodeCensus:
-    """Counts live nodes (at most once a second) and declares silent ones dead."""
+    """Counts live nodes, at most once a second: the heartbeat grows with their number."""
 
     def __init__(self, policy: HeartbeatPolicy) -> None:
         self.policy = policy
@@ -175,41 +175,10 @@ class NodeCensus:
             if time.monotonic() - self._counted_at < 1.0:
                 return self._live
         with farm.db.read() as session:
-            live = len(_farm_workers(session, live_only=True))
+            live = farm_node_queries.count_live_workers_of_protocol(session, PROTOCOL)
         with self._lock:
             self._live, self._counted_at = live, time.monotonic()
         return live
-
-    def bury_dead_nodes(self, farm: Farm, now: datetime) -> list[str]:
-        """Nodes silent for ``dead_after_heartbeats`` go to error; the core requeues their
-        tasks. Runs before each /farm exchange, so nodes that talk keep the farm moving."""
-        deadline = now - self.policy.dead_after(self.live_nodes(farm))
-        with farm.db.read() as session:
-            silent = [
-                w.id
-                for w in _farm_workers(session, live_only=True)
-                if w.last_seen is None or w.last_seen < deadline
-            ]
-        if not silent:
-            return []
-        with farm.db.write() as session:
-            for worker_id in silent:
-                worker = session.get(Worker, worker_id)
-                if worker is not None and common.is_live(worker):
-                    workers.state_changed(session, worker, WorkerStatus.ERROR, now)
-        with self._lock:
-            self._counted_at = -1.0
-        return silent
-
-
-def _farm_workers(session: Session, *, live_only: bool) -> list[Worker]:
-    query = select(Worker).join(ProtocolWorker, ProtocolWorker.worker_id == Worker.id)
-    query = query.where(ProtocolWorker.protocol == PROTOCOL)
-    if live_only:
-        query = query.where(
-            Worker.status.in_((WorkerStatus.AWAKE, WorkerStatus.STARTING, WorkerStatus.ASLEEP))
-        )
-    return list(session.scalars(query).all())
 
 
 # The exchange ----------------------------------------------------------------------------------
@@ -293,7 +262,7 @@ def _give_tasks(ex: _Exchange, request: TaskRequest) -> None:
         return  # a paused (asleep) node gets nothing
     features = list(dict.fromkeys(request.provides))
     shares = set(request.paths)
-    tags = list(session.scalars(select(WorkerTag).where(WorkerTag.name.in_(features))))
+    tags = farm_node_queries.tags_named(session, features)
     workers.update_reported_facts(
         session,
         worker,
@@ -396,10 +365,10 @@ async def _exchange(
         await farm_nodes.check_secret(farm, parsed[0].name, secret)
     address = client_address(request)
     census: NodeCensus = request.app.state.farm_census
-    info = await run_in_threadpool(_heartbeat_info, farm, census, now)
+    beat = await run_in_threadpool(_heartbeat, farm, census)
 
     def work(session: Session) -> list[dict[str, Any]]:
-        return _run(session, farm, census.policy, parsed, secret, address, now, info)
+        return _run(session, farm, census.policy, parsed, secret, address, now, beat)
 
     return JSONResponse(await farm.writer.run(work))
 
@@ -444,9 +413,17 @@ async def register_node(token: str, request: Request, farm: FarmDep, now: NowDep
     )
 
 
-def _heartbeat_info(farm: Farm, census: NodeCensus, now: datetime) -> dict[str, Any]:
-    census.bury_dead_nodes(farm, now)
-    return census.policy.info(census.live_nodes(farm))
+@dataclass(frozen=True)
+class _Heartbeat:
+    info: dict[str, Any]
+    #: How long a node told this heartbeat may stay silent before the health check calls it
+    #: gone.
+    silent_after: timedelta
+
+
+def _heartbeat(farm: Farm, census: NodeCensus) -> _Heartbeat:
+    live = census.live_nodes(farm)
+    return _Heartbeat(census.policy.info(live), census.policy.dead_after(live))
 
 
 def _run(
@@ -457,14 +434,15 @@ def _run(
     secret: str | None,
     address: str,
     now: datetime,
-    info: dict[str, Any],
+    beat: _Heartbeat,
 ) -> list[dict[str, Any]]:
     worker = _identify(session, farm, parsed[0], secret, address, now)
+    health.allow_silence(worker, beat.silent_after.total_seconds())
     worker_session.follow_requested_state(session, worker, now)
-    ex = _Exchange(session, farm, policy, worker, now, info, [])
+    ex = _Exchange(session, farm, policy, worker, now, beat.info, [])
     for index, item in enumerate(parsed[1:], start=1):
         if isinstance(item, Info):
-            ex.answers.append(dict(info))
+            ex.answers.append(dict(ex.info))
         elif isinstance(item, TaskRequest):
             _give_tasks(ex, item)
         elif isinstance(item, Report):
@@ -512,13 +490,8 @@ def _cluster_name(raw: bytes) -> str:
 def _report_new_jobs(farm: Farm, cluster: str) -> list[dict[str, Any]]:
     if not cluster:
         raise BadInput("cluster name: must not be blank")
-    reported = select(ClusterReport.job_id).where(ClusterReport.cluster == cluster)
     with farm.db.write() as session:
-        jobs = session.scalars(
-            select(Job)
-            .where(Job.status.in_((JobStatus.QUEUED, JobStatus.ACTIVE)), Job.id.not_in(reported))
-            .order_by(Job.created)
-        ).all()
+        jobs = farm_node_queries.unfinished_jobs_not_reported_to(session, cluster)
         out = []
         for job in jobs:
             task_types = common.task_types_of_job(session, job.id)
@@ -534,7 +507,7 @@ def _report_new_jobs(farm: Farm, cluster: str) -> list[dict[str, Any]]:
                     "frames": common.job_frame_count(job),
                 }
             )
-            session.add(ClusterReport(cluster=cluster, job_id=job.id))
+        farm_node_queries.note_reported_to(session, cluster, [job.id for job in jobs])
         return out
 
 

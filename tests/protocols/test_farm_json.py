@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from manager.core.farm import utcnow
+from manager.core.health import run_health_checks
 from manager.protocols.farm_json import HeartbeatPolicy, NodeCensus
-from tests.conftest import Manager, database_backends
+from tests.conftest import Manager, database_backends, register_worker, submit
 from tests.protocols import conftest as protocol_helpers
 from tests.protocols.conftest import app_of, job_status
 
@@ -175,15 +176,39 @@ def test_heartbeat_grows_with_live_nodes_to_cap_the_rate(manager: Manager) -> No
     assert big["arrhythmia"] > 0 and big["hibernation"] >= big["heartbeat"]
 
 
-def test_silent_node_is_dead_and_its_task_goes_back(manager: Manager) -> None:
+def test_health_check_lets_a_node_stay_silent_for_its_heartbeats_and_a_worker_for_its_timeout(
+    manager: Manager,
+) -> None:
     submit_frames(manager, "1")
-    (task,) = farm(manager, identity("sleepy"), task_request())
+    (node_task,) = farm(manager, identity("sleepy"), task_request())
+    submit(manager, settings={"frames": "1", "chunk_size": 1})
+    worker = register_worker(manager)
+    worker.wake()
+    worker_task = worker.next_task()
+    assert worker_task is not None
     census: NodeCensus = app_of(manager).state.farm_census
-    later = utcnow() + census.policy.dead_after(1) + timedelta(seconds=5)
-    assert len(census.bury_dead_nodes(manager.farm, later)) == 1
-    assert manager.get(f"/api/v3/tasks/{task['uuid']}").json()["status"] == "queued"
+    node_deadline = census.policy.dead_after(1)
+    assert node_deadline.total_seconds() < manager.settings.worker_timeout
+
+    def status(path: str) -> str:
+        return str(manager.get(path).json()["status"])
+
+    run_health_checks(manager.farm, now=utcnow() + node_deadline - timedelta(seconds=1))
+    assert status(f"/api/v3/tasks/{node_task['uuid']}") == "active"
+
+    run_health_checks(manager.farm, now=utcnow() + node_deadline + timedelta(seconds=1))
+    assert status(f"/api/v3/tasks/{node_task['uuid']}") == "queued"
+    nodes = manager.get("/api/v3/worker-mgt/workers").json()["workers"]
+    assert {w["name"]: w["status"] for w in nodes}["sleepy"] == "error"
+    assert status(f"/api/v3/tasks/{worker_task['uuid']}") == "active"
+    assert status(f"/api/v3/worker-mgt/workers/{worker.id}") == "awake"
     (again,) = farm(manager, identity("other"), task_request())
-    assert again["uuid"] == task["uuid"]
+    assert again["uuid"] == node_task["uuid"]
+
+    timeout = timedelta(seconds=manager.settings.worker_timeout)
+    run_health_checks(manager.farm, now=utcnow() + timeout + timedelta(seconds=1))
+    assert status(f"/api/v3/worker-mgt/workers/{worker.id}") == "error"
+    assert status(f"/api/v3/tasks/{worker_task['uuid']}") == "queued"
 
 
 # Bad input: the JSON Error form, nothing changed --------------------------------------------

@@ -4,15 +4,33 @@ the reads of the health checks and the farm's status."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    bindparam,
+    delete,
+    extract,
+    func,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from manager.core.statuses import LIVE_WORKER_STATUSES
 from manager.core.worker_facts import WorkerFacts
-from manager.db.models import JobBlock, SleepSchedule, Task, TaskFailure, Worker, WorkerTag
+from manager.db.models import (
+    JobBlock,
+    SleepSchedule,
+    Task,
+    TaskFailure,
+    UTCDateTime,
+    Worker,
+    WorkerTag,
+)
 from manager.db.prepared import Prepared
 
 _WORKERS = cast(Table, Worker.__table__)
@@ -48,15 +66,32 @@ def mark_worker_seen(session: Session, worker_id: str, now: datetime) -> None:
         _MARK_SEEN.execute(session, worker_id=worker_id, now=now)
 
 
-def live_workers_silent_since(session: Session, deadline: datetime) -> list[Worker]:
-    """Workers expected to talk to the manager that have not since ``deadline``."""
+def live_workers_silent(
+    session: Session, now: datetime, default_silent_after_s: float, up_for_s: float
+) -> list[Worker]:
+    """Workers expected to talk to the manager that have been silent longer than they may be:
+    their own ``silent_after_s``, else ``default_silent_after_s``. Silence counts only from
+    the manager's start (``up_for_s`` seconds ago): nobody could talk to a manager that was
+    down."""
+    allowed = func.coalesce(Worker.silent_after_s, default_silent_after_s)
     return list(
         session.scalars(
             select(Worker).where(
-                Worker.status.in_(LIVE_WORKER_STATUSES), Worker.last_seen < deadline
+                Worker.status.in_(LIVE_WORKER_STATUSES),
+                Worker.last_seen.is_not(None),
+                allowed < up_for_s,
+                _seconds_between(session, Worker.last_seen, now) > allowed,
             )
         ).all()
     )
+
+
+def _seconds_between(session: Session, earlier: Any, later: datetime) -> ColumnElement[float]:
+    """``later - earlier`` in seconds, in the database's own date arithmetic."""
+    later_value = literal(later, UTCDateTime())
+    if session.get_bind().dialect.name == "sqlite":
+        return (func.julianday(later_value) - func.julianday(earlier)) * 86400.0
+    return extract("epoch", later_value - earlier)
 
 
 def active_sleep_schedules(session: Session) -> list[SleepSchedule]:
