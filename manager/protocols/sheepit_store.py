@@ -16,7 +16,6 @@ from enum import Enum
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from manager.core.credentials import SecretVerifier, hash_secret
@@ -25,6 +24,7 @@ from manager.core.farm import Farm
 from manager.core.setting_paths import share_path
 from manager.db.models import Job
 from manager.db.protocol_models import ProtocolFlag, SheepitSession, SheepitUser
+from manager.db.queries import sheepit as sheepit_queries
 from worker_mode.safe_paths import StorageRoot, UnsafePath
 
 log = logging.getLogger(__name__)
@@ -115,11 +115,7 @@ def open_session(
     session: Session, login: str, worker_id: str, os_name: str, bits: str, now: datetime
 ) -> str:
     """A new session for the client; returns the token for its cookie."""
-    for old in session.scalars(
-        select(SheepitSession).where(
-            SheepitSession.worker_id == worker_id, SheepitSession.ended.is_(False)
-        )
-    ):
+    for old in sheepit_queries.open_sessions_of_worker(session, worker_id):
         old.ended = True
     token = secrets.token_urlsafe(32)
     session.add(
