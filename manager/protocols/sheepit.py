@@ -21,7 +21,6 @@ from xml.etree import ElementTree
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, PlainTextResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from manager.core import tasks, worker_session
@@ -35,7 +34,8 @@ from manager.core.bounds import (
 from manager.core.errors import Conflict, NotFound
 from manager.core.farm import Farm
 from manager.db.models import Job, Worker
-from manager.db.protocol_models import SheepitSession, SheepitUser
+from manager.db.protocol_models import SheepitUser
+from manager.db.queries import sheepit as sheepit_queries
 from manager.protocols import common, sheepit_admin, sheepit_work
 from manager.protocols import sheepit_store as store
 from manager.protocols.forms import Form
@@ -288,12 +288,7 @@ def _client_worker(
 def _held_by_a_live_client(session: Session, worker: Worker) -> bool:
     if not common.is_live(worker):
         return False
-    open_session = session.scalar(
-        select(SheepitSession.token_hash)
-        .where(SheepitSession.worker_id == worker.id, SheepitSession.ended.is_(False))
-        .limit(1)
-    )
-    return open_session is not None
+    return sheepit_queries.worker_has_open_session(session, worker.id)
 
 
 def _config_answer(max_period: int) -> ElementTree.Element:
