@@ -18,11 +18,10 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from manager.core.errors import FarmError
 from manager.core.farm import Farm, utcnow
-from manager.db.protocol_models import SheepitUser
+from manager.db.queries import sheepit as sheepit_queries
 from manager.protocols import sheepit_store as store
 from manager.web.deps import AccessDep, FarmDep, NowDep
 from manager.web.openapi import answers
@@ -65,7 +64,7 @@ class Users(BaseModel):
 @router.get("/users", response_model=Users)
 def list_users(farm: FarmDep) -> JSONResponse:
     with farm.db.read() as session:
-        users = session.scalars(select(SheepitUser).order_by(SheepitUser.login)).all()
+        users = sheepit_queries.users_by_login(session)
         return JSONResponse({"users": [store.user_summary(u) for u in users]})
 
 
@@ -158,7 +157,7 @@ def _run(farm: Farm, args: argparse.Namespace) -> int:
             store.change_user(session, args.login, can_render=args.command == "grant")
             print(f"{args.login}: rendering {'allowed' if args.command == 'grant' else 'revoked'}")
         else:
-            for user in session.scalars(select(SheepitUser).order_by(SheepitUser.login)):
+            for user in sheepit_queries.users_by_login(session):
                 rights = "renders" if user.can_render else "revoked"
                 print(f"{user.login}\t{rights}\t{user.frames_rendered} frames")
     return 0
