@@ -16,15 +16,13 @@ from manager.core.errors import NotFound
 from manager.core.statuses import JobStatus, TaskStatus
 from manager.db.models import Job, Task
 from manager.db.queries.job_counters import change_job_counts
+from manager.db.queries.jobs import job_for_change
 from manager.db.queries.tasks import move_tasks_of_job
-from manager.db.session import is_postgres
 
 
 def lock_job(session: Session, job_id: str) -> Job:
     """Load a job for changing it; on PostgreSQL the row stays locked until commit."""
-    # ``None`` rather than False on SQLite: Session.get skips its identity map for any
-    # with_for_update other than None, and a batch of worker updates shares one job row.
-    job = session.get(Job, job_id, with_for_update=True if is_postgres(session) else None)
+    job = job_for_change(session, job_id)
     if job is None:
         raise NotFound("job", job_id)
     return job

@@ -9,6 +9,14 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from manager.db.models import Job, JobBlock, Task, TaskDependency, TaskFailure
+from manager.db.session import is_postgres
+
+
+def job_for_change(session: Session, job_id: str) -> Job | None:
+    """The job, loaded for changing it; on PostgreSQL its row stays locked until commit."""
+    # ``None`` rather than False on SQLite: Session.get skips its identity map for any
+    # with_for_update other than None, and a batch of worker updates shares one job row.
+    return session.get(Job, job_id, with_for_update=True if is_postgres(session) else None)
 
 
 def delete_job(session: Session, job: Job) -> None:
