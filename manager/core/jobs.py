@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from manager.core import events
@@ -20,9 +19,9 @@ from manager.core.setting_paths import check_path_settings
 from manager.core.statuses import JobStatus, TaskStatus
 from manager.core.task_states import bulk_set_task_status, follow_tasks, lock_job
 from manager.core.waiting import note_jobs_waiting_for_task_types
-from manager.db.bulk import insert_rows
-from manager.db.models import Job, JobBlock, Task, TaskDependency, WorkerTag
+from manager.db.models import Job, JobBlock, WorkerTag
 from manager.db.queries import jobs as job_queries
+from manager.db.queries import submitted_tasks
 from manager.db.queries import workers as worker_queries
 from manager.db.queries.job_counters import initial_job_counts, recount_job
 from manager.db.queries.tasks import requeue_tasks_of_job
@@ -196,8 +195,6 @@ def add_job(
     return job
 
 
-TASK_TABLE: Table = Task.__table__  # type: ignore[assignment]
-DEPENDENCY_TABLE: Table = TaskDependency.__table__  # type: ignore[assignment]
 DEPENDENCY_COLUMNS = ("task_id", "depends_on_id")
 
 
@@ -229,7 +226,7 @@ def insert_tasks(
     session: Session, compiled: CompiledSubmission, task_ids: list[str], which: range,
     now: datetime,
 ) -> None:
-    insert_rows(session, TASK_TABLE, TASK_COLUMNS, task_rows(compiled, task_ids, which, now))
+    submitted_tasks.insert_tasks(session, TASK_COLUMNS, task_rows(compiled, task_ids, which, now))
 
 
 def insert_dependencies(
@@ -237,7 +234,7 @@ def insert_dependencies(
 ) -> None:
     """Every task must be stored already: a task may wait for a later one."""
     rows = dependency_rows(compiled, task_ids, which)
-    insert_rows(session, DEPENDENCY_TABLE, DEPENDENCY_COLUMNS, rows)
+    submitted_tasks.insert_dependencies(session, DEPENDENCY_COLUMNS, rows)
 
 
 def get_job(session: Session, job_id: str) -> Job:

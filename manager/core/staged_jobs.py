@@ -23,8 +23,7 @@ from manager.core import events, jobs
 from manager.core.job_types import JobTypeRegistry
 from manager.core.statuses import JobStatus
 from manager.core.waiting import note_jobs_waiting_for_task_types
-from manager.db.bulk import convert_rows, insert_converted
-from manager.db.queries import unfinished_jobs
+from manager.db.queries import submitted_tasks, unfinished_jobs
 from manager.db.session import Database
 
 log = logging.getLogger(__name__)
@@ -95,10 +94,10 @@ def submit_in_steps(
         for which in steps.ranges(count):
             # Rows are made ready before the lock is taken; under it they are only inserted.
             rows = jobs.task_rows(compiled, task_ids, which, now)
-            rows = convert_rows(dialect, jobs.TASK_TABLE, jobs.TASK_COLUMNS, rows)
+            rows = submitted_tasks.task_rows_for_driver(dialect, jobs.TASK_COLUMNS, rows)
             with db.write() as session:
                 started = time.perf_counter()
-                insert_converted(session, jobs.TASK_TABLE, jobs.TASK_COLUMNS, rows)
+                submitted_tasks.insert_ready_tasks(session, jobs.TASK_COLUMNS, rows)
                 unfinished_jobs.touch_job(session, compiled.job_id, clock())
             held = time.perf_counter() - started  # the commit too: it writes the pages
             steps.took(held)
@@ -109,7 +108,7 @@ def submit_in_steps(
         for which in steps.ranges(count):
             rows = jobs.dependency_rows(compiled, task_ids, which)
             with db.write() as session:
-                insert_converted(session, jobs.DEPENDENCY_TABLE, jobs.DEPENDENCY_COLUMNS, rows)
+                submitted_tasks.insert_ready_dependencies(session, jobs.DEPENDENCY_COLUMNS, rows)
         with db.write() as session:
             if not unfinished_jobs.open_job(session, compiled.job_id, compiled.initial, now):
                 raise RuntimeError(f"job {compiled.job_id} was removed while it was stored")
