@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 
-from manager.core import health, tasks, worker_session, workers
+from manager.core import health, share_outputs, tasks, worker_session, workers
 from manager.core.bounds import INT32_MAX, Frame, Name
 from manager.core.errors import BadInput, Conflict, Unauthorized
 from manager.core.farm import Farm
@@ -192,7 +192,9 @@ class _Exchange:
     worker: Worker
     now: datetime
     info: dict[str, Any]
-    answers: list[dict[str, Any]]
+    answers: list[dict[str, Any]] = field(default_factory=list)
+    #: Frames that done tasks left on their share, to be kept once the exchange is committed.
+    frames_on_shares: list[share_outputs.FramesOnShare] = field(default_factory=list)
 
 
 def node_task_types(provides: list[str]) -> list[str]:
@@ -341,6 +343,14 @@ def _done(ex: _Exchange, index: int, request: Done) -> None:
         )
     except Conflict:
         return  # canceled or taken over meanwhile: the node's work is simply not needed
+    frame = common.task_frame(task)
+    job = ex.session.get(Job, task.job_id)
+    if frame is None or job is None:
+        return
+    first, last = (frame, frame) if isinstance(frame, int) else (frame[0], frame[1])
+    expected = share_outputs.expect_frames(ex.session, ex.farm.settings, job, task.id, first, last)
+    if expected is not None:
+        ex.frames_on_shares.append(expected)
 
 
 #: Every door reads its body itself: bad input is a 400 with ``Error``.
@@ -367,10 +377,14 @@ async def _exchange(
     census: NodeCensus = request.app.state.farm_census
     beat = await run_in_threadpool(_heartbeat, farm, census)
 
-    def work(session: Session) -> list[dict[str, Any]]:
+    def work(session: Session) -> _Exchange:
         return _run(session, farm, census.policy, parsed, secret, address, now, beat)
 
-    return JSONResponse(await farm.writer.run(work))
+    done = await farm.writer.run(work)
+    # Before the answer, so the frames are listed once the node hears its done went through.
+    for expected in done.frames_on_shares:
+        await share_outputs.keep_frames(farm, expected)
+    return JSONResponse(done.answers)
 
 
 @router.post(REGISTER_PREFIX + "/{token}/farm", response_model=Registered, responses=_NODE_ERRORS)
@@ -435,11 +449,11 @@ def _run(
     address: str,
     now: datetime,
     beat: _Heartbeat,
-) -> list[dict[str, Any]]:
+) -> _Exchange:
     worker = _identify(session, farm, parsed[0], secret, address, now)
     health.allow_silence(worker, beat.silent_after.total_seconds())
     worker_session.follow_requested_state(session, worker, now)
-    ex = _Exchange(session, farm, policy, worker, now, beat.info, [])
+    ex = _Exchange(session, farm, policy, worker, now, beat.info)
     for index, item in enumerate(parsed[1:], start=1):
         if isinstance(item, Info):
             ex.answers.append(dict(ex.info))
@@ -449,7 +463,7 @@ def _run(
             _report(ex, index, item)
         elif isinstance(item, Done):
             _done(ex, index, item)
-    return ex.answers
+    return ex
 
 
 # Clusters ----------------------------------------------------------------------------------------

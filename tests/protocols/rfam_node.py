@@ -8,6 +8,9 @@ and the node's observed behaviour (not its code):
   ``share, rest = file.split('::', 1)`` to ``paths[share]/rest`` (a file without ``::`` or
   on an unknown share ends it too);
 - commandments it does not know are printed, and otherwise ignored;
+- it runs ``blender -b <local file> -s <first> -e <last> -a``: Blender writes the frames
+  where the scene's output path says (``blender`` here stands for that), and the manager
+  hears nothing of them;
 - a finished task's ``done`` is sent with the next heartbeat and kept until one succeeds;
   kept ones go out first, before ``identity``;
 - an HTTP error is an ``IOError``: the node counts it and tries again later.
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.request import urlopen
@@ -41,6 +45,8 @@ class RfamNode:
     printed: list[Any] = field(default_factory=list)
     killed: list[str] = field(default_factory=list)
     errors: int = 0
+    #: What Blender does for a task, given the local file and the frame (or [first, last]).
+    blender: Callable[[str, Any], None] | None = None
 
     def to_local(self, path: str) -> str:
         try:
@@ -91,6 +97,9 @@ class RfamNode:
 
     def finish_all(self) -> list[str]:
         """The renders end: ``done`` goes out with the next heartbeat."""
+        for _, frame, local in self.working:
+            if self.blender is not None:
+                self.blender(local, frame)
         self.finished += [(uuid, frame) for uuid, frame, _ in self.working]
         self.working = []
         return [uuid for uuid, _ in self.finished]

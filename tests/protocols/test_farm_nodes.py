@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
-from tests.conftest import Manager, free_port
+from manager.config import Variable, VariableValue
+from tests.conftest import Manager, free_port, submit
 from tests.protocols.conftest import job_status, submit_frames
 from tests.protocols.rfam_node import RfamNode
 
@@ -50,6 +53,62 @@ def test_a_done_that_did_not_get_through_is_sent_again_ahead_of_identity(
     assert node.must_send[0]["id"] == "done"  # so the next list starts with it
     assert node.hello()
     assert job_status(manager, job["id"]) == "completed"
+
+
+# Frames on the share: the job's outputs -----------------------------------------------------
+
+
+def png(shade: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 9), (shade, 40, 90)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def blender_writing_renders(local_file: str, frame: Any) -> None:
+    """What Blender does with a scene whose output path is ``//renders/shot_####``."""
+    renders = Path(local_file).parent / "renders"
+    renders.mkdir(exist_ok=True)
+    (renders / f"shot_{frame:04d}.png").write_bytes(png(frame))
+
+
+def submit_with_output(manager: Manager, output: str) -> dict[str, Any]:
+    settings = {"blendfile": "projects::shot.blend", "frames": "1-2", "render_output_path": output}
+    return submit(manager, "single-frame-render", settings=settings)
+
+
+def test_frames_a_node_renders_onto_its_share_are_listed_and_downloaded(
+    manager: Manager, shares: dict[str, str]
+) -> None:
+    # The manager's own folder for the share: a variable named after it.
+    mounted = VariableValue(platform="all", value=shares["projects"])
+    manager.settings.variables["projects"] = Variable(values=[mounted])
+    job = submit_with_output(manager, "projects::renders/shot_####")
+    node = RfamNode(manager.url, paths=shares, processes=2, blender=blender_writing_renders)
+    assert node.hello()
+    node.finish_all()
+    assert node.hello()
+    assert job_status(manager, job["id"]) == "completed"
+
+    listing = manager.get(f"/api/farmhand/jobs/{job['id']}/outputs").json()
+    assert [f["name"] for f in listing["files"]] == ["shot_0001.png", "shot_0002.png"]
+    for frame, item in enumerate(listing["files"], start=1):
+        download = manager.get(item["url"])
+        assert download.status_code == 200
+        assert download.content == png(frame)
+
+
+def test_a_share_the_manager_has_no_folder_for_is_said_on_the_job(
+    manager: Manager, shares: dict[str, str]
+) -> None:
+    job = submit_with_output(manager, "projects::renders/shot_####")
+    node = RfamNode(manager.url, paths=shares, processes=2, blender=blender_writing_renders)
+    assert node.hello()
+    node.finish_all()
+    assert node.hello()
+    info = manager.get(f"/api/v3/jobs/{job['id']}").json()
+    assert info["status"] == "completed"
+    assert "no folder" in info["activity"] and "'projects'" in info["activity"]
+    assert manager.get(f"/api/farmhand/jobs/{job['id']}/outputs").json()["files"] == []
 
 
 # Locked down: a registration token --------------------------------------------------------

@@ -91,7 +91,7 @@ def _seconds_between(session: Session, earlier: Any, later: datetime) -> ColumnE
     later_value = literal(later, UTCDateTime())
     if session.get_bind().dialect.name == "sqlite":
         return (func.julianday(later_value) - func.julianday(earlier)) * 86400.0
-    return extract("epoch", later_value - earlier)
+    return cast(ColumnElement[float], extract("epoch", later_value - earlier))
 
 
 def active_sleep_schedules(session: Session) -> list[SleepSchedule]:
