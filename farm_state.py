@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .client.api import JobCounts
+from .client.api import JobCounts, WorkerTag
 from .client.job_catalog import JobCatalog
 from .client.job_settings import JobType
 
@@ -29,6 +29,8 @@ class FarmState:
     #: What the manager says each type is for, and its broken presets.
     catalog: JobCatalog | None = None
     job_types_error: str = ""
+    #: The manager's worker tags, for the Worker Tag drop-down (fetched with the job types).
+    worker_tags: list[WorkerTag] = field(default_factory=list)
     connection_message: str = ""
     connection_failed: bool = False
     jobs: list[dict[str, Any]] = field(default_factory=list)

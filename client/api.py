@@ -105,6 +105,23 @@ class JobCounts:
         return " · ".join(parts)
 
 
+@dataclass(frozen=True)
+class WorkerTag:
+    """A worker tag on the manager: a job submitted with it goes only to workers of the tag."""
+
+    id: str
+    name: str
+    description: str = ""
+
+    @classmethod
+    def from_api(cls, tag: dict[str, Any]) -> WorkerTag:
+        return cls(
+            id=str(tag.get("id") or ""),
+            name=str(tag.get("name") or ""),
+            description=str(tag.get("description") or ""),
+        )
+
+
 #: How the add-on's user gives the manager's access token; the CLI passes its own words.
 TOKEN_HINT = "set it in the add-on preferences"
 
@@ -204,6 +221,11 @@ class ManagerAPI:
     def worker(self, worker_id: str) -> dict[str, Any]:
         """One worker with its platform, task types, tags and current task."""
         return dict(self.get_json(f"/api/v3/worker-mgt/workers/{worker_id}"))
+
+    def worker_tags(self) -> list[WorkerTag]:
+        """The manager's worker tags, in its order (by name)."""
+        tags = self.get_json("/api/v3/worker-mgt/tags").get("tags") or []
+        return [WorkerTag.from_api(t) for t in tags if t.get("name")]
 
     def farm_summary(self) -> FarmSummary:
         version = self.version()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from .. import farm_state
-from . import connection, job_type_props, jobs, outputs, submit, worker
+from . import connection, job_type_props, jobs, outputs, submit, worker, worker_tags
 
-_modules = (job_type_props, connection, submit, jobs, outputs, worker)
+_modules = (job_type_props, worker_tags, connection, submit, jobs, outputs, worker)
 
 
 def register() -> None:

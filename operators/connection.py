@@ -8,7 +8,7 @@ from .. import farm_state
 from ..client.api import ManagerError
 from ..client.job_settings import JobType
 from ..preferences import get_preferences, manager_api
-from . import job_type_props
+from . import job_type_props, worker_tags
 from .ui_types import OperatorResult
 
 OFFLINE_MESSAGE = "Online access is off: allow it in Preferences → System → Network to use the farm"
@@ -48,11 +48,12 @@ class FARMHAND_OT_test_connection(bpy.types.Operator):
 
 def refresh_job_types(context: bpy.types.Context) -> None:
     """Fetch the job types (raises ManagerError): the artist types, or all of them when the
-    preferences ask, and keep the scene's choice if still offered."""
+    preferences ask, and keep the scene's choice if still offered; and the worker tags."""
     api = manager_api(context)
     try:
         catalog = api.job_type_catalog()
         served = {t.name: t for t in (JobType.from_api(r) for r in api.job_types())}
+        worker_tags.refresh_worker_tags(api)
     finally:
         api.close()
     everything = get_preferences(context).show_all_job_types
@@ -67,7 +68,7 @@ def refresh_job_types(context: bpy.types.Context) -> None:
 class FARMHAND_OT_refresh_job_types(bpy.types.Operator):
     bl_idname = "farmhand.refresh_job_types"
     bl_label = "Refresh Job Types"
-    bl_description = "Fetch the job types and their settings from the manager"
+    bl_description = "Fetch the job types, their settings and the worker tags from the manager"
 
     def execute(self, context: bpy.types.Context) -> set[OperatorResult]:
         if not online_or_report(self):

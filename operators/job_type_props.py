@@ -1,4 +1,5 @@
-"""The Farm panel's properties: job name, type, priority, and the chosen type's settings.
+"""The Farm panel's properties: job name, type, priority, and the chosen type's settings
+(the worker tag is in ``worker_tags``).
 
 A job type's settings are a ``PropertyGroup`` made at run time from the served
 ``AvailableJobSetting`` list (as Flamenco's add-on does) and hung on the window manager, so they
@@ -335,11 +336,6 @@ def register() -> None:
     scene.farmhand_priority = bpy.props.IntProperty(  # type: ignore[attr-defined]
         name="Priority", description="Higher goes first", default=50, min=0, max=100
     )
-    scene.farmhand_worker_tag = bpy.props.StringProperty(  # type: ignore[attr-defined]
-        name="Worker Tag",
-        description="Only workers with this tag (name or id) render the job; empty: any worker",
-        default="",
-    )
     scene.farmhand_submit_paused = bpy.props.BoolProperty(  # type: ignore[attr-defined]
         name="Submit Paused",
         description="Submit the job paused, to start it later from the panel or the dashboard",
@@ -353,7 +349,6 @@ def unregister() -> None:
         "farmhand_job_name",
         "farmhand_job_type",
         "farmhand_priority",
-        "farmhand_worker_tag",
         "farmhand_submit_paused",
     ):
         if hasattr(bpy.types.Scene, name):

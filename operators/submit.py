@@ -33,7 +33,7 @@ from ..client.submission import (
     submit,
 )
 from ..preferences import get_preferences
-from . import job_type_props, jobs
+from . import job_type_props, jobs, worker_tags
 from .connection import online_or_report
 from .ui_types import OperatorResult
 
@@ -227,7 +227,7 @@ class FARMHAND_OT_submit_job(bpy.types.Operator):
             type_etag=job_type.etag,
             settings=values,
             priority=scene.farmhand_priority,
-            worker_tag=scene.farmhand_worker_tag.strip(),
+            worker_tag=worker_tags.chosen_tag(scene),
             paused=scene.farmhand_submit_paused,
         )
 

@@ -470,7 +470,18 @@ class RecordingLayout:
         return properties
 
     def prop(self, data: Any, name: str, **_: Any) -> None:
-        self.calls.append(["prop", name])
+        rna = data.bl_rna.properties[name]
+        if rna.type != "ENUM":
+            self.calls.append(["prop", name])
+            return
+        # A drop-down: its entries (a dynamic one's from its items callback, as Blender asks
+        # them when it opens) and the one it shows.
+        if rna.enum_items:
+            offered = [[i.identifier, i.name] for i in rna.enum_items]
+        else:
+            items = getattr(type(data), name).keywords["items"]
+            offered = [[i[0], i[1]] for i in items(data, bpy.context)]
+        self.calls.append(["prop", name, "ENUM", offered, getattr(data, name)])
 
     def template_icon(self, icon_value: int = 0, **_: Any) -> None:
         self.calls.append(["template_icon", bool(icon_value)])
@@ -645,6 +656,48 @@ def scenario_abort_submit(spec: dict[str, Any]) -> dict[str, Any]:
         "idle": idle.recorded(),
         "again": again,
     }
+
+
+def _worker_tag_prop() -> list[Any]:
+    drawn = draw_panel("FARMHAND_PT_farm")
+    return next(c for c in drawn if c[0] == "prop" and c[1] == "farmhand_worker_tag")
+
+
+def scenario_worker_tags(spec: dict[str, Any]) -> dict[str, Any]:
+    """Worker Tag offers the manager's tags; the chosen one goes with the job, and stays chosen
+    while the manager is out of reach."""
+    import requests
+
+    make_scene(spec["blend"], "tagged-shot")
+    scene = bpy.context.scene
+    scene["farmhand_worker_tag"] = "render-nodes"  # a file saved with the free-text field
+    set_prefs(spec["down_url"])
+    out: dict[str, Any] = {"down_refresh": run_op(bpy.ops.farmhand.refresh_job_types)}
+    out["down"] = _worker_tag_prop()
+    tags = {}
+    for name in ("gpu", "studio-b"):
+        made = requests.post(f"{spec['manager']}/api/v3/worker-mgt/tags",
+                             json={"name": name, "description": f"the {name} machines"}, timeout=5)
+        made.raise_for_status()
+        tags[name] = made.json()["id"]
+    out["tag_ids"] = tags
+    set_prefs(spec["manager"])
+    out["refresh"] = run_op(bpy.ops.farmhand.refresh_job_types)
+    out["stale"] = _worker_tag_prop()
+    scene.farmhand_job_type = "frames-noop"
+    scene.farmhand_worker_tag = "gpu"
+    out["chosen"] = _worker_tag_prop()
+    try:
+        scene.farmhand_worker_tag = "no-such-tag"
+        out["unknown_taken"] = True
+    except TypeError:
+        out["unknown_taken"] = False
+    out["submit"] = run_op(bpy.ops.farmhand.submit_job)
+    out["job_id"] = state().jobs[0]["id"] if state().jobs else None
+    scene.farmhand_worker_tag = " "  # Any Worker
+    out["any_submit"] = run_op(bpy.ops.farmhand.submit_job)
+    out["any_job_id"] = state().jobs[0]["id"] if state().jobs else None
+    return out
 
 
 def scenario_disable(spec: dict[str, Any]) -> dict[str, Any]:

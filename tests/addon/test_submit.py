@@ -55,6 +55,7 @@ def session(
             ("abort_submit", {"blend": str(work / "abort.blend")}),
             ("panel_states", {"blend": str(work / "states.blend")}),
             ("without_cycles", {"blend": str(work / "eevee.blend")}),
+            ("worker_tags", {"blend": str(work / "tagged.blend")}),
             ("disable", {}),
         ],
         manager=module_manager.url,
@@ -220,6 +221,29 @@ def test_artists_get_the_render_type_and_a_broken_one_is_shown_not_swapped(
     assert "job type 'simple-blender-render' is broken on the manager: settings:" in broken["error"]
     assert not broken["settings_group"]
     assert broken["submit"]["result"] == "ERROR" and "broken" in broken["submit"]["message"]
+
+
+def test_worker_tag_is_a_drop_down_of_the_managers_tags_and_goes_with_the_job(
+    session: dict[str, Any], module_manager: Manager
+) -> None:
+    result = session["worker_tags"]
+    any_worker = [" ", "Any Worker"]
+    # Manager out of reach: no tags known, and the tag the file was saved with stays shown.
+    assert result["down_refresh"]["result"] == "ERROR"
+    assert result["down"][2:] == [
+        "ENUM", [any_worker, ["render-nodes", "render-nodes"]], "render-nodes"
+    ]
+    # Connected: the manager's tags; the file's tag is not among them and says so.
+    assert result["refresh"]["result"] == "FINISHED"
+    assert result["stale"][3] == [any_worker, ["gpu", "gpu"], ["studio-b", "studio-b"],
+                                  ["render-nodes", "render-nodes (not on the manager)"]]
+    assert result["chosen"][3][:3] == [any_worker, ["gpu", "gpu"], ["studio-b", "studio-b"]]
+    assert result["chosen"][4] == "gpu"
+    assert not result["unknown_taken"]
+    assert result["submit"]["result"] == "FINISHED", result
+    assert stored_job(module_manager, result["job_id"])["worker_tag"] == result["tag_ids"]["gpu"]
+    assert result["any_submit"]["result"] == "FINISHED", result
+    assert "worker_tag" not in stored_job(module_manager, result["any_job_id"])
 
 
 def test_disable_removes_everything(session: dict[str, Any]) -> None:
