@@ -30,7 +30,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from .api import ManagerAPI, ManagerError, NotFound
+from .api import JobCounts, ManagerAPI, ManagerError, NotFound
 from .downloads import DownloadFolderError, FrameSync, check_folder
 from .job_settings import JobType, missing_required
 from .progress import ProgressBar, eta_text, human_bytes
@@ -427,6 +427,21 @@ def progress_text(job: dict[str, Any]) -> str:
     return f"{done}/{total}"
 
 
+def frames_text(counts: JobCounts | None) -> str:
+    """Frames rendered of all the job renders ("2/2"); empty for a job that renders none."""
+    if counts is None or not counts.frames_total:
+        return ""
+    return f"{counts.frames_done}/{counts.frames_total}"
+
+
+def counts_of(api: ManagerAPI, job_ids: list[str]) -> dict[str, JobCounts]:
+    # A manager without Farmhand's own API still lists its jobs, only without frames.
+    try:
+        return api.job_counts(job_ids)
+    except NotFound:
+        return {}
+
+
 def cmd_types(api: ManagerAPI, args: argparse.Namespace) -> int:
     catalog = api.job_type_catalog()
     for entry in catalog.offered(everything=args.all):
@@ -461,10 +476,13 @@ def cmd_jobs(api: ManagerAPI, args: argparse.Namespace) -> int:
     if not jobs:
         print("no jobs")
         return 0
-    print(f"{'ID':8}  {'STATUS':17}  {'TASKS':>9}  {'TYPE':22}  NAME")
-    for job in jobs[: args.limit]:
+    shown = jobs[: args.limit]
+    counts = counts_of(api, [str(job["id"]) for job in shown])
+    print(f"{'ID':8}  {'STATUS':17}  {'TASKS':>9}  {'FRAMES':>11}  {'TYPE':22}  NAME")
+    for job in shown:
+        frames = frames_text(counts.get(str(job["id"])))
         print(
-            f"{job['id'][:8]}  {job['status']:17}  {progress_text(job):>9}  "
+            f"{job['id'][:8]}  {job['status']:17}  {progress_text(job):>9}  {frames:>11}  "
             f"{job['type']:22}  {job['name']}"
         )
         # Why a job waits or failed is the first thing to know about it.
@@ -693,13 +711,15 @@ def cmd_watch(api: ManagerAPI, args: argparse.Namespace) -> int:
             if sync is not None:
                 fetched += len(sync.sync().fetched)
             done, total = int(job.get("steps_completed") or 0), int(job.get("steps_total") or 0)
+            frames = frames_text(counts_of(api, [job["id"]]).get(job["id"]))
             now = time.monotonic()
             if rate is None:
                 rate = ProgressRate(done, now)
-            if not step.startswith(f"{done}/{total} "):
-                # Recomputed only when a task ends, so a log gets a line per task, not per look.
+            counted = (f"{frames} frames, " if frames else "") + f"{done}/{total} tasks"
+            if not step.startswith(counted + " "):
+                # Recomputed only when a task or frame ends, so a log gets a line per change.
                 eta = eta_text(rate.eta(done, total, now))
-                step = f"{done}/{total} tasks {job['status']}, {eta}"
+                step = f"{counted} {job['status']}, {eta}"
                 if sync is not None:
                     step += f", {fetched} frame(s) in {target}"
             bar.update(step, done / total if total else 0.0)

@@ -32,8 +32,8 @@ BLENDER_MATCH_SETTING = "blender_version_match"
 SUBMITTABLE_INITIAL_STATUSES = (JobStatus.QUEUED, JobStatus.PAUSED)
 TASK_COLUMNS = (
     "id", "job_id", "index_in_job", "name", "task_type", "priority", "status", "activity",
-    "commands", "steps_completed", "steps_total", "dispatch_rank", "dependency_count",
-    "created", "updated",
+    "commands", "steps_completed", "steps_total", "frame_count", "dispatch_rank",
+    "dependency_count", "created", "updated",
 )
 
 
@@ -207,7 +207,7 @@ def task_rows(
     return [
         (
             task_ids[i], job_id, i, specs[i].name, specs[i].task_type, specs[i].priority,
-            status_text, "", specs[i].commands, 0, specs[i].steps_total,
+            status_text, "", specs[i].commands, 0, specs[i].steps_total, len(specs[i].frames),
             specs[i].dispatch_rank, len(specs[i].depends_on), now, now,
         )
         for i in which

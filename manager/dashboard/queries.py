@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, distinct, func, select
+from sqlalchemy import ColumnElement, Integer, case, distinct, func, select
 from sqlalchemy.orm import Session
 
 from manager.api.v3 import serialize
@@ -102,16 +102,23 @@ def _job_order(order_by: str) -> list[Any]:
 
 
 def _frames_of_jobs(session: Session, job_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
-    """Steps (frames) done and total per job, from the tasks of just these jobs."""
+    """Frames done and total per job, from the tasks of just these jobs: a task's frames, not
+    its steps, so the video made of the frames adds none. A running task has done the share of
+    its frames that its steps say."""
     if not job_ids:
         return {}
     done = case(
-        (Task.status == TaskStatus.COMPLETED, Task.steps_total),
-        (Task.status == TaskStatus.ACTIVE, Task.steps_completed),
+        (Task.status == TaskStatus.COMPLETED, Task.frame_count),
+        (
+            Task.status == TaskStatus.ACTIVE,
+            Task.steps_completed
+            * Task.frame_count
+            // func.nullif(Task.steps_total, 0, type_=Integer),
+        ),
         else_=0,
     )
     rows = session.execute(
-        select(Task.job_id, func.sum(done), func.sum(Task.steps_total))
+        select(Task.job_id, func.sum(done), func.sum(Task.frame_count))
         .where(Task.job_id.in_(job_ids))
         .group_by(Task.job_id)
     ).all()
@@ -346,9 +353,9 @@ def _current_tasks(session: Session, worker_ids: list[str]) -> dict[str, Task]:
 
 
 def _output_of_workers(session: Session, worker_ids: list[str]) -> dict[str, tuple[int, int]]:
-    """Tasks completed and frames (steps) rendered per worker."""
+    """Tasks completed and frames rendered per worker."""
     rows = session.execute(
-        select(Task.worker_id, func.count(), func.sum(Task.steps_total))
+        select(Task.worker_id, func.count(), func.sum(Task.frame_count))
         .where(Task.worker_id.in_(worker_ids), Task.status == TaskStatus.COMPLETED)
         .group_by(Task.worker_id)
     )
@@ -489,13 +496,13 @@ def farm_summary(session: Session, now: datetime) -> dict[str, Any]:
     )
     queued_frames = (
         session.scalar(
-            select(func.sum(Task.steps_total)).where(Task.status.in_(RUNNABLE_TASK_STATUSES))
+            select(func.sum(Task.frame_count)).where(Task.status.in_(RUNNABLE_TASK_STATUSES))
         )
         or 0
     )
     since = now - THROUGHPUT_WINDOW
     done_tasks, done_frames = session.execute(
-        select(func.count(), func.sum(Task.steps_total)).where(
+        select(func.count(), func.sum(Task.frame_count)).where(
             Task.status == TaskStatus.COMPLETED, Task.last_touched >= since
         )
     ).one()

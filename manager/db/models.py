@@ -175,6 +175,9 @@ class Task(Base):
     commands: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     steps_completed: Mapped[int] = mapped_column(Integer, default=0)
     steps_total: Mapped[int] = mapped_column(Integer, default=1)
+    #: Frames the task renders (its chunk's); 0 for a task that renders none, such as the
+    #: video made of a job's frames. A job's frame totals are the sum of these, not of steps.
+    frame_count: Mapped[int] = mapped_column(Integer, default=0)
     #: Order in which the scheduler hands out tasks of one job (first, last, middle, ...).
     dispatch_rank: Mapped[int] = mapped_column(Integer, default=0)
     #: Number of tasks this one waits for; lets the scheduler skip the dependency check.

@@ -284,8 +284,29 @@ def test_watch_downloads_frames_as_they_finish_with_progress_and_eta(
     out, err = capsys.readouterr()
     assert result["code"] == 0, err
     assert sorted(p.name for p in folder.glob("*.png")) == [f"00000{n}.png" for n in range(1, 5)]
-    assert "1/2 tasks active, ETA" in err and "2/2 tasks completed" in err
+    assert "2/4 frames, 1/2 tasks active, ETA" in err and "4/4 frames, 2/2 tasks completed" in err
     assert f"completed; 4 frame(s) downloaded to {folder}" in out
+
+
+def test_jobs_and_watch_count_the_frames_rendered_not_the_video_task(
+    manager: Manager, awake_worker: FakeWorker, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    job = render_job(manager, frames="1-4")  # two render tasks of two frames, and the video
+
+    def listed() -> list[str]:
+        code, out, err = farmhand("jobs", "--manager", manager.url, capsys=capsys)
+        assert code == 0, err
+        assert out.splitlines()[0].split()[:4] == ["ID", "STATUS", "TASKS", "FRAMES"]
+        return next(line for line in out.splitlines() if line.startswith(job["id"][:8])).split()
+
+    assert listed()[2:4] == ["0/3", "0/4"]
+    render_everything(awake_worker, tmp_path)
+    assert listed()[1:4] == ["completed", "3/3", "4/4"]
+    code, _, err = farmhand("watch", job["id"], "--manager", manager.url, "--no-download",
+                            capsys=capsys)
+    assert code == 0, err
+    assert "4/4 frames, 3/3 tasks completed" in err
 
 
 def test_eta_follows_the_rate_seen_while_watching() -> None:

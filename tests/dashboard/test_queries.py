@@ -135,6 +135,48 @@ def test_job_rows_carry_progress_frames_and_timing(manager: Manager) -> None:
         assert row["jobs"][0][key] == manager.get(f"/api/v3/jobs/{job['id']}").json()[key]
 
 
+def render_with_video(manager: Manager) -> dict[str, Any]:
+    """Two frames, one per render task, and the preview video made of them."""
+    return submit(
+        manager,
+        "simple-blender-render",
+        name="two frames and a video",
+        settings={
+            "frames": "1-2",
+            "chunk_size": 1,
+            "render_output_root": "/render",
+            "add_path_components": 0,
+            "render_output_path": "/render/shot/######",
+            "blendfile": "/projects/shot.blend",
+            "fps": 24.0,
+            "format": "PNG",
+            "image_file_extension": ".png",
+            "scene": "Scene",
+        },
+    )
+
+
+def test_frames_count_the_frames_rendered_not_the_video_task(manager: Manager) -> None:
+    job = render_with_video(manager)
+    worker = register_worker(manager)
+    worker.wake()
+    names = []
+    while (task := worker.next_task()) is not None:
+        names.append(task["name"])
+        worker.complete(task["uuid"])
+        row = page_of(manager, ids=job["id"])["jobs"][0]
+        assert row["frames_total"] == 2
+        assert row["frames_done"] == min(len(names), 2)
+    assert names == ["render-1", "render-2", "preview-video"]
+    listed = {j["id"]: j for j in page_of(manager)["jobs"]}[job["id"]]
+    assert (listed["frames_done"], listed["frames_total"]) == (2, 2)
+    assert listed["tasks"]["completed"] == 3
+    workers = manager.get("/api/farmhand/workers").json()["workers"]
+    assert [w["frames_rendered"] for w in workers if w["id"] == worker.id] == [2]
+    summary = manager.get("/api/farmhand/summary").json()
+    assert summary["frames_per_hour"] == 2 and summary["tasks_per_hour"] == 3
+
+
 def test_remaining_time_follows_the_rate_of_completed_tasks() -> None:
     created = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
     job = Job(
