@@ -100,7 +100,9 @@ class Identity(_Request):
     id: Literal["identity"]
     name: Name = Field(min_length=1, max_length=200)
     provides: list[Annotated[str, Field(max_length=100)]] = Field(max_length=100)
-    version: str = Field("", max_length=200)
+    #: None when left out: the RFAM node puts its version on the first request of the list,
+    #: which is a resent ``done`` after a failed heartbeat, so the stored one stays.
+    version: str | None = Field(None, max_length=200)
 
 
 class Info(_Request):
@@ -220,6 +222,7 @@ def _identify(
             address=address,
             now=now,
         )
+    version = body.version if body.version is not None else worker.software
     # A node registered on the register door is still starting: its first exchange wakes it.
     if is_new or not common.is_live(worker) or worker.status == WorkerStatus.STARTING:
         worker_session.bring_online(
@@ -227,7 +230,7 @@ def _identify(
             worker,
             name=body.name,
             task_types=task_types,
-            software=body.version,
+            software=version,
             address=address,
             now=now,
         )
@@ -236,12 +239,12 @@ def _identify(
     workers.update_reported_facts(
         session,
         worker,
-        software=body.version,
+        software=version,
         address=address,
         extra={
             **(worker.extra or {}),
             "protocol": PROTOCOL,
-            "version": body.version,
+            "version": version,
             "provides": provides,
         },
     )

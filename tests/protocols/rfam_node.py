@@ -58,9 +58,9 @@ class RfamNode:
     def hello(self) -> bool:
         """One heartbeat; False when the manager could not be talked to."""
         requests = self.must_send[:]
-        identity = {"id": "identity", "name": self.name, "provides": self.provides}
-        identity["version"] = self.version
-        requests.append(identity)
+        requests.append({"id": "identity", "name": self.name, "provides": self.provides})
+        # As the real node does it: on the first request, a resent done when there is one.
+        requests[0]["version"] = self.version
         requests.append({"id": "info"})
         for uuid, frame in self.finished:
             done = {"id": "done", "uuid": uuid, "frame": frame, "time": 1.5}

@@ -55,6 +55,21 @@ def test_a_done_that_did_not_get_through_is_sent_again_ahead_of_identity(
     assert job_status(manager, job["id"]) == "completed"
 
 
+def test_a_nodes_version_stays_when_a_resent_done_carries_it_instead_of_identity(
+    manager: Manager, shares: dict[str, str]
+) -> None:
+    submit_frames(manager, "5", blendfile="projects::shot.blend")
+    node = RfamNode(manager.url, name="versioned", paths=shares, version="R4")
+    assert node.hello()
+    node.finish_all()
+    node.server = f"http://127.0.0.1:{free_port()}"
+    assert not node.hello()
+    node.server = manager.url
+    assert node.hello()
+    (worker,) = manager.get("/api/v3/worker-mgt/workers").json()["workers"]
+    assert worker["version"] == "R4"
+
+
 # Frames on the share: the job's outputs -----------------------------------------------------
 
 
