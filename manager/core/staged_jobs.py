@@ -70,10 +70,13 @@ def submit_in_steps(
     now: datetime,
     clock: Callable[[], datetime],
     step: int | None = None,
+    beside_job: Callable[[Session, str], None] | None = None,
 ) -> str:
     """Check, compile and store a submission; the new job's id once all of it is stored.
     ``now`` is the submission's time, ``clock`` tells the time as the steps go on; ``step``
-    fixes the rows per step (else they follow ``STEP_SECONDS``)."""
+    fixes the rows per step (else they follow ``STEP_SECONDS``). ``beside_job(session,
+    job_id)`` stores what a door keeps beside the job in the transaction that makes the job
+    visible, so neither is seen without the other; what it raises undoes the submission."""
     with db.read() as session:
         compiled = jobs.compile_submission(session, registry, sub, now)
     count = len(compiled.specs)
@@ -83,6 +86,8 @@ def submit_in_steps(
             jobs.add_job(session, compiled, sub, now, compiled.initial)
             jobs.insert_tasks(session, compiled, task_ids, range(count), now)
             jobs.insert_dependencies(session, compiled, task_ids, range(count))
+            if beside_job is not None:
+                beside_job(session, compiled.job_id)
             _announce(session, compiled.job_id, now)
         return compiled.job_id
 
@@ -112,6 +117,8 @@ def submit_in_steps(
         with db.write() as session:
             if not unfinished_jobs.open_job(session, compiled.job_id, compiled.initial, now):
                 raise RuntimeError(f"job {compiled.job_id} was removed while it was stored")
+            if beside_job is not None:
+                beside_job(session, compiled.job_id)
             _announce(session, compiled.job_id, now)
     except Exception:
         log.warning("storing job %s failed; removing what was stored of it", compiled.job_id)

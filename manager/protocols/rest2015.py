@@ -21,10 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from manager.config import Settings
-from manager.core import jobs, scheduler, tasks, worker_session, workers
+from manager.core import jobs, scheduler, staged_jobs, tasks, worker_session, workers
 from manager.core.bounds import FRAME_MAX, FRAME_MIN, INT32_MAX, Frame, Id32, Int32, Name
 from manager.core.errors import BadInput, Conflict, NotFound
-from manager.core.farm import Farm
+from manager.core.farm import Farm, utcnow
 from manager.core.statuses import JobStatus
 from manager.db.models import Job, Worker
 from manager.db.protocol_models import Rest2015Task
@@ -203,17 +203,30 @@ def create_task(body: TaskCreate, farm: FarmDep, now: NowDep) -> JSONResponse:
         settings=_job_settings(body),
         metadata={"rest2015.type": body.type, "rest2015.parser": body.parser},
     )
-    with farm.db.write() as session:
-        if body.task_id is not None and session.get(Rest2015Task, body.task_id) is not None:
-            raise Conflict(f"task_id: task {body.task_id} already exists")
-        job = jobs.submit_job(session, farm.job_types, submission, now)
-        session.flush()
-        number = body.task_id or _task_number(session, job.id)
+    numbers: list[int] = []
+
+    def keep_number(session: Session, job_id: str) -> None:
+        # Asked again here: another submission may have taken the number meanwhile.
+        _refuse_taken_number(session, body.task_id)
+        numbers.append(body.task_id or _task_number(session, job_id))
         if body.task_id:
-            session.add(Rest2015Task(number=number, job_id=job.id, parser=body.parser))
+            session.add(Rest2015Task(number=body.task_id, job_id=job_id, parser=body.parser))
             session.flush()
-        out = _task_out(session, number, job)
+
+    with farm.db.read() as session:
+        _refuse_taken_number(session, body.task_id)
+    # Compiled without the write lock and stored in steps: a big job never holds up workers.
+    job_id = staged_jobs.submit_in_steps(
+        farm.db, farm.job_types, submission, now, utcnow, beside_job=keep_number
+    )
+    with farm.db.read() as session:
+        out = _task_out(session, numbers[0], jobs.get_job(session, job_id))
     return JSONResponse(out, status_code=202)
+
+
+def _refuse_taken_number(session: Session, number: int | None) -> None:
+    if number is not None and session.get(Rest2015Task, number) is not None:
+        raise Conflict(f"task_id: task {number} already exists")
 
 
 @router.get("/tasks/{number}", response_model=Task2015, responses=answers(404))

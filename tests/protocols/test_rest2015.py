@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
+from manager.core.staged_jobs import ONE_GO_TASKS
 from manager.db.protocol_models import Rest2015Task
-from tests.conftest import Manager
-from tests.protocols.conftest import job_status
+from tests.conftest import FakeWorker, Manager
+from tests.protocols.conftest import between_steps, job_status, stored_jobs
 
 METRICS = {
     "update_frequent": {
@@ -223,3 +224,58 @@ def test_bad_worker_input_is_refused(manager: Manager) -> None:
     assert manager.post("/workers", json={"system": "Linux"}).status_code == 400
     malformed = manager.post("/workers", data=b"{", headers={"Content-Type": "application/json"})
     assert malformed.status_code == 400 and "JSON" in malformed.json()["message"]
+
+
+# Big tasks: stored in steps, like any big submission -------------------------------------------
+
+
+def big_task(manager: Manager, task_id: int | None = 12) -> Any:
+    """A 2015 task of a job type that compiles it to more tasks than go in in one transaction
+    (types other than the 2015 compilers take their settings as given)."""
+    settings = {"frames": f"1-{ONE_GO_TASKS + 500}"}
+    return new_task(manager, type="frames-noop", settings=json.dumps(settings), task_id=task_id)
+
+
+def test_a_big_task_is_hidden_while_stored_and_workers_are_answered_meanwhile(
+    manager: Manager, awake_worker: FakeWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[list[tuple[str, int]], int, dict[str, Any] | None]] = []
+
+    def look() -> None:
+        seen.append(
+            (stored_jobs(manager), manager.get("/tasks/12").status_code, awake_worker.next_task())
+        )
+
+    between_steps(monkeypatch, look)
+    response = big_task(manager)
+
+    assert response.status_code == 202, response.text
+    total = ONE_GO_TASKS + 500
+    stored = []
+    for jobs, number, answer in seen:
+        ((status, count),) = jobs
+        assert (status, number, answer) == ("under-construction", 404, None)
+        stored.append(count)
+    assert len(stored) >= 2 and 0 < stored[0] < total and stored[-1] == total
+    assert (response.json()["id"], response.json()["status"]) == (12, "ready")
+    assert stored_jobs(manager) == [("queued", total)]
+    assert manager.get("/tasks/12").json()["status"] == "ready"
+    assert awake_worker.next_task() is not None
+
+
+def test_a_number_taken_while_a_big_task_is_stored_refuses_the_big_task(
+    manager: Manager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken: list[int] = []
+
+    def look() -> None:
+        if not taken:
+            taken.append(new_task(manager, task_id=12).status_code)
+
+    between_steps(monkeypatch, look)
+    response = big_task(manager, task_id=12)
+
+    assert taken == [202]
+    assert response.status_code == 409, response.text
+    assert stored_jobs(manager) == [("queued", 1)]
+    assert manager.get("/tasks/12").json()["frame_end"] == 10
