@@ -25,7 +25,7 @@ import requests
 from sqlalchemy.orm import Session
 
 import manager
-from manager.core import jobs
+from manager.core import jobs, staged_jobs
 from manager.core.errors import FarmError
 from manager.core.farm import Farm, utcnow
 from manager.core.statuses import JobStatus
@@ -103,17 +103,20 @@ class ClusterPuller:
                 mirror = session.get(ClusterMirror, mirror_id)
                 if mirror is not None:
                     mirror.state = state
-            result.finished = [m for m, s in finishing.items() if s == "done"]
-            for answer in answers:
-                kind = answer.get("id")
-                if kind == "info":
-                    result.heartbeat = float(answer.get("heartbeat", result.heartbeat))
-                    result.arrhythmia = float(answer.get("arrhythmia", 0.0))
-                elif kind == "task":
-                    result.pulled.append(self._mirror(session, answer, now))
-                elif kind == "kill":
+        result.finished = [m for m, s in finishing.items() if s == "done"]
+        # Each answer in transactions of its own: a pulled task's job is stored like any
+        # submission, in steps, so the local workers are answered meanwhile.
+        for answer in answers:
+            kind = answer.get("id")
+            if kind == "info":
+                result.heartbeat = float(answer.get("heartbeat", result.heartbeat))
+                result.arrhythmia = float(answer.get("arrhythmia", 0.0))
+            elif kind == "task":
+                result.pulled.append(self._mirror(answer, now))
+            elif kind == "kill":
+                with self.farm.db.write() as session:
                     self._kill(session, str(answer.get("uuid")), now)
-                    result.killed.append(str(answer.get("uuid")))
+                result.killed.append(str(answer.get("uuid")))
         return result
 
     def _post(self, path: str, body: Any) -> Any:
@@ -170,14 +173,15 @@ class ClusterPuller:
             )
         return reports, finishing
 
-    def _mirror(self, session: Session, task: dict[str, Any], now: datetime) -> str:
+    def _mirror(self, task: dict[str, Any], now: datetime) -> str:
         uuid, frame = str(task["uuid"]), task["frame"]
-        if session.get(ClusterMirror, uuid) is not None:
-            return uuid  # handed out again after a restart: already mirrored
+        requires = [str(r) for r in task.get("requires", [])]
+        with self.farm.db.read() as session:
+            if session.get(ClusterMirror, uuid) is not None:
+                return uuid  # handed out again after a restart: already mirrored
+            tag = cluster_queries.first_tag_named_among(session, requires)
         video = isinstance(frame, list)
         frames = f"{frame[0]}-{frame[1]}" if video else str(frame)
-        requires = [str(r) for r in task.get("requires", [])]
-        tag = cluster_queries.first_tag_named_among(session, requires)
         submission = jobs.JobSubmission(
             name=f"{self.cluster}: {task.get('file', '')} {frames}",
             type="video-render" if video else "single-frame-render",
@@ -185,18 +189,23 @@ class ClusterPuller:
             metadata={"cluster.upstream": self.upstream, "cluster.task": uuid},
             worker_tag=tag,
         )
-        job = jobs.submit_job(session, self.farm.job_types, submission, now)
-        session.add(
-            ClusterMirror(
-                upstream_task=uuid,
-                upstream=self.upstream,
-                local_job_id=job.id,
-                frame=frame,
-                state="running",
-                created=now,
+
+        def keep_mirror(session: Session, job_id: str) -> None:
+            session.add(
+                ClusterMirror(
+                    upstream_task=uuid,
+                    upstream=self.upstream,
+                    local_job_id=job_id,
+                    frame=frame,
+                    state="running",
+                    created=now,
+                )
             )
+            session.flush()
+
+        staged_jobs.submit_in_steps(
+            self.farm.db, self.farm.job_types, submission, now, utcnow, beside_job=keep_mirror
         )
-        session.flush()
         return uuid
 
     def _kill(self, session: Session, uuid: str, now: datetime) -> None:

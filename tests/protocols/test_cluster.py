@@ -8,12 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from manager.config import Settings
+from manager.core import staged_jobs
+from manager.db.protocol_models import ClusterMirror
 from manager.protocols.cluster_puller import ClusterPuller
 from tests.conftest import Manager, database_backends, free_port, start_manager, stop_manager
 from tests.protocols import conftest as protocol_helpers
-from tests.protocols.conftest import job_status
+from tests.protocols.conftest import between_steps, job_status, stored_jobs
 from tests.spec_check import SpecChecker
 
 # The core behind the protocol runs on both databases.
@@ -128,3 +131,29 @@ def test_cluster_on_a_locked_upstream_uses_its_node_url(
     assert [j["uuid"] for j in result.new_jobs] == [upstream_job["id"]]
     assert len(result.pulled) == 1
     assert job_status(manager, upstream_job["id"]) == "active"
+
+
+def test_a_pulled_task_is_hidden_while_stored_and_local_nodes_are_answered_meanwhile(
+    manager: Manager, downstream: Manager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    submit_frames(manager, "7")
+    # A pulled task's job has one task: with no job going in in one transaction, it goes in
+    # in steps like the biggest submission, and the round stores it the same way.
+    monkeypatch.setattr(staged_jobs, "ONE_GO_TASKS", 0)
+    seen: list[tuple[list[tuple[str, int]], int, list[Any]]] = []
+
+    def look() -> None:
+        with downstream.farm.db.read() as session:
+            mirrors = len(session.scalars(select(ClusterMirror)).all())
+        answers = node(downstream, task_request())
+        seen.append((stored_jobs(downstream), mirrors, [a for a in answers if a["id"] == "task"]))
+
+    between_steps(monkeypatch, look)
+    puller = ClusterPuller(downstream.farm, manager.url, "cluster-b")
+    node(downstream, task_request())
+
+    assert len(puller.loop().pulled) == 1
+    assert seen == [([("under-construction", 1)], 0, [])]
+    assert stored_jobs(downstream) == [("queued", 1)]
+    (local,) = node(downstream, task_request())
+    assert (local["file"], local["frame"]) == (SHOT, 7)
