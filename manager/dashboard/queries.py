@@ -1,8 +1,9 @@
-"""Read queries of the dashboard: paged and sorted jobs with progress, the tasks of a job with
+"""What the dashboard reads: paged and sorted jobs with progress, the tasks of a job with
 retry counts, workers with their current task and output, the blocklist and a farm summary.
 
-Everything here only reads; every query touches one page of rows (or uses the job's task
-counters), so the dashboard stays fast with 10,000 jobs.
+Everything here only reads, through the named reads of ``db/queries/dashboard.py``; every
+read touches one page of rows (or uses the job's task counters), so the dashboard stays fast
+with 10,000 jobs.
 """
 
 from __future__ import annotations
@@ -15,21 +16,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, case, distinct, func, select
 from sqlalchemy.orm import Session
 
 from manager.api.v3 import serialize
 from manager.core.errors import BadInput
 from manager.core.farm_status import farm_status
-from manager.core.statuses import RUNNABLE_TASK_STATUSES, JobStatus, TaskStatus, WorkerStatus
-from manager.db.models import (
-    Job,
-    JobBlock,
-    SleepSchedule,
-    Task,
-    TaskFailure,
-    Worker,
-)
+from manager.core.statuses import JobStatus, TaskStatus, WorkerStatus
+from manager.db.models import Job, Task
+from manager.db.queries import dashboard as reads
+from manager.db.queries import listings
+from manager.db.queries.jobs import job_status_counts
+from manager.db.queries.workers import worker_status_counts
 
 MAX_PAGE = 500
 #: Job statuses in which nothing more happens on its own: elapsed time stops at `updated`.
@@ -37,21 +34,6 @@ FINISHED_JOB_STATUSES = (JobStatus.COMPLETED, JobStatus.CANCELED, JobStatus.FAIL
 #: Job statuses in which tasks are being worked off, so a remaining time makes sense.
 RUNNING_JOB_STATUSES = (JobStatus.QUEUED, JobStatus.ACTIVE)
 THROUGHPUT_WINDOW = timedelta(hours=1)
-
-
-def _progress_expr() -> ColumnElement[Any]:
-    return Job.tasks_completed * 1.0 / func.nullif(Job.tasks_total, 0)
-
-
-JOB_ORDERS: dict[str, Any] = {
-    "name": Job.name,
-    "type": Job.job_type,
-    "status": Job.status,
-    "priority": Job.priority,
-    "created": Job.created,
-    "updated": Job.updated,
-    "progress": _progress_expr(),
-}
 
 
 @dataclass(frozen=True)
@@ -86,43 +68,17 @@ def parse_ids(value: str | None) -> list[str]:
     return ids
 
 
-def _job_order(order_by: str) -> list[Any]:
+def _job_order(order_by: str) -> tuple[str, bool]:
+    """'-created' → ('created', True): the sort key and whether it is descending."""
     descending = order_by.startswith("-")
     key = order_by.lstrip("-")
-    column = JOB_ORDERS.get(key)
-    if column is None:
-        known = ", ".join(sorted(JOB_ORDERS))
+    if key not in reads.JOB_SORT_KEYS:
+        known = ", ".join(sorted(reads.JOB_SORT_KEYS))
         raise BadInput(f"order_by: cannot sort by {key!r} (known: {known}; '-' for descending)")
-    if descending:
-        return [column.desc(), Job.id.desc()]
-    return [column.asc(), Job.id.asc()]
+    return key, descending
 
 
 # Jobs -------------------------------------------------------------------------------------------
-
-
-def _frames_of_jobs(session: Session, job_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
-    """Frames done and total per job, from the tasks of just these jobs: a task's frames, not
-    its steps, so the video made of the frames adds none. A running task has done the share of
-    its frames that its steps say."""
-    if not job_ids:
-        return {}
-    done = case(
-        (Task.status == TaskStatus.COMPLETED, Task.frame_count),
-        (
-            Task.status == TaskStatus.ACTIVE,
-            Task.steps_completed
-            * Task.frame_count
-            // func.nullif(Task.steps_total, 0, type_=Integer),
-        ),
-        else_=0,
-    )
-    rows = session.execute(
-        select(Task.job_id, func.sum(done), func.sum(Task.frame_count))
-        .where(Task.job_id.in_(job_ids))
-        .group_by(Task.job_id)
-    ).all()
-    return {job_id: (int(d or 0), int(t or 0)) for job_id, d, t in rows}
 
 
 class _FramesCache:
@@ -153,7 +109,7 @@ class _FramesCache:
                     out[job.id] = entry[2]
                 else:
                     stale.append(job)
-        fresh = _frames_of_jobs(session, [job.id for job in stale])
+        fresh = reads.frames_of_jobs(session, [job.id for job in stale])
         with self._lock:
             for job in stale:
                 value = fresh.get(job.id, (0, 0))
@@ -182,18 +138,6 @@ def _counters(job: Job) -> tuple[int, ...]:
 BIG_JOB_TASKS = 10_000
 BIG_JOB_FRAMES_SECONDS = 5.0
 _FRAMES = _FramesCache()
-
-
-def _blocked_workers_of_jobs(session: Session, job_ids: Sequence[str]) -> dict[str, int]:
-    """How many workers each job has blocked (from any of its task types)."""
-    if not job_ids:
-        return {}
-    rows = session.execute(
-        select(JobBlock.job_id, func.count(distinct(JobBlock.worker_id)))
-        .where(JobBlock.job_id.in_(job_ids))
-        .group_by(JobBlock.job_id)
-    ).all()
-    return {job_id: int(n) for job_id, n in rows}
 
 
 def job_timing(job: Job, now: datetime) -> tuple[float, float | None]:
@@ -245,25 +189,17 @@ def job_with_progress(
 def _jobs_out(session: Session, rows: Sequence[Job], now: datetime) -> list[dict[str, Any]]:
     ids = [j.id for j in rows]
     frames = _FRAMES.frames(session, rows)
-    blocked = _blocked_workers_of_jobs(session, ids)
+    blocked = reads.blocked_workers_of_jobs(session, ids)
     return [job_with_progress(j, frames.get(j.id), now, blocked.get(j.id, 0)) for j in rows]
 
 
 def list_jobs(
     session: Session, page: Page, order_by: str, statuses: list[str], now: datetime
 ) -> dict[str, Any]:
-    # A job whose tasks are still going in shows once it is whole.
-    shown = Job.status != JobStatus.UNDER_CONSTRUCTION
-    query = select(Job).where(shown)
-    count = select(func.count()).select_from(Job).where(shown)
-    if statuses:
-        query = query.where(Job.status.in_(statuses))
-        count = count.where(Job.status.in_(statuses))
-    rows = session.scalars(
-        query.order_by(*_job_order(order_by)).offset(page.offset).limit(page.limit)
-    ).all()
+    sort_key, descending = _job_order(order_by)
+    rows = reads.shown_jobs_page(session, statuses, sort_key, descending, page.offset, page.limit)
     return {
-        "total": session.scalar(count) or 0,
+        "total": reads.count_shown_jobs(session, statuses),
         "offset": page.offset,
         "limit": page.limit,
         "order_by": order_by,
@@ -273,7 +209,7 @@ def list_jobs(
 
 def jobs_by_id(session: Session, ids: list[str], now: datetime) -> dict[str, Any]:
     """The named jobs (for live updates of single rows); ids that no longer exist are listed."""
-    rows = session.scalars(select(Job).where(Job.id.in_(ids))).all() if ids else []
+    rows = reads.jobs_with_ids(session, ids)
     found = {j.id for j in rows}
     return {"jobs": _jobs_out(session, rows, now), "missing": [i for i in ids if i not in found]}
 
@@ -290,41 +226,22 @@ def _task_row(task: Task, retries: int) -> dict[str, Any]:
     return out
 
 
-def _retries(session: Session, task_ids: Sequence[str]) -> dict[str, int]:
-    if not task_ids:
-        return {}
-    rows = session.execute(
-        select(TaskFailure.task_id, func.count())
-        .where(TaskFailure.task_id.in_(task_ids))
-        .group_by(TaskFailure.task_id)
-    ).all()
-    return {task_id: int(n) for task_id, n in rows}
-
-
 def list_tasks(
     session: Session, job_id: str, page: Page, statuses: list[str], ids: list[str]
 ) -> dict[str, Any]:
     job = session.get(Job, job_id)
-    query = select(Task).where(Task.job_id == job_id)
-    if statuses:
-        query = query.where(Task.status.in_(statuses))
     if ids:
-        query = query.where(Task.id.in_(ids))
-        rows = session.scalars(query.order_by(Task.index_in_job)).all()
+        rows = reads.tasks_of_job_with_ids(session, job_id, statuses, ids)
         total = len(rows)
     elif not statuses:
-        # A job's tasks are numbered 0..n-1: a page is a range of the index, found as fast
-        # at the end of a 100,000-task job as at its start, and the job counts its tasks.
+        # The job counts its tasks, so a page of all of them is a range of their index.
         last = page.offset + page.limit
-        query = query.where(Task.index_in_job >= page.offset, Task.index_in_job < last)
-        rows = session.scalars(query.order_by(Task.index_in_job)).all()
+        rows = listings.tasks_of_job_from_index(session, job_id, page.offset, last)
         total = job.tasks_total if job is not None else 0
     else:
-        rows = session.scalars(
-            query.order_by(Task.index_in_job).offset(page.offset).limit(page.limit)
-        ).all()
+        rows = reads.tasks_of_job_page(session, job_id, statuses, page.offset, page.limit)
         total = _tasks_counted(job, statuses)
-    retries = _retries(session, [t.id for t in rows])
+    retries = reads.failures_per_task(session, [t.id for t in rows])
     return {
         "total": total,
         "offset": 0 if ids else page.offset,
@@ -341,25 +258,6 @@ def _tasks_counted(job: Job | None, statuses: list[str]) -> int:
 
 
 # Workers ----------------------------------------------------------------------------------------
-
-
-def _current_tasks(session: Session, worker_ids: list[str]) -> dict[str, Task]:
-    current: dict[str, Task] = {}
-    active = select(Task).where(Task.worker_id.in_(worker_ids), Task.status == TaskStatus.ACTIVE)
-    for task in session.scalars(active):
-        if task.worker_id is not None:
-            current.setdefault(task.worker_id, task)
-    return current
-
-
-def _output_of_workers(session: Session, worker_ids: list[str]) -> dict[str, tuple[int, int]]:
-    """Tasks completed and frames rendered per worker."""
-    rows = session.execute(
-        select(Task.worker_id, func.count(), func.sum(Task.frame_count))
-        .where(Task.worker_id.in_(worker_ids), Task.status == TaskStatus.COMPLETED)
-        .group_by(Task.worker_id)
-    )
-    return {str(worker_id): (int(n), int(frames or 0)) for worker_id, n, frames in rows}
 
 
 PROTOCOL_NAMES = {"farm": "/farm node", "rest2015": "2015 REST", "sheepit": "SheepIt client"}
@@ -389,29 +287,12 @@ def worker_metrics(extra: dict[str, Any]) -> list[list[str]]:
 
 
 def list_workers(session: Session, ids: list[str]) -> dict[str, Any]:
-    query = select(Worker).order_by(Worker.name, Worker.id)
-    if ids:
-        query = query.where(Worker.id.in_(ids))
-    rows = session.scalars(query).all()
+    rows = reads.workers_by_name(session, ids)
     worker_ids = [w.id for w in rows]
-    current = _current_tasks(session, worker_ids) if worker_ids else {}
-    output = _output_of_workers(session, worker_ids) if worker_ids else {}
-    job_ids = {t.job_id for t in current.values()}
-    job_names: dict[str, str] = (
-        {i: n for i, n in session.execute(select(Job.id, Job.name).where(Job.id.in_(job_ids)))}
-        if job_ids
-        else {}
-    )
-    schedules = (
-        {
-            s.worker_id: s
-            for s in session.scalars(
-                select(SleepSchedule).where(SleepSchedule.worker_id.in_(worker_ids))
-            )
-        }
-        if worker_ids
-        else {}
-    )
+    current = reads.current_tasks_of_workers(session, worker_ids)
+    output = reads.output_of_workers(session, worker_ids)
+    job_names = reads.job_names(session, {t.job_id for t in current.values()})
+    schedules = reads.sleep_schedules_of_workers(session, worker_ids)
     out = []
     for worker in rows:
         task = current.get(worker.id)
@@ -438,13 +319,7 @@ def list_workers(session: Session, ids: list[str]) -> dict[str, Any]:
 
 
 def list_blocklist(session: Session, limit: int = MAX_PAGE) -> dict[str, Any]:
-    rows = session.execute(
-        select(JobBlock, Job.name, Worker.name)
-        .join(Job, Job.id == JobBlock.job_id)
-        .join(Worker, Worker.id == JobBlock.worker_id)
-        .order_by(JobBlock.created.desc())
-        .limit(limit)
-    ).all()
+    rows = reads.latest_blocks(session, limit)
     return {
         "entries": [
             {
@@ -466,46 +341,19 @@ _OFFLINE = (WorkerStatus.OFFLINE, WorkerStatus.ERROR)
 
 
 def farm_summary(session: Session, now: datetime) -> dict[str, Any]:
-    by_status = {
-        str(s): int(n)
-        for s, n in session.execute(select(Worker.status, func.count()).group_by(Worker.status))
-    }
-    busy = (
-        session.scalar(
-            select(func.count(distinct(Task.worker_id)))
-            .join(Worker, Worker.id == Task.worker_id)
-            .where(Task.status == TaskStatus.ACTIVE, Worker.status == WorkerStatus.AWAKE)
-        )
-        or 0
-    )
+    by_status = {str(s): int(n) for s, n in worker_status_counts(session).items()}
+    busy = reads.busy_awake_workers(session)
     awake = by_status.get(WorkerStatus.AWAKE, 0)
     offline = sum(by_status.get(s, 0) for s in _OFFLINE)
     asleep = by_status.get(WorkerStatus.ASLEEP, 0)
     jobs_by_status = {
         str(s): int(n)
-        for s, n in session.execute(select(Job.status, func.count()).group_by(Job.status))
+        for s, n in job_status_counts(session).items()
         if s != JobStatus.UNDER_CONSTRUCTION
     }
-    queued_tasks = (
-        session.scalar(
-            select(func.sum(Job.tasks_queued + Job.tasks_soft_failed)).where(
-                Job.status != JobStatus.UNDER_CONSTRUCTION
-            )
-        )
-        or 0
-    )
-    queued_frames = (
-        session.scalar(
-            select(func.sum(Task.frame_count)).where(Task.status.in_(RUNNABLE_TASK_STATUSES))
-        )
-        or 0
-    )
-    since = now - THROUGHPUT_WINDOW
-    done_tasks, done_frames = session.execute(
-        select(func.count(), func.sum(Task.frame_count)).where(
-            Task.status == TaskStatus.COMPLETED, Task.last_touched >= since
-        )
-    ).one()
+    queued_tasks = reads.queued_tasks_of_shown_jobs(session)
+    queued_frames = reads.queued_frames(session)
+    done_tasks, done_frames = reads.completed_since(session, now - THROUGHPUT_WINDOW)
     total_workers = sum(by_status.values())
     return {
         "farm_status": farm_status(session),
