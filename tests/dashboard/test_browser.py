@@ -321,6 +321,27 @@ def test_blocklist_entry_can_be_removed(manager: Manager, page: Any) -> None:
     assert manager.get(f"/api/v3/jobs/{job['id']}/blocklist").json() == []
 
 
+def test_job_types_no_connected_worker_runs_are_marked_and_follow_the_workers(
+    manager: Manager, page: Any
+) -> None:
+    open_dashboard(page, "/#/workers")
+    render = page.locator('#job-types-table tr[data-job-type="simple-blender-render"]')
+    unrun = re.compile(r"\bunrun\b")
+    expect(render.locator(".col-runs")).to_have_text(
+        "no connected worker runs blender, ffmpeg tasks"
+    )
+    expect(render).to_have_class(unrun)
+
+    worker = register_worker(manager, "render-types")
+    worker.wake(["blender"])
+    expect(render.locator(".col-runs")).to_have_text("no connected worker runs ffmpeg tasks")
+    expect(render.locator(".chip-warn")).to_have_text("ffmpeg")
+    worker.wake(["blender", "ffmpeg"])  # signs on again, now running both
+    expect(render.locator(".col-runs")).to_have_text("yes")
+    expect(render).not_to_have_class(unrun)
+    expect(render.locator(".chip-warn")).to_have_count(0)
+
+
 @pytest.fixture
 def token_settings(manager_settings: Any) -> Any:
     manager_settings.access_token = "open-sesame"

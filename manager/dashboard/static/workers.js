@@ -1,8 +1,9 @@
 // Workers: the table, the selected worker's controls (sleep, wake, shut down, tags, sleep
-// schedule, delete) and the blocklist of jobs.
+// schedule, delete), the blocklist of jobs and the job types the connected workers can run.
 
 import { act, confirmAction, del, get, post, toast } from "./api.js";
 import { batcher, formatAgo, formatDate, formatNumber, h, replaceChildren, statusBadge, throttle } from "./dom.js";
+import { jobTypesPanel } from "./jobtypes.js";
 import { subscribe } from "./live.js";
 
 const COLUMNS = ["Name", "Status", "Platform", "Runs", "Tags", "Current task", "Last seen", "Frames rendered"];
@@ -49,6 +50,7 @@ export function mountWorkers(root, selectedId) {
   const tbody = h("tbody");
   const detail = h("section", { class: "panel worker-detail", id: "worker-detail" });
   const blockBody = h("tbody");
+  const jobTypes = jobTypesPanel();
 
   replaceChildren(
     root,
@@ -69,6 +71,7 @@ export function mountWorkers(root, selectedId) {
         h("p", { class: "muted" }, "Workers that failed too many tasks of a job are kept off that job's task type until removed here."),
         h("div", { class: "table-wrap" }, h("table", { class: "table", id: "blocklist-table" }, h("thead", {}, h("tr", {}, ["Job", "Worker", "Task type", "Since", ""].map((c) => h("th", {}, c)))), blockBody)),
       ),
+      jobTypes.panel,
     ),
   );
 
@@ -284,6 +287,8 @@ export function mountWorkers(root, selectedId) {
     if (ids.has(selected)) renderDetail();
   }, 300);
   const refreshBlocklist = throttle(loadBlocklist, 3000);
+  // A worker that connects, leaves or changes what it runs changes which types can run.
+  const refreshJobTypes = throttle(() => jobTypes.load().catch(() => {}), 1000);
   const refreshTags = throttle(async () => {
     await loadTags().catch(() => {});
     if (!detailForms.contains(document.activeElement)) renderDetail({ forms: true });
@@ -294,7 +299,11 @@ export function mountWorkers(root, selectedId) {
       if (e.type === "resync") {
         loadWorkers().catch(() => {});
         refreshBlocklist();
-      } else if (e.type === "worker") refreshWorkers(e.id);
+        refreshJobTypes();
+      } else if (e.type === "worker") {
+        refreshWorkers(e.id);
+        refreshJobTypes();
+      }
       else if (e.type === "task") {
         // The task's worker (its current task or frame count changed).
         if (e.worker_id) refreshWorkers(e.worker_id);
@@ -312,7 +321,7 @@ export function mountWorkers(root, selectedId) {
     }
   }, 5000);
 
-  Promise.all([loadTags(), loadWorkers(), loadBlocklist()]).catch((err) => toast(`Workers: ${err.message}`, "error"));
+  Promise.all([loadTags(), loadWorkers(), loadBlocklist(), jobTypes.load()]).catch((err) => toast(`Workers: ${err.message}`, "error"));
 
   return () => {
     unsubscribe();
