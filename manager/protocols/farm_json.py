@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from manager.core import health, share_outputs, tasks, worker_session, workers
 from manager.core.bounds import INT32_MAX, Frame, Name
-from manager.core.errors import BadInput, Conflict, Unauthorized
+from manager.core.errors import BadInput, Conflict, NotFound, Unauthorized
 from manager.core.farm import Farm
 from manager.core.setting_paths import share_path
 from manager.core.statuses import WorkerStatus
@@ -307,8 +307,17 @@ def special_features(job: Job) -> list[str]:
     return [job.worker_tag.name] if job.worker_tag else []
 
 
-def _task_of(session: Session, index: int, uuid: str, frame: int | list[int]) -> Task:
-    task = tasks.get_task(session, uuid)
+def _task_of(session: Session, index: int, uuid: str, frame: int | list[int]) -> Task | None:
+    """The task the node names; None when there is none (any more).
+
+    A deleted job takes its tasks with it while nodes render them. Refusing the node's list
+    for that would refuse it for good: the RFAM node keeps an unsent ``done`` and sends it
+    again, first, with every later list. So a task that is gone is treated as a canceled one.
+    """
+    try:
+        task = tasks.get_task(session, uuid)
+    except NotFound:
+        return None
     expected = common.task_frame(task)
     if expected is not None and expected != frame:
         raise BadInput(f"{index}.frame: task {uuid} renders {json.dumps(expected)}, not {frame}")
@@ -317,6 +326,9 @@ def _task_of(session: Session, index: int, uuid: str, frame: int | list[int]) ->
 
 def _report(ex: _Exchange, index: int, request: Report) -> None:
     task = _task_of(ex.session, index, request.uuid, request.frame)
+    if task is None:
+        ex.answers.append({"id": "kill", "uuid": request.uuid, "frame": request.frame})
+        return
     steps = round(task.steps_total * request.done / request.total)
     try:
         worker_session.report(
@@ -334,6 +346,8 @@ def _report(ex: _Exchange, index: int, request: Report) -> None:
 
 def _done(ex: _Exchange, index: int, request: Done) -> None:
     task = _task_of(ex.session, index, request.uuid, request.frame)
+    if task is None:
+        return
     try:
         worker_session.report(
             ex.session,

@@ -243,18 +243,17 @@ def test_bad_requests_are_refused_and_change_nothing(
     assert_nothing_registered(manager)
 
 
-def test_report_on_an_unknown_task_is_refused(manager: Manager) -> None:
-    report = {
-        "id": "report",
-        "uuid": "6f1c1c1e-0000-4000-8000-000000000000",
-        "frame": 1,
-        "done": 0,
-        "total": 1,
-    }
-    response = manager.post("/farm", json=[identity(), report])
-    assert response.status_code == 404
-    assert "not found" in response.json()["message"]
-    assert_nothing_registered(manager)
+def test_report_on_a_task_that_is_gone_is_answered_kill_and_its_done_let_go(
+    manager: Manager,
+) -> None:
+    job = submit_frames(manager, "1-2")
+    first, second = farm(manager, identity(), task_request(count=2))
+    assert manager.api("DELETE", f"/api/v3/jobs/{job['id']}").status_code == 204
+    report = {"id": "report", "uuid": first["uuid"], "frame": 1, "done": 0, "total": 1}
+    done = {"id": "done", "uuid": second["uuid"], "frame": 2, "time": 3.0}
+    assert farm(manager, done, identity(), report) == [
+        {"id": "kill", "uuid": first["uuid"], "frame": 1}
+    ]
 
 
 def test_done_with_the_wrong_frame_is_refused(manager: Manager) -> None:

@@ -55,6 +55,23 @@ def test_a_done_that_did_not_get_through_is_sent_again_ahead_of_identity(
     assert job_status(manager, job["id"]) == "completed"
 
 
+def test_a_node_whose_job_is_deleted_while_it_renders_goes_on_with_other_work(
+    manager: Manager, shares: dict[str, str]
+) -> None:
+    gone = submit_frames(manager, "1", blendfile="projects::shot.blend")
+    node = RfamNode(manager.url, paths=shares)
+    assert node.hello()
+    assert manager.api("DELETE", f"/api/v3/jobs/{gone['id']}").status_code == 204
+    node.finish_all()
+    assert node.hello()  # the done of a task that is gone: let go, and not sent again
+    assert node.must_send == []
+    after = submit_frames(manager, "2", blendfile="projects::shot.blend")
+    assert node.hello()
+    node.finish_all()
+    assert node.hello()
+    assert job_status(manager, after["id"]) == "completed"
+
+
 def test_a_nodes_version_stays_when_a_resent_done_carries_it_instead_of_identity(
     manager: Manager, shares: dict[str, str]
 ) -> None:
