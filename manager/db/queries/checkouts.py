@@ -38,15 +38,6 @@ def files_of_checkout(session: Session, path: str) -> list[CheckoutFile]:
     return list(session.scalars(query.order_by(CheckoutFile.path)).all())
 
 
-def file_is_referenced(session: Session, sha256: str, size: int) -> bool:
-    row = session.execute(
-        select(CheckoutFile.checkout_path)
-        .where(CheckoutFile.sha256 == sha256, CheckoutFile.size == size)
-        .limit(1)
-    ).first()
-    return row is not None
-
-
 def delete_unused_checkouts(session: Session, created_before: datetime) -> int:
     """Checkouts no existing job refers to, older than ``created_before``; how many went."""
     used = select(Job.shaman_checkout_id).where(Job.shaman_checkout_id.is_not(None))
