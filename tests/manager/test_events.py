@@ -146,12 +146,13 @@ def _failing_2015_patch(manager: Manager) -> Callable[[], requests.Response]:
 
 
 def _failing_farm_exchange(manager: Manager) -> Callable[[], requests.Response]:
-    submit(manager, "single-frame-render", settings={"blendfile": "a.blend", "frames": "1"})
+    job = submit(manager, "single-frame-render", settings={"blendfile": "a.blend", "frames": "1"})
+    (task,) = manager.get(f"/api/v3/jobs/{job['id']}/tasks").json()["tasks"]
     identity = {"id": "identity", "name": "node-1", "provides": ["blender-frame"], "version": "1"}
     claim = {"id": "task", "paths": [], "provides": ["blender-frame"], "count": 1}
-    unknown = {"id": "done", "uuid": str(uuid.uuid4()), "frame": 1, "time": 1.0}
-    # The node is registered and given a task before the last request is found wrong.
-    return lambda: manager.post("/farm", json=[identity, claim, unknown])
+    wrong_frame = {"id": "done", "uuid": task["id"], "frame": 2, "time": 1.0}
+    # The node is registered before the last request is found wrong.
+    return lambda: manager.post("/farm", json=[identity, claim, wrong_frame])
 
 
 def _failing_v3_sign_on(manager: Manager) -> Callable[[], requests.Response]:
