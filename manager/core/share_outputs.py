@@ -16,7 +16,7 @@ import logging
 import os
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,18 +41,16 @@ log = logging.getLogger(__name__)
 OUTPUT_SETTING = "render_output_path"
 
 
-@dataclass
+@dataclass(frozen=True)
 class FramesOnShare:
-    """The files a done task should have left on a share, and where the manager looks."""
+    """The frames a done task should have left where its job's ``render_output_path`` says."""
 
     job_id: str
     task_id: str
-    #: ``render_output_path`` as the job gives it, for messages.
+    #: ``render_output_path`` as the job gives it.
     pattern: str
-    #: The folder the frames are in, on the manager's disk; None when it has no folder.
-    folder: Path | None
     #: The names the frames have before the extension Blender adds.
-    stems: list[str] = field(default_factory=list)
+    stems: tuple[str, ...]
 
 
 def share_folder(settings: Settings, share: str) -> Path | None:
@@ -89,55 +87,29 @@ def frame_stems(pattern_name: str, first: int, last: int) -> list[str]:
     return stems
 
 
-def expect_frames(
-    session: Session, settings: Settings, job: Job, task_id: str, first: int, last: int
-) -> FramesOnShare | None:
-    """What to look for once the task is done; None for a job that names no place on a
-    share. A share without a folder here is said on the job (its activity)."""
+def expect_frames(job: Job, task_id: str, first: int, last: int) -> FramesOnShare | None:
+    """What to look for once the task is done; None for a job that names no output."""
     pattern = job.settings.get(OUTPUT_SETTING)
     if not isinstance(pattern, str) or not pattern:
         return None
-    try:
-        on_share = share_path(pattern)
-    except UnsafePath:
-        on_share = None
-    if on_share is None:
-        _say_on_job(session, job, f"frames are not listed: {OUTPUT_SETTING} is not share::path")
-        return None
-    share, inside = on_share
-    base = share_folder(settings, share)
-    if base is None:
-        _say_on_job(
-            session,
-            job,
-            f"frames on share {share!r} are not listed: this manager has no folder for it "
-            f"(a variable {share!r} for {manager_platform()}, or a folder {share!r} in its "
-            "shared storage)",
-        )
-        return FramesOnShare(job.id, task_id, pattern, None)
-    try:
-        folder = StorageRoot(base).path(inside.parent) if inside.parent.parts else base
-    except UnsafePath as exc:
-        _say_on_job(session, job, f"frames are not listed: {exc}")
-        return None
-    return FramesOnShare(job.id, task_id, pattern, folder, frame_stems(inside.name, first, last))
-
-
-def _say_on_job(session: Session, job: Job, message: str) -> None:
-    if job.activity != message:
-        job.activity = message
-        events.record(session, "job", id=job.id)
+    name = pattern.replace("\\", "/").rsplit("/", 1)[-1].rsplit("::", 1)[-1]
+    return FramesOnShare(job.id, task_id, pattern, tuple(frame_stems(name, first, last)))
 
 
 async def keep_frames(farm: Farm, expected: FramesOnShare) -> list[str]:
     """Store the task's frames found on the share with the job's outputs; the names stored.
-    What is missing or refused goes to the task's log."""
-    if expected.folder is None:
-        log.warning("job %s: no folder for the share of %s", expected.job_id, expected.pattern)
-        note = f"manager: {expected.pattern}: no folder for this share on the manager"
-        await asyncio.to_thread(farm.logs.append, expected.job_id, expected.task_id, note)
+
+    Runs after the task's completion is committed, never in a write transaction: a share is
+    often a network filesystem, and a slow one must not hold up every worker's request. A
+    share the manager has no folder for is said on the job; frames missing or refused go to
+    the task's log."""
+    folder, problem = await asyncio.to_thread(_output_folder, farm.settings, expected.pattern)
+    if folder is None:
+        log.warning("job %s: %s", expected.job_id, problem)
+        await farm.writer.run(lambda session: _say_on_job(session, expected.job_id, problem))
+        await asyncio.to_thread(_note, farm, expected, [f"manager: {problem}"])
         return []
-    found = await asyncio.to_thread(_find, expected.folder, expected.stems)
+    found = await asyncio.to_thread(_find, folder, expected.stems)
     notes: list[str] = []
     kept: list[str] = []
     for path in found:
@@ -157,16 +129,49 @@ async def keep_frames(farm: Farm, expected: FramesOnShare) -> list[str]:
     if not found:
         shown = ", ".join(expected.stems[:3]) + (", ..." if len(expected.stems) > 3 else "")
         notes.append(f"manager: no frame of {expected.pattern} ({shown}) found on the share")
-    for note in notes:
-        await asyncio.to_thread(farm.logs.append, expected.job_id, expected.task_id, note)
+    await asyncio.to_thread(_note, farm, expected, notes)
     return kept
+
+
+def _output_folder(settings: Settings, pattern: str) -> tuple[Path | None, str]:
+    """The folder on the manager's disk that the frames are in, or None and why not."""
+    try:
+        on_share = share_path(pattern)
+    except UnsafePath as exc:
+        return None, f"frames are not listed: {OUTPUT_SETTING}: {exc}"
+    if on_share is None:
+        return None, f"frames are not listed: {OUTPUT_SETTING} {pattern!r} is not share::path"
+    share, inside = on_share
+    base = share_folder(settings, share)
+    if base is None:
+        return None, (
+            f"frames on share {share!r} are not listed: this manager has no folder for it "
+            f"(a variable {share!r} for {manager_platform()}, or a folder {share!r} in its "
+            "shared storage)"
+        )
+    try:
+        return (StorageRoot(base).path(inside.parent) if inside.parent.parts else base), ""
+    except UnsafePath as exc:
+        return None, f"frames are not listed: {exc}"
+
+
+def _say_on_job(session: Session, job_id: str, message: str) -> None:
+    job = session.get(Job, job_id)
+    if job is not None and job.activity != message:
+        job.activity = message
+        events.record(session, "job", id=job.id)
+
+
+def _note(farm: Farm, expected: FramesOnShare, notes: list[str]) -> None:
+    for note in notes:
+        farm.logs.append(expected.job_id, expected.task_id, note)
 
 
 def _stem(name: str) -> str:
     return name.rsplit(".", 1)[0] if "." in name else name
 
 
-def _find(folder: Path, stems: list[str]) -> list[Path]:
+def _find(folder: Path, stems: tuple[str, ...]) -> list[Path]:
     """The plain files in ``folder`` named one of ``stems`` plus an extension (or none)."""
     wanted = set(stems)
     try:

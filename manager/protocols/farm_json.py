@@ -365,7 +365,7 @@ def _done(ex: _Exchange, index: int, request: Done) -> None:
     if frame is None or job is None:
         return
     first, last = (frame, frame) if isinstance(frame, int) else (frame[0], frame[1])
-    expected = share_outputs.expect_frames(ex.session, ex.farm.settings, job, task.id, first, last)
+    expected = share_outputs.expect_frames(job, task.id, first, last)
     if expected is not None:
         ex.frames_on_shares.append(expected)
 

@@ -141,6 +141,8 @@ def test_a_share_the_manager_has_no_folder_for_is_said_on_the_job(
     assert info["status"] == "completed"
     assert "no folder" in info["activity"] and "'projects'" in info["activity"]
     assert manager.get(f"/api/farmhand/jobs/{job['id']}/outputs").json()["files"] == []
+    for task in manager.get(f"/api/v3/jobs/{job['id']}/tasks").json()["tasks"]:
+        assert "no folder" in manager.get(f"/api/v3/tasks/{task['id']}/logtail").text
 
 
 # Locked down: a registration token --------------------------------------------------------
