@@ -105,18 +105,28 @@ class ClusterPuller:
                     mirror.state = state
         result.finished = [m for m, s in finishing.items() if s == "done"]
         # Each answer in transactions of its own: a pulled task's job is stored like any
-        # submission, in steps, so the local workers are answered meanwhile.
+        # submission, in steps, so the local workers are answered meanwhile. The upstream
+        # counts every task it handed out as ours, so one that cannot become a job must not
+        # keep the answers after it from being taken.
+        refused: list[str] = []
         for answer in answers:
             kind = answer.get("id")
             if kind == "info":
                 result.heartbeat = float(answer.get("heartbeat", result.heartbeat))
                 result.arrhythmia = float(answer.get("arrhythmia", 0.0))
             elif kind == "task":
-                result.pulled.append(self._mirror(answer, now))
+                try:
+                    result.pulled.append(self._mirror(answer, now))
+                except FarmError as exc:
+                    refused.append(f"task {answer.get('uuid')}: {exc.message}")
             elif kind == "kill":
                 with self.farm.db.write() as session:
                     self._kill(session, str(answer.get("uuid")), now)
                 result.killed.append(str(answer.get("uuid")))
+        if refused:
+            raise FarmError(
+                "upstream handed out tasks no job can be made of: " + "; ".join(refused)
+            )
         return result
 
     def _post(self, path: str, body: Any) -> Any:

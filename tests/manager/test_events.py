@@ -200,13 +200,17 @@ class _Answer:
         return self._body
 
 
-def test_a_cluster_round_that_fails_part_way_tells_of_no_job(manager: Manager) -> None:
+def test_a_cluster_task_no_job_can_be_made_of_tells_only_of_the_jobs_made(
+    manager: Manager,
+) -> None:
     upstream: Any = _Upstream()
     puller = ClusterPuller(manager.farm, "http://upstream.invalid", "cluster-b", upstream)
-    with published(manager) as events, pytest.raises(FarmError):
+    with published(manager) as events, pytest.raises(FarmError, match="no job can be made"):
         puller.loop()
-    assert manager.get("/api/v3/jobs").json()["jobs"] == []
-    assert events == []
+    stored = manager.get("/api/v3/jobs").json()["jobs"]
+    assert [job["settings"]["frames"] for job in stored] == ["1"]
+    assert events, "the job made of the good task is announced"
+    assert {event.get("id") for event in events if event["type"] == "job"} == {stored[0]["id"]}
 
 
 ADAPTERS = ["manager/api", "manager/protocols", "manager/dashboard/routes.py"]
