@@ -59,6 +59,17 @@ def relative_path(value: str, max_chars: int = MAX_PATH_CHARS) -> PurePosixPath:
     return PurePosixPath(value)
 
 
+#: Between a share's name and the path inside it (``projects::shot.blend``), the /farm
+#: protocol's way of naming a file every node finds in its own folder for the share.
+SHARE_SEPARATOR = "::"
+
+
+def is_share_path(value: object) -> bool:
+    """Whether ``value`` is written ``share::path``; whether both parts are safe is
+    ``relative_path``'s to say."""
+    return isinstance(value, str) and SHARE_SEPARATOR in value
+
+
 def is_relative(value: object) -> bool:
     """Whether ``value`` is a path relative to a folder still to be chosen: no root, drive,
     share or ``{variable}`` in front. It may still be an unsafe one (``relative_path``)."""

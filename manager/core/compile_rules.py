@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from worker_mode.safe_paths import is_relative
+from worker_mode.safe_paths import is_relative, is_share_path
 
 #: Task priority when a task group does not give one (Flamenco's default).
 DEFAULT_TASK_PRIORITY = 50
@@ -25,8 +25,17 @@ FRAMES_BUILTINS = ("job.frames", "job.frames.first", "job.frames.last", "job.fra
 CHUNK_BUILTINS = ("chunk", "chunk.blender", "chunk.first", "chunk.last", "chunk.count")
 REPEAT_BUILTINS = ("repeat.index", "repeat.count")
 _INT_BUILTINS = frozenset(
-    ("job.priority", "job.frames.first", "job.frames.last", "job.frames.count", "chunk.first",
-     "chunk.last", "chunk.count", "repeat.index", "repeat.count")
+    (
+        "job.priority",
+        "job.frames.first",
+        "job.frames.last",
+        "job.frames.count",
+        "chunk.first",
+        "chunk.last",
+        "chunk.count",
+        "repeat.index",
+        "repeat.count",
+    )
 )
 TASK_BUILTINS = frozenset(CHUNK_BUILTINS + REPEAT_BUILTINS)
 #: The job's render-setting overrides, ``{path: value}`` of its settings that declare an
@@ -44,7 +53,7 @@ _UNSAFE_IN_FILENAME = re.compile(r'[\\/:*?"<>|\x00-\x1f]+')
 _RULE_KEYS = ("values", "reject", "tasks")
 _GROUP_KEYS = ("id", "name", "type", "priority", "when", "after", "chunks", "repeat", "commands")
 _COMMAND_KEYS = ("name", "parameters", "total_step_count")
-_OPERATORS = ("equals", "not_equals", "in", "not_in", "is_true", "relative_path")
+_OPERATORS = ("equals", "not_equals", "in", "not_in", "is_true", "relative_path", "share_path")
 
 
 class RuleError(ValueError):
@@ -166,8 +175,10 @@ def parse_template(text: str, scope: _Scope, where: str) -> Template:
             )
         ref = _REF.fullmatch(match.group(1))
         name = ref.group(1) if ref else None
-        if ref is None or name is None or (
-            name not in scope.types and name not in scope.worker_variables
+        if (
+            ref is None
+            or name is None
+            or (name not in scope.types and name not in scope.worker_variables)
         ):
             raise RuleError(f"{where}: unknown placeholder {token!r}; {_hint(name)}")
         filters = tuple(f for f in ref.group(2).split("|") if f)
@@ -193,8 +204,10 @@ def parse_template(text: str, scope: _Scope, where: str) -> Template:
     if template.whole is None and any(
         isinstance(p, Ref) and scope.types.get(p.name) == _MAPPING for p in parts
     ):
-        raise RuleError(f"{where}: {text!r}: a mapping such as {{{OVERRIDES_BUILTIN}}} can only "
-                        "be a whole parameter, without text or filters around it")
+        raise RuleError(
+            f"{where}: {text!r}: a mapping such as {{{OVERRIDES_BUILTIN}}} can only "
+            "be a whole parameter, without text or filters around it"
+        )
     return template
 
 
@@ -218,6 +231,8 @@ class Condition:
             return bool(value) is self.operand
         if self.operator == "relative_path":
             return is_relative(value) is self.operand
+        if self.operator == "share_path":
+            return is_share_path(value) is self.operand
         if self.operator in ("equals", "not_equals"):
             return _same(value, self.operand) == (self.operator == "equals")
         found = any(_same(value, item) for item in self.operand)
@@ -248,7 +263,7 @@ def parse_conditions(
         if not isinstance(setting, str) or setting not in setting_types:
             raise RuleError(f"{at}.setting: {setting!r} is not a setting of this job type")
         operand = item[operator]
-        if operator in ("is_true", "relative_path") and not isinstance(operand, bool):
+        if operator in ("is_true", "relative_path", "share_path") and not isinstance(operand, bool):
             raise RuleError(f"{at}.{operator}: expected true or false")
         if operator in ("in", "not_in"):
             if not isinstance(operand, list) or not all(_scalar(v) for v in operand):
@@ -300,6 +315,7 @@ class CompileRules:
 
     def uses(self, name: str) -> bool:
         """Whether a value or a command parameter refers to the placeholder ``name``."""
+
         def refers(node: Any) -> bool:
             if isinstance(node, Template):
                 return any(isinstance(p, Ref) and p.name == name for p in node.parts)
@@ -345,8 +361,10 @@ def _parse_group(
         raise RuleError(f"{where}: expected a mapping")
     unknown = [k for k in raw if k not in _GROUP_KEYS]
     if unknown:
-        raise RuleError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; "
-                        f"known are {', '.join(_GROUP_KEYS)}")
+        raise RuleError(
+            f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; "
+            f"known are {', '.join(_GROUP_KEYS)}"
+        )
     group_id = raw.get("id")
     if not isinstance(group_id, str) or not _GROUP_ID.fullmatch(group_id):
         raise RuleError(f"{where}.id: expected a name like 'render', got {group_id!r}")
@@ -371,8 +389,10 @@ def _parse_group(
             raise RuleError(f"{where}.chunks: expected {{frames: <setting>, size: <setting or n>}}")
         frames_setting = chunks.get("frames")
         if not isinstance(frames_setting, str) or settings.get(frames_setting) != "string":
-            raise RuleError(f"{where}.chunks.frames: expected the key of a string setting, "
-                            f"got {frames_setting!r}")
+            raise RuleError(
+                f"{where}.chunks.frames: expected the key of a string setting, "
+                f"got {frames_setting!r}"
+            )
         chunk_size = _setting_or_int(chunks.get("size", 1), settings, 1, f"{where}.chunks.size")
         extra = {name: "int32" if name in _INT_BUILTINS else "string" for name in CHUNK_BUILTINS}
     elif "repeat" in raw:
@@ -386,8 +406,10 @@ def _parse_group(
     after = raw.get("after", [])
     after = [after] if isinstance(after, str) else after
     if not isinstance(after, list) or any(a not in earlier for a in after):
-        raise RuleError(f"{where}.after: expected ids of task groups listed above this one, "
-                        f"got {raw.get('after')!r}")
+        raise RuleError(
+            f"{where}.after: expected ids of task groups listed above this one, "
+            f"got {raw.get('after')!r}"
+        )
     commands = raw.get("commands")
     if not isinstance(commands, list) or not commands:
         raise RuleError(f"{where}.commands: expected a list of at least one command")
@@ -422,8 +444,10 @@ def _parse_command(raw: Any, scope: _Scope, where: str) -> CommandRule:
         template = parse_template(steps, scope, f"{where}.total_step_count")
         whole = template.whole
         if whole is None or scope.types.get(whole.name) != "int32":
-            raise RuleError(f"{where}.total_step_count: expected a number or one placeholder of "
-                            f"a whole number, like '{{chunk.count}}', got {steps!r}")
+            raise RuleError(
+                f"{where}.total_step_count: expected a number or one placeholder of "
+                f"a whole number, like '{{chunk.count}}', got {steps!r}"
+            )
         steps = template
     elif isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise RuleError(f"{where}.total_step_count: expected a whole number, got {steps!r}")
@@ -436,17 +460,22 @@ def parse_compile_rules(
     unknown = [k for k in raw if k not in _RULE_KEYS]
     if unknown:
         # No field path: the message is about the compile section itself.
-        raise RuleError(f": unknown field(s) {', '.join(map(repr, unknown))}; "
-                        f"known are {', '.join(_RULE_KEYS)}")
+        raise RuleError(
+            f": unknown field(s) {', '.join(map(repr, unknown))}; known are {', '.join(_RULE_KEYS)}"
+        )
     types: dict[str, str] = dict(setting_types)
     types.update({name: "int32" if name in _INT_BUILTINS else "string" for name in JOB_BUILTINS})
     types[OVERRIDES_BUILTIN] = _MAPPING
     raw_groups = raw.get("tasks")
     if not isinstance(raw_groups, list) or not raw_groups:
         raise RuleError("tasks: expected a list of at least one task group")
-    frames_settings = {g["chunks"].get("frames") for g in raw_groups
-                       if isinstance(g, dict) and isinstance(g.get("chunks"), dict)
-                       and isinstance(g["chunks"].get("frames"), str)}
+    frames_settings = {
+        g["chunks"].get("frames")
+        for g in raw_groups
+        if isinstance(g, dict)
+        and isinstance(g.get("chunks"), dict)
+        and isinstance(g["chunks"].get("frames"), str)
+    }
     frames_setting = frames_settings.pop() if len(frames_settings) == 1 else None
     if frames_setting in setting_types:
         types.update({n: "int32" if n in _INT_BUILTINS else "string" for n in FRAMES_BUILTINS})
@@ -479,10 +508,12 @@ def parse_compile_rules(
             raise RuleError(f"{where}: expected a mapping with 'when' and 'message'")
         if not isinstance(item["message"], str):
             raise RuleError(f"{where}.message: expected text")
-        rejects.append(RejectRule(
-            parse_conditions(item["when"], setting_types, f"{where}.when"),
-            parse_template(item["message"], scope, f"{where}.message"),
-        ))
+        rejects.append(
+            RejectRule(
+                parse_conditions(item["when"], setting_types, f"{where}.when"),
+                parse_template(item["message"], scope, f"{where}.message"),
+            )
+        )
 
     groups: dict[str, TaskGroup] = {}
     for index, item in enumerate(raw_groups):

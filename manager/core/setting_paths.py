@@ -29,9 +29,11 @@ from manager.core.errors import BadInput
 from manager.core.job_types import JobType
 from worker_mode.safe_paths import (
     JOBS_VARIABLE,
+    SHARE_SEPARATOR,
     UnsafePath,
     checkout_path,
     is_relative,
+    is_share_path,
     relative_path,
 )
 
@@ -49,12 +51,9 @@ def path_settings(job_type: JobType) -> list[str]:
     ]
 
 
-SHARE_SEPARATOR = "::"
-
-
 def share_path(value: str) -> tuple[str, PurePosixPath] | None:
     """``(share, path)`` of a ``share::path`` value, both checked; None for other forms."""
-    if SHARE_SEPARATOR not in value:
+    if not is_share_path(value):
         return None
     share, rest = value.split(SHARE_SEPARATOR, 1)
     if not share or "/" in share or share != str(relative_path(share, 200)):

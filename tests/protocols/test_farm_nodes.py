@@ -145,6 +145,38 @@ def test_a_share_the_manager_has_no_folder_for_is_said_on_the_job(
         assert "no folder" in manager.get(f"/api/v3/tasks/{task['id']}/logtail").text
 
 
+@pytest.mark.parametrize(
+    ("output", "named"),
+    [
+        ("renders/shot_####", "share::path"),
+        ("/mnt/renders/shot_####", "share::path"),
+        ("projects::../../etc/shot_####", "'..'"),
+    ],
+)
+def test_an_output_path_that_is_no_safe_share_path_is_refused_on_submission(
+    manager: Manager, output: str, named: str
+) -> None:
+    for job_type in ("single-frame-render", "video-render"):
+        settings = {
+            "blendfile": "projects::shot.blend",
+            "frames": "1-2",
+            "render_output_path": output,
+        }
+        answer = manager.post(
+            "/api/v3/jobs",
+            json={
+                "name": "out",
+                "type": job_type,
+                "priority": 50,
+                "submitter_platform": "linux",
+                "settings": settings,
+            },
+        )
+        assert answer.status_code == 400, answer.text
+        assert named in answer.json()["message"]
+    assert manager.get("/api/v3/jobs").json()["jobs"] == []
+
+
 # Locked down: a registration token --------------------------------------------------------
 
 
