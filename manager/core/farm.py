@@ -9,6 +9,7 @@ from pathlib import Path
 from manager.config import Settings
 from manager.core.credentials import SecretVerifier
 from manager.core.events import Event, EventBus
+from manager.core.job_status_steps import JobStatusSteps
 from manager.core.job_types import JobTypeRegistry
 from manager.core.last_rendered import LastRenderedStore
 from manager.core.task_logs import TaskLogStore
@@ -46,6 +47,9 @@ class Farm:
         """When this manager started: silence while it was down is nobody's fault."""
         self.slow_tasks_flagged: set[str] = set()
         """Tasks whose slowness the task log already tells (once per task and run)."""
+        self.status_steps = JobStatusSteps(self.db, utcnow)
+        """Moves the tasks of big jobs whose status changed, in steps, whichever door asked."""
+        self.events.on("job", self.status_steps.on_job_event)
         self.events.on("job", self._forget_files_of_deleted_job)
         self.events.on("worker", self._forget_secret_of_deleted_worker)
 
@@ -63,5 +67,6 @@ class Farm:
             self.secrets.forget(str(event["id"]))
 
     def close(self) -> None:
+        self.status_steps.close()
         self.writer.close()
         self.db.dispose()

@@ -132,3 +132,5 @@ def run_health_checks(
         farm.logs.append(flagged.job_id, flagged.task_id, f"manager: {flagged.message}\n")
     collect_garbage(farm.db, farm.settings, now)
     remove_abandoned_jobs(farm.db, now)
+    # A cancel or requeue that the last run left half-way (its job hands out no task).
+    farm.status_steps.finish_half_way()

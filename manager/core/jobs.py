@@ -10,10 +10,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from manager.core import events
+from manager.core import events, job_status_steps, write_steps
 from manager.core.bounds import check_name
 from manager.core.compiler import TaskSpec, compile_job
 from manager.core.errors import BadInput, InvalidTransition, NotFound, PreconditionFailed
+from manager.core.job_status_steps import CANCELED_FROM, IN_STEPS
 from manager.core.job_types import JobType, JobTypeRegistry, SettingError, validate_settings
 from manager.core.setting_paths import check_path_settings
 from manager.core.statuses import JobStatus, TaskStatus
@@ -245,7 +246,9 @@ def get_job(session: Session, job_id: str) -> Job:
 
 
 def set_job_status(session: Session, job_id: str, status: str, reason: str, now: datetime) -> Job:
-    """A user's status request: pause, resume, cancel or requeue."""
+    """A user's status request: pause, resume, cancel or requeue. A cancel or requeue of more
+    than ``ONE_GO_TASKS`` tasks leaves the job cancel-requested or requeueing, and its tasks
+    move in steps once the session commits (``job_status_steps``)."""
     job = lock_job(session, job_id)
     current = JobStatus(job.status)
     requested = JobStatus(status)
@@ -254,6 +257,7 @@ def set_job_status(session: Session, job_id: str, status: str, reason: str, now:
     if requested == JobStatus.CANCELED:
         requested = JobStatus.CANCEL_REQUESTED
     note = reason or f"{requested} by user"
+    in_steps = False
 
     if requested == JobStatus.PAUSE_REQUESTED:
         if current not in (JobStatus.QUEUED, JobStatus.ACTIVE, JobStatus.PAUSE_REQUESTED):
@@ -263,15 +267,11 @@ def set_job_status(session: Session, job_id: str, status: str, reason: str, now:
         if current in (JobStatus.COMPLETED, JobStatus.CANCELED, JobStatus.FAILED):
             raise InvalidTransition(f"status: this job is {current}; it cannot be canceled")
         job.status = JobStatus.CANCEL_REQUESTED
-        # Active tasks are canceled too: their workers learn it from may-i-run and 409s.
-        bulk_set_task_status(
-            session,
-            job,
-            (TaskStatus.QUEUED, TaskStatus.SOFT_FAILED, TaskStatus.PAUSED, TaskStatus.ACTIVE),
-            TaskStatus.CANCELED,
-            now,
-            note,
-        )
+        # Active tasks are canceled too: their workers learn it from may-i-run and 409s. A
+        # big job's other tasks are canceled in steps once this commits.
+        in_steps = job_status_steps.tasks_to_cancel(job) > write_steps.ONE_GO_TASKS
+        moving = (TaskStatus.ACTIVE,) if in_steps else (*CANCELED_FROM, TaskStatus.ACTIVE)
+        bulk_set_task_status(session, job, moving, TaskStatus.CANCELED, now, note)
     elif requested == JobStatus.QUEUED and current in (JobStatus.PAUSED, JobStatus.PAUSE_REQUESTED):
         bulk_set_task_status(session, job, (TaskStatus.PAUSED,), TaskStatus.QUEUED, now, note)
         job.status = JobStatus.QUEUED
@@ -285,7 +285,16 @@ def set_job_status(session: Session, job_id: str, status: str, reason: str, now:
             raise InvalidTransition(
                 f"status: this job is {current}; only a finished or paused job can be requeued"
             )
-        _requeue(session, job, everything=current == JobStatus.COMPLETED, now=now, note=note)
+        everything = current == JobStatus.COMPLETED
+        in_steps = (
+            job_status_steps.tasks_to_requeue(job, completed_too=everything)
+            > write_steps.ONE_GO_TASKS
+        )
+        if in_steps:
+            job.status = JobStatus.REQUEUEING
+            job.requeue_completed = everything
+        else:
+            _requeue(session, job, everything=everything, now=now, note=note)
     else:
         raise InvalidTransition(
             f"status: {requested} cannot be requested; use queued, paused, canceled or requeueing"
@@ -293,7 +302,10 @@ def set_job_status(session: Session, job_id: str, status: str, reason: str, now:
     job.activity = note
     job.updated = now
     follow_tasks(session, job, now)
-    events.record(session, "job", id=job.id, refresh_tasks=True)
+    if in_steps:
+        events.record(session, "job", id=job.id, refresh_tasks=True, **{IN_STEPS: True})
+    else:
+        events.record(session, "job", id=job.id, refresh_tasks=True)
     return job
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -23,44 +23,14 @@ from manager.core import events, jobs
 from manager.core.job_types import JobTypeRegistry
 from manager.core.statuses import JobStatus
 from manager.core.waiting import note_jobs_waiting_for_task_types
+from manager.core.write_steps import FIRST_STEP, ONE_GO_TASKS, WriteSteps
 from manager.db.queries import submitted_tasks, unfinished_jobs
 from manager.db.session import Database
 
 log = logging.getLogger(__name__)
 
-#: Jobs of up to this many tasks go in in one write transaction, as before.
-ONE_GO_TASKS = 2_000
-
-#: How long one step may hold the write lock: what a worker request waits, at most, behind a
-#: big submission. Steps grow or shrink to it, between these many rows.
-STEP_SECONDS = 0.05
-FIRST_STEP, MIN_STEP, MAX_STEP = 1_000, 100, 20_000
-#: After each step, a pause of this many times the step's time.
-STEP_PAUSE = 1.0
-
 #: A job under construction that no step has touched for this long has lost its submitter.
 ABANDONED_AFTER = timedelta(minutes=5)
-
-
-class _Steps:
-    """Ranges of rows for write transactions of about ``STEP_SECONDS`` each (or of a fixed
-    size): the time an insert takes depends on the machine, the rows and the table's size."""
-
-    def __init__(self, fixed: int | None) -> None:
-        self.size = fixed or FIRST_STEP
-        self._fixed = fixed is not None
-
-    def ranges(self, count: int) -> Iterator[range]:
-        start = 0
-        while start < count:
-            stop = min(count, start + self.size)
-            yield range(start, stop)
-            start = stop
-
-    def took(self, seconds: float) -> None:
-        if not self._fixed:
-            wanted = int(self.size * STEP_SECONDS / max(seconds, 0.001))
-            self.size = max(MIN_STEP, min(MAX_STEP, wanted, self.size * 2))
 
 
 def submit_in_steps(
@@ -95,7 +65,7 @@ def submit_in_steps(
         jobs.add_job(session, compiled, sub, now, JobStatus.UNDER_CONSTRUCTION)
     try:
         dialect = db.write_engine.dialect
-        steps = _Steps(step)
+        steps = WriteSteps(step)
         for which in steps.ranges(count):
             # Rows are made ready before the lock is taken; under it they are only inserted.
             rows = jobs.task_rows(compiled, task_ids, which, now)
@@ -106,9 +76,7 @@ def submit_in_steps(
                 unfinished_jobs.touch_job(session, compiled.job_id, clock())
             held = time.perf_counter() - started  # the commit too: it writes the pages
             steps.took(held)
-            # As long again for everyone else: the worker requests, and SQLite's checkpoint
-            # thread, which must keep up or a commit does the checkpointing, lock held.
-            time.sleep(held * STEP_PAUSE)
+            steps.pause(held)
         # Dependencies after every task: they may point forwards as well as back.
         for which in steps.ranges(count):
             rows = jobs.dependency_rows(compiled, task_ids, which)

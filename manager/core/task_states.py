@@ -103,7 +103,9 @@ def follow_tasks(session: Session, job: Job, now: datetime, failure: str | None 
         if not job.tasks_active:
             _set_job_status(job, JobStatus.PAUSED, now, "paused")
     elif status == JobStatus.CANCEL_REQUESTED:
-        if not job.tasks_active:
+        # A big job's tasks are canceled in steps (``job_status_steps``): until the last
+        # step, some are still queued or paused.
+        if not (job.tasks_active or runnable_count(job) or job.tasks_paused):
             _set_job_status(job, JobStatus.CANCELED, now, "canceled")
 
 

@@ -147,6 +147,9 @@ class Job(Base):
     #: workers with this version or newer get its tasks; with ``blender_exact``, only this one.
     blender_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     blender_exact: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: While the job is requeueing in steps (``core/job_status_steps``): whether its completed
+    #: tasks go back to the queue too, as for a requeue of a completed job.
+    requeue_completed: Mapped[bool] = mapped_column(Boolean, default=False)
     # Per-status task counters, kept in step with every task status change so that job
     # status and progress never need a scan over a 100,000-task job.
     tasks_total: Mapped[int] = mapped_column(Integer, default=0)

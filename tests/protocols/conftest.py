@@ -3,7 +3,6 @@ and what the farm shows while a big submission goes in."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
@@ -12,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from manager.core import staged_jobs
+from manager.core import write_steps
 from manager.db.models import Job, Task
 from tests.conftest import Manager, submit
 
@@ -36,11 +35,10 @@ def job_status(manager: Manager, job_id: str) -> str:
 
 
 def between_steps(monkeypatch: pytest.MonkeyPatch, look: Callable[[], None]) -> None:
-    """Have ``look`` run in each pause between two steps of a submission stored in steps,
-    where the worker requests queued meanwhile get their turn."""
-    monkeypatch.setattr(
-        staged_jobs, "time", SimpleNamespace(perf_counter=time.perf_counter, sleep=lambda _: look())
-    )
+    """Have ``look`` run in each pause between two steps of a long write (a submission stored
+    in steps, a big job's status change), where the worker requests queued meanwhile get
+    their turn."""
+    monkeypatch.setattr(write_steps, "time", SimpleNamespace(sleep=lambda _: look()))
 
 
 def stored_jobs(manager: Manager) -> list[tuple[str, int]]:

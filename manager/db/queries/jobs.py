@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
+from manager.core.statuses import JobStatus
 from manager.db.models import Job, JobBlock, Task, TaskDependency, TaskFailure
 from manager.db.session import is_postgres
 
@@ -28,6 +29,22 @@ def delete_job(session: Session, job: Job) -> None:
     session.execute(delete(JobBlock).where(JobBlock.job_id == job.id))
     session.execute(delete(Task).where(Task.job_id == job.id))
     session.delete(job)
+
+
+def jobs_changing_status_in_steps(session: Session) -> list[str]:
+    """Jobs whose status change is still moving tasks: canceling with tasks not canceled yet,
+    or requeueing."""
+    left_to_cancel = Job.tasks_queued + Job.tasks_soft_failed + Job.tasks_paused
+    return list(
+        session.scalars(
+            select(Job.id).where(
+                or_(
+                    and_(Job.status == JobStatus.CANCEL_REQUESTED, left_to_cancel > 0),
+                    Job.status == JobStatus.REQUEUEING,
+                )
+            )
+        )
+    )
 
 
 def job_ids_updated_until(session: Session, limit: datetime) -> list[str]:

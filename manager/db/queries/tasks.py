@@ -197,9 +197,47 @@ def requeue_tasks_of_job(
             status=TaskStatus.QUEUED, activity=activity, updated=now, steps_completed=0
         ).execution_options(synchronize_session=False)
     )
+    forget_failures_and_blocks_of_job(session, job_id)
+    session.expire_all()
+
+
+def forget_failures_and_blocks_of_job(session: Session, job_id: str) -> None:
+    """Forget which workers failed the job's tasks and which workers the job blocked."""
     session.execute(delete(TaskFailure).where(TaskFailure.job_id == job_id))
     session.execute(delete(JobBlock).where(JobBlock.job_id == job_id))
-    session.expire_all()
+
+
+def move_some_tasks_of_job(
+    session: Session,
+    job_id: str,
+    old: TaskStatus,
+    new: TaskStatus,
+    now: datetime,
+    activity: str,
+    limit: int,
+    *,
+    reset_steps: bool = False,
+) -> int:
+    """Move up to ``limit`` of the job's tasks in status ``old`` to ``new`` (their steps
+    back to 0 with ``reset_steps``), in one statement; how many moved. The job's counters
+    are the caller's to change."""
+    session.flush()
+    chosen = (
+        select(Task.id).where(Task.job_id == job_id, Task.status == old).limit(limit)
+    ).scalar_subquery()
+    values: dict[str, Any] = {"status": new, "activity": activity, "updated": now}
+    if reset_steps:
+        values["steps_completed"] = 0
+    result = session.execute(
+        update(Task)
+        .where(Task.id.in_(chosen))
+        .values(values)
+        .execution_options(synchronize_session=False)
+    )
+    count: int = result.rowcount  # type: ignore[attr-defined]
+    if count:
+        _expire_tasks_of_job(session, job_id)
+    return count
 
 
 #: How many task ids one statement names, well under every database's limit of parameters.

@@ -1,0 +1,262 @@
+"""Big jobs are canceled and requeued in steps: the request is answered at once, no task of
+the job is handed out meanwhile, workers are answered between the steps, and a change left
+half-way is finished by the health checks."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from manager.core import jobs, write_steps
+from manager.core.farm import Farm, utcnow
+from manager.core.health import run_health_checks
+from manager.core.job_status_steps import move_in_steps
+from manager.core.statuses import JobStatus, TaskStatus
+from manager.core.task_states import bulk_set_task_status
+from manager.db.models import Job
+from manager.db.queries.job_counters import COUNTER
+from tests.conftest import FakeWorker, Manager, database_backends, register_worker, submit
+from tests.protocols.test_rest2015 import new_task
+
+pytestmark = pytest.mark.parametrize("backend", database_backends(), indirect=True)
+
+TASKS = 1500
+STEP = 200
+
+
+@pytest.fixture(autouse=True)
+def small_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A few hundred tasks count as a big job here, moved a couple of hundred at a time."""
+    monkeypatch.setattr(write_steps, "ONE_GO_TASKS", 100)
+    monkeypatch.setattr(write_steps, "FIRST_STEP", STEP)
+    monkeypatch.setattr(write_steps, "MAX_STEP", STEP)
+
+
+def between_steps(monkeypatch: pytest.MonkeyPatch, look: Any) -> None:
+    monkeypatch.setattr(write_steps, "time", SimpleNamespace(sleep=lambda _: look()))
+
+
+def big_job(manager: Manager, **overrides: Any) -> str:
+    job = submit(manager, settings={"frames": f"1-{TASKS}", "chunk_size": 1}, **overrides)
+    return str(job["id"])
+
+
+def job_row(farm: Farm, job_id: str) -> dict[str, Any]:
+    """The job's status and counters as stored, next to the counts of its tasks."""
+    with farm.db.read() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        counted = {attribute: getattr(job, attribute) for attribute in COUNTER.values()}
+        return {"status": job.status, "total": job.tasks_total, **counted}
+
+
+def task_counts(manager: Manager, job_id: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for task in manager.get(f"/api/v3/jobs/{job_id}/tasks").json()["tasks"]:
+        counts[task["status"]] = counts.get(task["status"], 0) + 1
+    return counts
+
+
+def wait_for_status(farm: Farm, job_id: str, status: str) -> None:
+    """Wait for the steps' thread, reading the database rather than the API: the thread's
+    look between steps uses the test's HTTP session."""
+    deadline = time.monotonic() + 60
+    while job_row(farm, job_id)["status"] != status:
+        assert time.monotonic() < deadline, f"job {job_id} never became {status}"
+        time.sleep(0.02)
+
+
+def set_status(manager: Manager, job_id: str, status: str) -> None:
+    response = manager.post(
+        f"/api/v3/jobs/{job_id}/setstatus", json={"status": status, "reason": "test"}
+    )
+    assert response.status_code == 204, response.text
+
+
+def counters_match_tasks(manager: Manager, job_id: str) -> None:
+    row = job_row(manager.farm, job_id)
+    counts = task_counts(manager, job_id)
+    for status, attribute in COUNTER.items():
+        assert row[attribute] == counts.get(status, 0), (status, row, counts)
+    assert row["total"] == sum(counts.values())
+
+
+def test_a_big_cancel_answers_at_once_and_workers_are_answered_between_its_steps(
+    manager: Manager, awake_worker: FakeWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = big_job(manager, priority=90)
+    other = submit(manager, settings={"frames": "1-50", "chunk_size": 1}, priority=10)
+    running = awake_worker.next_task()
+    assert running is not None and running["job"] == job_id
+
+    other_worker = register_worker(manager)
+    other_worker.wake()
+    seen: list[tuple[dict[str, Any], str | None]] = []
+    steps_started = threading.Event()
+
+    def look() -> None:
+        # A worker's poll between two steps: answered, and never with the canceled job.
+        steps_started.set()
+        task = other_worker.next_task()
+        if task is not None:
+            other_worker.complete(task["uuid"])
+        seen.append((job_row(manager.farm, job_id), task["job"] if task else None))
+
+    between_steps(monkeypatch, look)
+    set_status(manager, job_id, "cancel-requested")
+    wait_for_status(manager.farm, job_id, "canceled")
+
+    assert len(seen) >= 3, "the cancel went in several steps"
+    assert {status for row, _ in seen for status in [row["status"]]} == {"cancel-requested"}
+    assert {job for _, job in seen} == {other["id"]}
+    canceled_so_far = [row["tasks_canceled"] for row, _ in seen]
+    assert canceled_so_far == sorted(canceled_so_far) and canceled_so_far[0] < TASKS
+    assert all(row["tasks_active"] == 0 for row, _ in seen), "active tasks go at once"
+
+    assert task_counts(manager, job_id) == {"canceled": TASKS}
+    counters_match_tasks(manager, job_id)
+    may = awake_worker.call("GET", f"/task/{running['uuid']}/may-i-run").json()
+    assert may["mayKeepRunning"] is False
+    assert awake_worker.update(running["uuid"], taskStatus="completed").status_code == 409
+    refused = manager.post(
+        f"/api/v3/jobs/{job_id}/setstatus", json={"status": "paused", "reason": ""}
+    )
+    assert refused.status_code == 422
+
+
+def test_a_big_job_being_canceled_is_passed_over_by_the_scheduler(
+    manager: Manager, awake_worker: FakeWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = big_job(manager)
+    monkeypatch.setattr(manager.farm.status_steps, "start", lambda job_id: None)
+    set_status(manager, job_id, "cancel-requested")
+    row = job_row(manager.farm, job_id)
+    assert (row["status"], row["tasks_queued"]) == ("cancel-requested", TASKS)
+    assert awake_worker.next_task() is None
+
+
+def half_way(farm: Farm, job_id: str, status: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a status change leaves when its manager stops after the change's first step."""
+    monkeypatch.setattr(farm.status_steps, "start", lambda job_id: None)
+    with farm.db.write() as session:
+        jobs.set_job_status(session, job_id, status, "test", utcnow())
+    stop = threading.Event()
+
+    def clock() -> datetime:
+        if stop.is_set():
+            raise AssertionError("only one step")
+        stop.set()
+        return utcnow()
+
+    monkeypatch.setattr(write_steps, "time", SimpleNamespace(sleep=lambda _: None))
+    assert move_in_steps(farm.db, job_id, clock, step=STEP, stop=stop) is False
+
+
+def test_a_cancel_left_half_way_is_finished_by_the_health_checks(
+    manager: Manager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = big_job(manager)
+    half_way(manager.farm, job_id, "canceled", monkeypatch)
+    row = job_row(manager.farm, job_id)
+    assert (row["status"], row["tasks_canceled"]) == ("cancel-requested", STEP)
+
+    run_health_checks(manager.farm)
+    assert task_counts(manager, job_id) == {"canceled": TASKS}
+    counters_match_tasks(manager, job_id)
+    assert job_row(manager.farm, job_id)["status"] == "canceled"
+
+
+def complete_some(worker: FakeWorker, count: int) -> list[str]:
+    done = []
+    for _ in range(count):
+        task = worker.next_task()
+        assert task is not None
+        worker.complete(task["uuid"])
+        done.append(task["uuid"])
+    return done
+
+
+def test_a_big_requeue_of_a_canceled_job_queues_all_but_the_completed_tasks(
+    manager: Manager, awake_worker: FakeWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = big_job(manager)
+    completed = complete_some(awake_worker, 3)
+    set_status(manager, job_id, "cancel-requested")
+    wait_for_status(manager.farm, job_id, "canceled")
+    statuses: list[str] = []
+    between_steps(monkeypatch, lambda: statuses.append(job_row(manager.farm, job_id)["status"]))
+
+    set_status(manager, job_id, "requeueing")
+    wait_for_status(manager.farm, job_id, "active")  # it has completed tasks
+
+    assert len(statuses) >= 3 and set(statuses) == {"requeueing"}
+    assert task_counts(manager, job_id) == {"completed": 3, "queued": TASKS - 3}
+    counters_match_tasks(manager, job_id)
+    task = awake_worker.next_task()
+    assert task is not None and task["job"] == job_id and task["uuid"] not in completed
+
+
+def test_a_requeue_left_half_way_is_finished_by_the_health_checks(
+    manager: Manager, awake_worker: FakeWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = big_job(manager)
+    complete_some(awake_worker, 2)
+    set_status(manager, job_id, "cancel-requested")
+    wait_for_status(manager.farm, job_id, "canceled")
+
+    half_way(manager.farm, job_id, "requeueing", monkeypatch)
+    row = job_row(manager.farm, job_id)
+    assert (row["status"], row["tasks_queued"]) == ("requeueing", STEP)
+    assert awake_worker.next_task() is None, "a requeueing job hands out nothing yet"
+
+    run_health_checks(manager.farm)
+    assert task_counts(manager, job_id) == {"completed": 2, "queued": TASKS - 2}
+    counters_match_tasks(manager, job_id)
+    assert job_row(manager.farm, job_id)["status"] == JobStatus.ACTIVE
+
+
+def test_a_completed_job_requeued_half_way_runs_everything_again(
+    manager: Manager, awake_worker: FakeWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = big_job(manager)
+    with manager.farm.db.write() as session:
+        # Completing 1500 tasks one poll at a time would take the test's time for nothing.
+        job = session.get(Job, job_id)
+        assert job is not None
+        bulk_set_task_status(
+            session, job, (TaskStatus.QUEUED,), TaskStatus.COMPLETED, utcnow(), "done"
+        )
+        job.status = JobStatus.COMPLETED
+    half_way(manager.farm, job_id, "requeueing", monkeypatch)
+    run_health_checks(manager.farm)
+    assert task_counts(manager, job_id) == {"queued": TASKS}
+    counters_match_tasks(manager, job_id)
+    assert job_row(manager.farm, job_id)["status"] == JobStatus.QUEUED
+    again = manager.get(f"/api/v3/jobs/{job_id}").json()
+    assert again["steps_completed"] == 0
+
+
+def test_a_big_2015_task_is_canceled_in_steps_like_a_v3_job(
+    manager: Manager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = json.dumps({"frames": f"1-{TASKS}"})
+    assert new_task(manager, type="frames-noop", settings=settings).status_code == 202
+    with manager.farm.db.read() as session:
+        (job_id,) = session.scalars(select(Job.id)).all()
+    statuses: list[str] = []
+    between_steps(monkeypatch, lambda: statuses.append(job_row(manager.farm, job_id)["status"]))
+
+    assert manager.api("PATCH", "/tasks/12", json={"status": "canceled"}).status_code == 204
+    wait_for_status(manager.farm, job_id, "canceled")
+
+    assert len(statuses) >= 3 and set(statuses) == {"cancel-requested"}
+    assert manager.get("/tasks/12").json()["status"] == "canceled"
+    assert task_counts(manager, job_id) == {"canceled": TASKS}
+    counters_match_tasks(manager, job_id)
