@@ -364,6 +364,9 @@ class _Given:
     remaining: int
     renderer: Path
     use_gpu: bool
+    #: Frames validated by this session and by its login, the "credits" clients show.
+    credits_session: int
+    credits_total: int
 
 
 def _hand_out(
@@ -402,6 +405,8 @@ def _hand_out(
         remaining=job.tasks_queued + job.tasks_soft_failed,
         renderer=renderer,
         use_gpu=method == "2" or (method == "0" and bool(form.get("gpu_model"))),
+        credits_session=client.frames_rendered,
+        credits_total=user.frames_rendered,
     )
 
 
@@ -410,6 +415,13 @@ def _job_answer(farm: Farm, state: SheepitState, given: _Given, validation: str)
     frame = given.frame
     root = ElementTree.Element("jobrequest", status="0")
     ElementTree.SubElement(root, "frames", remaining=str(given.remaining))
+    # Clients show these after each request and read them unguarded.
+    ElementTree.SubElement(
+        root,
+        "stats",
+        credits_session=str(given.credits_session),
+        credits_total=str(given.credits_total),
+    )
     element = ElementTree.SubElement(
         root,
         "job",

@@ -5,6 +5,9 @@ and on connecting fetches the version, shared storage, job types and worker tags
 from __future__ import annotations
 
 import hashlib
+import json
+import subprocess
+import sys
 from typing import Any
 
 import requests
@@ -14,6 +17,42 @@ from tests.conftest import Manager, job_body
 
 ADDON_VERSION = "3.9"
 TOKEN = "studio-secret"
+
+
+#: The add-on's job-type panel, a PropertyGroup of ``bpy.props`` built from the served
+#: settings. Its generated API client hands every number of ``propargs`` over as a float;
+#: the add-on turns only ``min`` and ``max`` back into the setting's type and passes the
+#: other arguments to ``bpy.props`` as they came.
+JOB_TYPE_PANELS = """
+import json, sys
+import bpy
+
+PROPERTIES = {"bool": bpy.props.BoolProperty, "string": bpy.props.StringProperty,
+              "int32": bpy.props.IntProperty, "float": bpy.props.FloatProperty}
+TYPES = {"bool": bool, "string": str, "int32": int, "float": float}
+
+def as_received(value):
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return float(value) if number else value
+
+for job_type in json.load(sys.stdin)["job_types"]:
+    annotations = {}
+    for setting in job_type["settings"]:
+        kwargs = {k: as_received(v) for k, v in (setting.get("propargs") or {}).items()}
+        for bound in ("min", "max"):
+            if bound in kwargs:
+                kwargs[bound] = TYPES[setting["type"]](kwargs[bound])
+        if "choices" in setting:
+            items = [(choice, choice, "") for choice in setting["choices"]]
+            prop = bpy.props.EnumProperty(name=setting["key"], items=items, **kwargs)
+        else:
+            prop = PROPERTIES[setting["type"]](name=setting["key"], **kwargs)
+        annotations[setting["key"]] = prop
+    name = "PANEL_PG_" + job_type["name"].replace("-", "_")
+    group = type(name, (bpy.types.PropertyGroup,), {"__annotations__": annotations})
+    bpy.utils.register_class(group)
+    print("registered", job_type["name"])
+"""
 
 
 class Addon:
@@ -61,3 +100,23 @@ def test_with_an_access_token_the_addon_uses_a_manager_url_holding_it(manager: M
     job = addon.call("GET", f"/jobs/{submitted.json()['id']}")
     assert job.status_code == 200 and job.json()["status"] == "queued"
     assert requests.get(f"{manager.url}/api/v3/jobs/{job.json()['id']}").status_code == 401
+
+
+def test_the_addon_can_draw_every_served_job_type(manager: Manager) -> None:
+    """A ``propargs`` argument that bpy takes only as an integer (``precision``, ``step``)
+    arrives as a float and fails the panel's registration, and with it the whole job type."""
+    served = Addon(manager.url).call("GET", "/jobs/types")
+    assert served.status_code == 200
+    names = [job_type["name"] for job_type in served.json()["job_types"]]
+    drawn = subprocess.run(
+        [sys.executable, "-c", JOB_TYPE_PANELS],
+        input=json.dumps(served.json()),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert drawn.returncode == 0, drawn.stderr[-2000:]
+    registered = [
+        line.split()[1] for line in drawn.stdout.splitlines() if line.startswith("registered ")
+    ]
+    assert registered == names

@@ -36,6 +36,8 @@ class PythonClient:
         self.http = requests.Session()
         self.cpu = cpu
         self.ops: dict[str, str] = {}
+        #: The ``<stats>`` of the last job given, which the client shows without checking.
+        self.stats: dict[str, str] = {}
 
     def login(self) -> None:
         params: dict[str, str | int] = {
@@ -65,8 +67,11 @@ class PythonClient:
             return self.get_job()
         if root.get("status") != "0":
             return None
-        job = root.find("job")
+        job, stats = root.find("job"), root.find("stats")
         assert job is not None
+        if stats is None:
+            raise IncompleteData("<jobrequest> lacks <stats>")
+        self.stats = dict(stats.attrib)
         try:
             renderer = job.find("renderer")
             script = job.find("script")
@@ -140,6 +145,25 @@ def test_python_client_renders_a_job_whose_frames_are_outputs(farm: Manager) -> 
         "0001.png",
         "0002.png",
     ]
+
+
+def test_each_job_given_carries_the_credits_of_the_session_and_of_the_login(
+    farm: Manager,
+) -> None:
+    submit_frames(farm, "1-3")
+    first = PythonClient(farm)
+    first.login()
+    given = first.get_job()
+    assert given is not None
+    assert (first.stats["credits_session"], first.stats["credits_total"]) == ("0", "0")
+    assert first.upload(given) == "0"
+    given = first.get_job()
+    assert given is not None
+    assert (first.stats["credits_session"], first.stats["credits_total"]) == ("1", "1")
+    second = PythonClient(farm)  # the same login on another machine: a new session
+    second.login()
+    assert second.get_job() is not None
+    assert (second.stats["credits_session"], second.stats["credits_total"]) == ("0", "1")
 
 
 def test_job_ids_are_integers_alike_for_the_frames_of_one_job(farm: Manager) -> None:
