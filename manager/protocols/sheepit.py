@@ -33,8 +33,11 @@ from manager.core.bounds import (
 )
 from manager.core.errors import Conflict, NotFound
 from manager.core.farm import Farm
+from manager.core.statuses import JobStatus
 from manager.db.models import Job, Worker
 from manager.db.protocol_models import SheepitUser
+from manager.db.queries import farm_nodes as node_queries
+from manager.db.queries import jobs as job_queries
 from manager.db.queries import sheepit as sheepit_queries
 from manager.protocols import common, sheepit_admin, sheepit_work
 from manager.protocols import sheepit_store as store
@@ -364,9 +367,8 @@ class _Given:
     remaining: int
     renderer: Path
     use_gpu: bool
-    #: Frames validated by this session and by its login, the "credits" clients show.
-    credits_session: int
-    credits_total: int
+    #: The ``<stats>`` clients show after each request: "credits" are frames validated.
+    stats: dict[str, int]
 
 
 def _hand_out(
@@ -397,17 +399,32 @@ def _hand_out(
     task = tasks.get_task(session, given.task_id)
     job = session.get(Job, task.job_id)
     assert job is not None
+    remaining = job.tasks_queued + job.tasks_soft_failed
     return _Given(
         task_id=task.id,
         job_number=job_number(job.id),
         frame=common.task_frame(task),
         job=job,
-        remaining=job.tasks_queued + job.tasks_soft_failed,
+        remaining=remaining,
         renderer=renderer,
         use_gpu=method == "2" or (method == "0" and bool(form.get("gpu_model"))),
-        credits_session=client.frames_rendered,
-        credits_total=user.frames_rendered,
+        stats=_stats(session, client.frames_rendered, user.frames_rendered, remaining),
     )
+
+
+def _stats(session: Session, by_session: int, by_login: int, remaining: int) -> dict[str, int]:
+    """Every attribute of SheepIt's ``<stats>``: clients read them without checking, some
+    as required integers. Projects are the farm's queued and active jobs."""
+    jobs = job_queries.job_status_counts(session)
+    unfinished = jobs.get(JobStatus.QUEUED, 0) + jobs.get(JobStatus.ACTIVE, 0)
+    return {
+        "credits_session": by_session,
+        "credits_total": by_login,
+        "frame_remaining": remaining,
+        "waiting_project": unfinished,
+        "renderable_project": unfinished,
+        "connected_machine": node_queries.count_live_workers_of_protocol(session, PROTOCOL),
+    }
 
 
 def _job_answer(farm: Farm, state: SheepitState, given: _Given, validation: str) -> Response:
@@ -415,13 +432,7 @@ def _job_answer(farm: Farm, state: SheepitState, given: _Given, validation: str)
     frame = given.frame
     root = ElementTree.Element("jobrequest", status="0")
     ElementTree.SubElement(root, "frames", remaining=str(given.remaining))
-    # Clients show these after each request and read them unguarded.
-    ElementTree.SubElement(
-        root,
-        "stats",
-        credits_session=str(given.credits_session),
-        credits_total=str(given.credits_total),
-    )
+    ElementTree.SubElement(root, "stats", {k: str(v) for k, v in given.stats.items()})
     element = ElementTree.SubElement(
         root,
         "job",

@@ -164,6 +164,15 @@ def test_each_job_given_carries_the_credits_of_the_session_and_of_the_login(
     second.login()
     assert second.get_job() is not None
     assert (second.stats["credits_session"], second.stats["credits_total"]) == ("0", "1")
+    # A typed client reads every attribute as a required integer.
+    assert {name: int(value) for name, value in second.stats.items()} == {
+        "credits_session": 0,
+        "credits_total": 1,
+        "frame_remaining": 0,
+        "waiting_project": 1,
+        "renderable_project": 1,
+        "connected_machine": 2,
+    }
 
 
 def test_job_ids_are_integers_alike_for_the_frames_of_one_job(farm: Manager) -> None:
