@@ -10,12 +10,15 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
 import requests
 
 import manager as farmhand
 from tests.conftest import Manager, job_body
 
-ADDON_VERSION = "3.9"
+#: Released add-ons and a beta: each must see its own version.
+ADDON_VERSIONS = ["3.9-beta1", "3.8", "3.9"]
+ADDON_VERSION = ADDON_VERSIONS[0]
 TOKEN = "studio-secret"
 
 
@@ -58,9 +61,11 @@ for job_type in json.load(sys.stdin)["job_types"]:
 class Addon:
     """Calls ``<manager URL>/api/v3/...`` as the add-on's generated client does."""
 
-    def __init__(self, manager_url: str) -> None:
+    def __init__(self, manager_url: str, version: str = ADDON_VERSION) -> None:
         self.host = manager_url.rstrip("/")
+        self.version = version
         self.http = requests.Session()
+        self.http.headers["User-Agent"] = f"Flamenco/{version} (Blender add-on)"
 
     def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         return self.http.request(method, self.host + "/api/v3" + path, timeout=30, **kwargs)
@@ -71,15 +76,28 @@ class Addon:
         return [self.call("GET", p).status_code for p in [*paths, "/worker-mgt/tags"]]
 
     def version_mismatch(self) -> bool:
-        return self.call("GET", "/version").json()["shortversion"] != ADDON_VERSION
+        return self.call("GET", "/version").json()["shortversion"] != self.version
 
 
-def test_the_addon_sees_its_own_version_and_ours_is_kept(manager: Manager) -> None:
-    addon = Addon(manager.url)
+@pytest.mark.parametrize("addon_version", ADDON_VERSIONS)
+def test_the_addon_sees_its_own_version_and_ours_is_kept(
+    manager: Manager, addon_version: str
+) -> None:
+    addon = Addon(manager.url, addon_version)
     assert addon.connect() == [200, 200, 200, 200]
     assert not addon.version_mismatch()  # no forced submission needed
     version = addon.call("GET", "/version").json()
     assert version["farmhand_version"] == farmhand.__version__
+
+
+@pytest.mark.parametrize(
+    "user_agent", ["python-requests/2.32", "Flamenco/4.0 (Blender add-on)", "Flamenco/3.9"]
+)
+def test_other_callers_are_answered_the_flamenco_version_spoken(
+    manager: Manager, user_agent: str
+) -> None:
+    answer = requests.get(f"{manager.url}/api/v3/version", headers={"User-Agent": user_agent})
+    assert answer.json()["shortversion"] == "3.9"
 
 
 def test_with_an_access_token_the_addon_uses_a_manager_url_holding_it(manager: Manager) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 
 import manager
@@ -27,13 +28,28 @@ Audience = Literal["workers", "users"]
 #: version answered is Flamenco's; Farmhand's own is ``farmhand_version``.
 FLAMENCO_VERSION = "3.9"
 
+#: How Flamenco's add-on names itself (``Flamenco/3.9-beta1 (Blender add-on)``). Every 3.x
+#: add-on submits through the API this manager speaks, and it demands a forced submission
+#: unless ``shortversion`` equals its own version string, betas included, so such an add-on
+#: is answered its own version.
+_FLAMENCO_ADDON = re.compile(
+    r"Flamenco/(3\.\d{1,3}(?:[-.+][0-9A-Za-z.-]{1,40})?) \(Blender add-on\)"
+)
+
+
+def flamenco_version_for(user_agent: str) -> str:
+    """The Flamenco version to answer the caller: its own if it is a 3.x Flamenco add-on."""
+    asking = _FLAMENCO_ADDON.fullmatch(user_agent.strip())
+    return asking.group(1) if asking else FLAMENCO_VERSION
+
 
 @public_router.get("/version", response_model=spec_models.FlamencoVersion)
-def get_version(farm: FarmDep) -> JSONResponse:
+def get_version(farm: FarmDep, user_agent: str = Header(default="")) -> JSONResponse:
+    version = flamenco_version_for(user_agent)
     return JSONResponse(
         {
-            "version": FLAMENCO_VERSION,
-            "shortversion": FLAMENCO_VERSION,
+            "version": version,
+            "shortversion": version,
             "name": farm.settings.manager_name,
             "git": "",
             "farmhand_version": manager.__version__,
