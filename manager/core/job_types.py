@@ -55,15 +55,32 @@ MAX_PRESET_DEPTH = 32
 RELOAD_INTERVAL = 1.0
 
 _TOP_KEYS = (
-    "name", "label", "description", "category", "artists", "settings", "worker_variables",
+    "name",
+    "label",
+    "description",
+    "category",
+    "artists",
+    "settings",
+    "worker_variables",
     "compile",
 )
 #: What a preset is for when it does not say: the farm exists to render.
 DEFAULT_CATEGORY = "render"
 # The order of AvailableJobSetting's properties in the spec; the served form follows it.
 _SETTING_KEYS = (
-    "key", "type", "subtype", "choices", "propargs", "description", "label", "default",
-    "eval", "evalInfo", "visible", "required", "editable",
+    "key",
+    "type",
+    "subtype",
+    "choices",
+    "propargs",
+    "description",
+    "label",
+    "default",
+    "eval",
+    "evalInfo",
+    "visible",
+    "required",
+    "editable",
 )
 #: Farmhand's own fields of a setting, not served in Flamenco's form.
 _FARMHAND_SETTING_KEYS = ("override",)
@@ -243,8 +260,9 @@ def validate_settings(job_type: JobType, settings: Mapping[str, Any]) -> dict[st
         # as they are, but only as plain values so nothing nested hides in the job record.
         if value is not None and not (_is_json(value) and not isinstance(value, list | dict)):
             raise SettingError(
-                key, f"'{key}' is not a setting of {job_type.name!r}, so it may only be text, "
-                f"a number, true/false or null, not {_describe(value)}"
+                key,
+                f"'{key}' is not a setting of {job_type.name!r}, so it may only be text, "
+                f"a number, true/false or null, not {_describe(value)}",
             )
         result[key] = value
     return result
@@ -257,6 +275,14 @@ def _expect(value: Any, kind: Any, where: str, wanted: str) -> Any:
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
         raise InvalidPreset(f"{where}: expected {wanted}, got {_describe(value)}")
     return value
+
+
+#: ``bpy.props`` arguments Blender takes only as integers, by setting type. Flamenco's add-on
+#: turns every number of ``propargs`` into a float and only ``min`` and ``max`` back.
+_INTEGER_ONLY_PROPARGS = {
+    "int32": {"soft_min", "soft_max", "step"},
+    "float": {"precision", "step"},
+}
 
 
 def _parse_setting(raw: Any, where: str) -> SettingDef:
@@ -302,6 +328,13 @@ def _parse_setting(raw: Any, where: str) -> SettingDef:
         propargs = _expect(raw["propargs"], dict, f"{where}.propargs", "a mapping")
         if not _is_json(propargs):
             raise InvalidPreset(f"{where}.propargs: only plain values are allowed")
+        refused = sorted(set(propargs) & _INTEGER_ONLY_PROPARGS.get(setting_type, set()))
+        if refused:
+            raise InvalidPreset(
+                f"{where}.propargs.{refused[0]}: Flamenco's add-on receives every number of "
+                "propargs as a float and Blender takes this one only as an integer, so the "
+                "job type would not show there; leave it out"
+            )
         for bound in ("min", "max"):
             if bound in propargs and setting_type in ("int32", "float"):
                 number = int | float if setting_type == "float" else int
@@ -336,8 +369,12 @@ def _parse_setting(raw: Any, where: str) -> SettingDef:
         extra = [k for k in info if k not in ("showLinkButton", "description")]
         if extra:
             raise InvalidPreset(f"{where}.evalInfo: unknown field(s) {', '.join(map(repr, extra))}")
-        show = _expect(info.get("showLinkButton", False), bool, f"{where}.evalInfo.showLinkButton",
-                       "true or false")
+        show = _expect(
+            info.get("showLinkButton", False),
+            bool,
+            f"{where}.evalInfo.showLinkButton",
+            "true or false",
+        )
         text = _expect(info.get("description", ""), str, f"{where}.evalInfo.description", "text")
         # The spec requires both fields of evalInfo, so the served form always has them.
         api["evalInfo"] = {"showLinkButton": show, "description": text}
@@ -353,8 +390,9 @@ def _parse_setting(raw: Any, where: str) -> SettingDef:
             api[flag] = _expect(raw[flag], bool, f"{where}.{flag}", "true or false")
     # The served form lists the fields in the spec's order.
     api = {k: api[k] for k in _SETTING_KEYS if k in api}
-    override = _parse_override(raw, where, setting_type, choices, default) \
-        if "override" in raw else None
+    override = (
+        _parse_override(raw, where, setting_type, choices, default) if "override" in raw else None
+    )
     return SettingDef(
         key=key,
         type=setting_type,
@@ -369,7 +407,10 @@ def _parse_setting(raw: Any, where: str) -> SettingDef:
 
 
 def _parse_override(
-    raw: dict[str, Any], where: str, setting_type: str, choices: tuple[str, ...] | None,
+    raw: dict[str, Any],
+    where: str,
+    setting_type: str,
+    choices: tuple[str, ...] | None,
     default: Any,
 ) -> str:
     """The render setting a setting overrides, checked against the worker's allow-list."""
@@ -465,14 +506,25 @@ def parse_job_type(data: Any, source: Path) -> JobType:
     # makes submitters refresh; sorted keys make it independent of the YAML's key order.
     canonical = json.dumps(
         {"type": api, "compile": raw_rules, "worker_variables": worker_variables},
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
     )
     etag = hashlib.sha1(canonical.encode("utf-8")).hexdigest()
     api["etag"] = etag
     return JobType(
-        name=name, label=label, description=description, settings=settings, rules=rules,
-        etag=etag, source=source, worker_variables=tuple(worker_variables),
-        category=category, artists=artists, _api=api,
+        name=name,
+        label=label,
+        description=description,
+        settings=settings,
+        rules=rules,
+        etag=etag,
+        source=source,
+        worker_variables=tuple(worker_variables),
+        category=category,
+        artists=artists,
+        _api=api,
     )
 
 
@@ -508,7 +560,8 @@ def _refuse_python_in_blender_args(rules: CompileRules) -> None:
                 items = command.parameters.get(key)
                 for index, item in enumerate(items if isinstance(items, list) else ()):
                     if not isinstance(item, Template) or not all(
-                            isinstance(part, str) for part in item.parts):
+                        isinstance(part, str) for part in item.parts
+                    ):
                         continue
                     text = "".join(item.parts)  # type: ignore[arg-type]
                     why = refused_argument(text)
@@ -544,8 +597,9 @@ def load_job_type(path: Path) -> JobType:
     try:
         size = path.stat().st_size
         if size > MAX_PRESET_BYTES:
-            raise PresetError(path, f"file is {size:,} bytes; presets are limited to "
-                              f"{MAX_PRESET_BYTES:,}")
+            raise PresetError(
+                path, f"file is {size:,} bytes; presets are limited to {MAX_PRESET_BYTES:,}"
+            )
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise PresetError(path, f"cannot read: {exc}") from None
@@ -682,8 +736,10 @@ class JobTypeRegistry:
             earlier = types.get(state.job_type.name)
             if earlier is not None and earlier.source.parent == path.parent:
                 error = PresetError(
-                    path, f"job type {state.job_type.name!r} is already defined in "
-                    f"{earlier.source.name}; this file is ignored", state.job_type.name,
+                    path,
+                    f"job type {state.job_type.name!r} is already defined in "
+                    f"{earlier.source.name}; this file is ignored",
+                    state.job_type.name,
                 )
                 log.warning("%s", error)
                 errors.append(error)
