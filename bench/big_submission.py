@@ -6,11 +6,13 @@ then runs ``--workers`` simulated workers (claim a task, complete it, again; as 
 ``dispatch.py``) twice: once on an idle manager for ``--seconds``, and once while a
 ``--tasks``-task ``frames-noop`` job (chunk size 1) is submitted, until that submission is
 answered. Prints claims per second and the claim latency p50/p99/max of both, their ratios,
-and how long the submission took. The target: p99 during the submission under 1 s (a worker
-gives up on a request after 30 s). Then the same workers run while the big job is canceled,
-until it shows canceled: their claim latency, when the cancel request was answered and when
-the job was canceled (the longest claim is about the longest the write lock was held). One
-run, ratios and rates; the machine is shared and noisy.
+how long the submission took, and the manager's memory: resident before the submission and
+its peak while it ran (the process's high-water mark, reset just before; Linux only). The
+target: p99 during the submission under 1 s (a worker gives up on a request after 30 s).
+Then the same workers run while the big job is canceled, until it shows canceled: their
+claim latency, when the cancel request was answered and when the job was canceled (the
+longest claim is about the longest the write lock was held). One run, ratios and rates; the
+machine is shared and noisy.
 
     .venv/bin/python bench/big_submission.py [--tasks 1000000] [--workers 20] [--seconds 15]
 """
@@ -61,6 +63,19 @@ def workers_until(
         return time.perf_counter() - started
 
     return samples, asyncio.run(run())
+
+
+def memory_mb(pid: int, field: str) -> float:
+    """A memory figure of a process from /proc (Linux): VmRSS now, VmHWM its peak."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise SystemExit(f"no {field} in /proc/{pid}/status")
+
+
+def reset_peak_memory(pid: int) -> None:
+    """Start the process's VmHWM afresh, so the peak is the submission's, not the fuel's."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
 def job_status(url: str, job_id: str) -> str:
@@ -139,14 +154,21 @@ def main() -> None:
                 finally:
                     submitted.set()
 
+            before_mb = memory_mb(manager.pid, "VmRSS")
+            reset_peak_memory(manager.pid)
             thread = threading.Thread(target=big)
             thread.start()
             samples, ran = workers_until(url, auths, submitted)
             thread.join()
+            peak_mb = memory_mb(manager.pid, "VmHWM")
             during = summary(samples, ran)
             show("during the submission:", during)
             if took:
                 print(f"  the submission was answered after {took[0][1]:.1f} s")
+            print(
+                f"  manager memory: {before_mb:.0f} MB resident before the submission, "
+                f"peak {peak_mb:.0f} MB while it ran (+{peak_mb - before_mb:.0f} MB)"
+            )
             rate = during["claims_per_s"] / idle["claims_per_s"]
             slower = during["p99_ms"] / idle["p99_ms"]
             print(

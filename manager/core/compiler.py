@@ -1,14 +1,18 @@
 """Compiling a job into tasks with its job type's compile rules (see ``compile_rules.py``).
 
 Per job, everything that is the same for all tasks of a group is filled in once; per task
-only the chunk's or repeat's own placeholders are, which keeps a 100,000-task job fast.
+only the chunk's or repeat's own placeholders are, which keeps a 100,000-task job fast. The
+tasks themselves are built a range at a time (``CompiledTasks``), as a submission stores them:
+a million of them at once took a gigabyte, and the garbage collector's passes over them held
+up every other thread of the manager for a second and more.
 """
 
 from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from array import array
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,7 +30,6 @@ from manager.core.compile_rules import (
 )
 from manager.core.frames import (
     FrameRangeError,
-    chunk_frames,
     dispatch_ranks,
     format_frames,
     parse_frame_range,
@@ -223,6 +226,23 @@ def compile_job(
     created: datetime,
 ) -> list[TaskSpec]:
     """The tasks of a job, in order; ``depends_on`` holds indexes into the returned list."""
+    tasks = plan_tasks(
+        job_type, settings, job_id=job_id, job_name=job_name, priority=priority, created=created
+    )
+    return tasks.build(range(tasks.count))
+
+
+def plan_tasks(
+    job_type: JobType,
+    settings: Mapping[str, Any],
+    *,
+    job_id: str,
+    job_name: str,
+    priority: int,
+    created: datetime,
+) -> CompiledTasks:
+    """A job's tasks, to be built a range at a time: every check that needs no task is done
+    here; ``CompiledTasks.check`` does the rest."""
     rules = job_type.rules
     declared = {
         s.key: settings[s.key] for s in job_type.settings if settings.get(s.key) is not None
@@ -238,11 +258,12 @@ def compile_job(
     job = _JobContext(base, lazy)
     for name, template in rules.values:
         lazy[name] = _deferred(template, job)
-    frames_cache: dict[str, list[int]] = {}
+    frames_cache: dict[str, array[int]] = {}
 
-    def frames(key: str) -> list[int]:
+    def frames(key: str) -> array[int]:
+        # Kept as machine integers: a million frames as Python ints are 36 MB.
         if key not in frames_cache:
-            frames_cache[key] = _frames_of(declared, key)
+            frames_cache[key] = array("q", _frames_of(declared, key))
         return frames_cache[key]
 
     if rules.frames_setting is not None:
@@ -256,53 +277,145 @@ def compile_job(
         if all(c.holds(declared) for c in reject.when):
             raise SettingError(reject.when[0].setting, str(render(reject.message, job)))
 
-    with _cyclic_gc_paused():
-        return _plan_and_build(rules, declared, job, frames)
+    return CompiledTasks(_plan(rules, declared, job, frames))
 
 
-def _plan_and_build(
+class _Chunks:
+    """A group's chunks of frames, cut when asked for: a million one-frame chunks as lists
+    would be a million objects for the garbage collector to scan."""
+
+    def __init__(self, frames: array[int], size: int) -> None:
+        self._frames = frames
+        self._size = size
+
+    def __len__(self) -> int:
+        return -(-len(self._frames) // self._size)
+
+    def __getitem__(self, index: int) -> list[int]:
+        return self._frames[index * self._size : (index + 1) * self._size].tolist()
+
+
+@dataclass
+class _PlannedGroup:
+    """One task group of a job: its tasks are numbered ``span`` in the job."""
+
+    group: TaskGroup
+    units: _Chunks | range
+    span: range
+    depends: list[int]
+    first_rank: int
+    ranks: Sequence[int]
+    """Each task's dispatch rank, less ``first_rank``."""
+    name: _Builder
+    commands: list[tuple[str, _Builder, int | _Builder]]
+
+
+def _plan(
     rules: CompileRules,
     declared: Mapping[str, Any],
     job: Mapping[str, Any],
-    frames: Callable[[str], list[int]],
-) -> list[TaskSpec]:
+    frames: Callable[[str], array[int]],
+) -> list[_PlannedGroup]:
     # First how many tasks each group makes, so ranks can follow dependency levels.
-    plan: list[tuple[TaskGroup, list[Any]]] = []
+    sized: list[tuple[TaskGroup, _Chunks | range]] = []
     total = 0
     for group in rules.groups:
         if not all(c.holds(declared) for c in group.when):
             continue
+        units: _Chunks | range
         if group.frames_setting is not None:
-            size = _count(declared, group.chunk_size, 1)
-            units: list[Any] = chunk_frames(frames(group.frames_setting), size)
+            units = _Chunks(frames(group.frames_setting), _count(declared, group.chunk_size, 1))
         elif group.repeat is not None:
-            units = list(range(_count(declared, group.repeat, 0)))
+            units = range(_count(declared, group.repeat, 0))
         else:
-            units = [None]
+            units = range(1)
         total += len(units)
         if total > MAX_TASKS:
             key = group.frames_setting or (group.repeat if isinstance(group.repeat, str) else "")
             raise SettingError(key, f"'{key}' makes this job more than {MAX_TASKS:,} tasks")
-        plan.append((group, units))
+        sized.append((group, units))
     offsets: dict[str, int] = {}
     next_rank = 0
-    for group, units in sorted(plan, key=lambda p: p[0].level):  # stable: keeps file order
+    for group, units in sorted(sized, key=lambda p: p[0].level):  # stable: keeps file order
         offsets[group.id] = next_rank
         next_rank += len(units)
 
-    specs: list[TaskSpec] = []
+    planned: list[_PlannedGroup] = []
     spans: dict[str, range] = {}
     links = 0
-    for group, units in plan:
+    for group, units in sized:
         depends = [i for g in group.after if g in spans for i in spans[g]]
         links += len(depends) * len(units)
         if links > MAX_DEPENDENCIES:
             key = group.frames_setting or rules.frames_setting or ""
             raise SettingError(key, f"'{key}' makes this job too large to track its dependencies")
-        start = len(specs)
-        specs.extend(_build_group(group, units, job, depends, offsets[group.id]))
-        spans[group.id] = range(start, len(specs))
-    return specs
+        start = planned[-1].span.stop if planned else 0
+        span = range(start, start + len(units))
+        spans[group.id] = span
+        ranks: Sequence[int] = (
+            array("q", dispatch_ranks(len(units))) if isinstance(units, _Chunks)
+            else range(len(units))
+        )
+        name, commands = _prepare_group(group, job)
+        planned.append(_PlannedGroup(
+            group, units, span, depends, offsets[group.id], ranks, name, commands
+        ))
+    return planned
+
+
+def _prepare_group(
+    group: TaskGroup, job: Mapping[str, Any]
+) -> tuple[_Builder, list[tuple[str, _Builder, int | _Builder]]]:
+    """Builders of a group's task name and commands, with everything the same for the whole
+    group filled in."""
+    name = _as_builder(_prepare(group.name, job))
+    commands: list[tuple[str, _Builder, int | _Builder]] = []
+    for rule in group.commands:
+        rule_steps = rule.total_step_count
+        commands.append((
+            rule.name,
+            _as_builder(_prepare(rule.parameters, job)),
+            rule_steps if isinstance(rule_steps, int) else _as_builder(_prepare(rule_steps, job)),
+        ))
+    return name, commands
+
+
+class CompiledTasks:
+    """A compiled job's tasks, built a range at a time and the same each time, so that a
+    million-task job never needs all of them at once."""
+
+    def __init__(self, groups: list[_PlannedGroup]) -> None:
+        self._groups = groups
+        self.count = groups[-1].span.stop if groups else 0
+
+    def build(self, which: range) -> list[TaskSpec]:
+        """The tasks numbered ``which`` (a range with step 1), in order."""
+        with _cyclic_gc_paused():
+            specs: list[TaskSpec] = []
+            for planned in self._groups:
+                start = max(which.start, planned.span.start)
+                stop = min(which.stop, planned.span.stop)
+                if start < stop:
+                    first = planned.span.start
+                    specs.extend(_build_tasks(planned, range(start - first, stop - first)))
+            return specs
+
+    def check(self, batch: int = 10_000) -> None:
+        """Build every task once and keep none: what only some task's values would break
+        (a filter, a step count) breaks here, before anything is stored."""
+        for start in range(0, self.count, batch):
+            self.build(range(start, min(self.count, start + batch)))
+
+    def dependencies(self, which: range) -> Iterator[tuple[int, int]]:
+        """(task, the task it waits for) of the tasks numbered ``which``, without building
+        them: every task of a group waits for the same tasks."""
+        for planned in self._groups:
+            if planned.depends:
+                for index in range(
+                    max(which.start, planned.span.start), min(which.stop, planned.span.stop)
+                ):
+                    for dependency in planned.depends:
+                        yield index, dependency
 
 
 _gc_lock = threading.Lock()
@@ -334,28 +447,19 @@ def _cyclic_gc_paused() -> Iterator[None]:
                 gc.enable()
 
 
-def _build_group(
-    group: TaskGroup, units: list[Any], job: Mapping[str, Any], depends: list[int], offset: int
-) -> list[TaskSpec]:
-    name = _as_builder(_prepare(group.name, job))
-    commands: list[tuple[str, _Builder, int | _Builder]] = []
-    for rule in group.commands:
-        rule_steps = rule.total_step_count
-        commands.append((
-            rule.name,
-            _as_builder(_prepare(rule.parameters, job)),
-            rule_steps if isinstance(rule_steps, int) else _as_builder(_prepare(rule_steps, job)),
-        ))
-    chunked = group.frames_setting is not None
+def _build_tasks(planned: _PlannedGroup, local: range) -> list[TaskSpec]:
+    """The tasks of a group numbered ``local`` within it."""
+    units, ranks, depends = planned.units, planned.ranks, planned.depends
+    first_rank, name, commands = planned.first_rank, planned.name, planned.commands
+    chunks = units if isinstance(units, _Chunks) else None
     count = len(units)
-    ranks = [offset + r for r in dispatch_ranks(count)] if chunked \
-        else range(offset, offset + count)
-
-    task_type, priority = group.task_type, group.priority
+    task_type, priority = planned.group.task_type, planned.group.priority
     specs = []
-    for index, unit in enumerate(units):
+    for index in local:
         # Made per task and dropped right after, so it never piles up for a big job.
-        task = _chunk_context(unit) if chunked else {"repeat.index": index, "repeat.count": count}
+        frames = chunks[index] if chunks is not None else []
+        task = _chunk_context(frames) if chunks is not None \
+            else {"repeat.index": index, "repeat.count": count}
         built = []
         steps_total = 0
         for command_name, parameters, steps in commands:
@@ -372,8 +476,8 @@ def _build_group(
             priority=priority,
             commands=built,
             depends_on=depends.copy(),
-            dispatch_rank=ranks[index],
+            dispatch_rank=first_rank + ranks[index],
             steps_total=max(1, steps_total),
-            frames=unit if chunked else [],
+            frames=frames,
         ))
     return specs

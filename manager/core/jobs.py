@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy.orm import Session
 
 from manager.core import events, job_status_steps, write_steps
 from manager.core.bounds import check_name
-from manager.core.compiler import TaskSpec, compile_job
+from manager.core.compiler import CompiledTasks, plan_tasks
 from manager.core.errors import BadInput, InvalidTransition, NotFound, PreconditionFailed
 from manager.core.job_status_steps import CANCELED_FROM, IN_STEPS
 from manager.core.job_types import JobType, JobTypeRegistry, SettingError, validate_settings
@@ -54,16 +55,36 @@ class JobSubmission:
     """The Blender that saved the job's file (major * 100 + minor), when known."""
 
 
-def random_uuids(count: int) -> list[str]:
-    """``count`` random (version 4) UUIDs as text, from one read of the system's random
-    source: building a ``uuid.UUID`` per task took a tenth of a 100,000-task submission."""
-    digits = os.urandom(16 * count).hex()
-    out = []
-    for start in range(0, 32 * count, 32):
-        h = digits[start : start + 32]
+class TaskIds(Sequence[str]):
+    """``count`` random (version 4) UUIDs, kept as their 16 random bytes each and written
+    out as text when asked for: a million ids as text would be 90 MB. One read of the
+    system's random source: building a ``uuid.UUID`` per task took a tenth of a
+    100,000-task submission."""
+
+    def __init__(self, count: int) -> None:
+        self._random = os.urandom(16 * count)
+
+    def __len__(self) -> int:
+        return len(self._random) // 16
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if not -len(self) <= index < len(self):
+            raise IndexError(index)
+        index %= len(self)
+        h = self._random[16 * index : 16 * index + 16].hex()
         variant = "89ab"[int(h[16], 16) & 3]
-        out.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}")
-    return out
+        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}"
+
+
+def random_uuids(count: int) -> list[str]:
+    """``count`` random (version 4) UUIDs as text."""
+    return list(TaskIds(count))
 
 
 def _resolve_tag(session: Session, tag_ref: str | None) -> str | None:
@@ -84,7 +105,7 @@ class CompiledSubmission:
     settings: dict[str, Any]
     initial: JobStatus
     worker_tag_id: str | None
-    specs: list[TaskSpec]
+    tasks: CompiledTasks
 
 
 def compile_submission(
@@ -125,14 +146,17 @@ def compile_submission(
 
     job_id = str(uuid.uuid4())
     try:
-        specs = compile_job(
+        tasks = plan_tasks(
             job_type, settings, job_id=job_id, job_name=sub.name, priority=sub.priority, created=now
         )
+        # Every task is built here once and dropped; they are built again, a step's worth at
+        # a time, as they are stored.
+        tasks.check()
     except SettingError as exc:
         raise BadInput(f"settings.{exc.key}: {exc}") from None
-    if not specs:
+    if not tasks.count:
         raise BadInput("settings: the job compiles to no tasks")
-    return CompiledSubmission(job_id, job_type, settings, initial, worker_tag_id, specs)
+    return CompiledSubmission(job_id, job_type, settings, initial, worker_tag_id, tasks)
 
 
 def _refuse_nul(values: dict[str, Any], field: str) -> None:
@@ -149,9 +173,10 @@ def submit_job(
     """Validate and compile a submission and store the job with all its tasks."""
     compiled = compile_submission(session, registry, sub, now)
     job = add_job(session, compiled, sub, now, compiled.initial)
-    task_ids = random_uuids(len(compiled.specs))
-    insert_tasks(session, compiled, task_ids, range(len(compiled.specs)), now)
-    insert_dependencies(session, compiled, task_ids, range(len(compiled.specs)))
+    count = compiled.tasks.count
+    task_ids = TaskIds(count)
+    insert_tasks(session, compiled, task_ids, range(count), now)
+    insert_dependencies(session, compiled, task_ids, range(count))
     note_jobs_waiting_for_task_types(session, now, job_ids=[job.id])
     events.record(session, "job", id=job.id)
     return job
@@ -168,7 +193,7 @@ def add_job(
     """The job's row, counting all its tasks; ``status`` under-construction keeps it from the
     scheduler and the listings while its tasks go in (``staged_jobs``)."""
     job_id, job_type, settings = compiled.job_id, compiled.job_type, compiled.settings
-    worker_tag_id, specs = compiled.worker_tag_id, compiled.specs
+    worker_tag_id = compiled.worker_tag_id
     task_status = _task_status(compiled)
     job = Job(
         id=job_id,
@@ -189,7 +214,7 @@ def add_job(
         blender_exact=settings.get(BLENDER_MATCH_SETTING) == "exact",
         created=now,
         updated=now,
-        **initial_job_counts(len(specs), task_status),
+        **initial_job_counts(compiled.tasks.count, task_status),
     )
     session.add(job)
     session.flush()
@@ -200,38 +225,37 @@ DEPENDENCY_COLUMNS = ("task_id", "depends_on_id")
 
 
 def task_rows(
-    compiled: CompiledSubmission, task_ids: list[str], which: range, now: datetime
+    compiled: CompiledSubmission, task_ids: Sequence[str], which: range, now: datetime
 ) -> list[tuple[Any, ...]]:
-    """Rows (``TASK_COLUMNS``) of the job's tasks numbered ``which``; ``task_ids`` holds
-    every task's id."""
-    job_id, specs, status_text = compiled.job_id, compiled.specs, _task_status(compiled).value
+    """Rows (``TASK_COLUMNS``) of the job's tasks numbered ``which``, built now; ``task_ids``
+    holds every task's id."""
+    job_id, status_text = compiled.job_id, _task_status(compiled).value
     return [
         (
-            task_ids[i], job_id, i, specs[i].name, specs[i].task_type, specs[i].priority,
-            status_text, "", specs[i].commands, 0, specs[i].steps_total, len(specs[i].frames),
-            specs[i].dispatch_rank, len(specs[i].depends_on), now, now,
+            task_ids[i], job_id, i, spec.name, spec.task_type, spec.priority,
+            status_text, "", spec.commands, 0, spec.steps_total, len(spec.frames),
+            spec.dispatch_rank, len(spec.depends_on), now, now,
         )
-        for i in which
+        for i, spec in zip(which, compiled.tasks.build(which), strict=True)
     ]
 
 
 def dependency_rows(
-    compiled: CompiledSubmission, task_ids: list[str], which: range
+    compiled: CompiledSubmission, task_ids: Sequence[str], which: range
 ) -> list[tuple[Any, ...]]:
     """Rows (``DEPENDENCY_COLUMNS``) of what the tasks numbered ``which`` wait for."""
-    specs = compiled.specs
-    return [(task_ids[i], task_ids[dep]) for i in which for dep in specs[i].depends_on]
+    return [(task_ids[i], task_ids[dep]) for i, dep in compiled.tasks.dependencies(which)]
 
 
 def insert_tasks(
-    session: Session, compiled: CompiledSubmission, task_ids: list[str], which: range,
+    session: Session, compiled: CompiledSubmission, task_ids: Sequence[str], which: range,
     now: datetime,
 ) -> None:
     submitted_tasks.insert_tasks(session, TASK_COLUMNS, task_rows(compiled, task_ids, which, now))
 
 
 def insert_dependencies(
-    session: Session, compiled: CompiledSubmission, task_ids: list[str], which: range
+    session: Session, compiled: CompiledSubmission, task_ids: Sequence[str], which: range
 ) -> None:
     """Every task must be stored already: a task may wait for a later one."""
     rows = dependency_rows(compiled, task_ids, which)

@@ -49,8 +49,8 @@ def submit_in_steps(
     visible, so neither is seen without the other; what it raises undoes the submission."""
     with db.read() as session:
         compiled = jobs.compile_submission(session, registry, sub, now)
-    count = len(compiled.specs)
-    task_ids = jobs.random_uuids(count)
+    count = compiled.tasks.count
+    task_ids = jobs.TaskIds(count)
     if count <= (step or ONE_GO_TASKS):
         with db.write() as session:
             jobs.add_job(session, compiled, sub, now, compiled.initial)

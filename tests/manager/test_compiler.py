@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from manager.core.compiler import TaskSpec, compile_job
+from manager.core.compiler import TaskSpec, compile_job, plan_tasks
 from manager.core.frames import dispatch_ranks
 from manager.core.job_types import JobType, JobTypeRegistry, SettingError, load_job_type
 from manager.core.job_types import validate_settings as validate
@@ -203,6 +203,26 @@ def test_render_chunks_go_out_first_last_middle_and_the_video_last(
     assert tasks[-1].dispatch_rank == 9
     first_three = sorted(renders, key=lambda t: t.dispatch_rank)[:3]
     assert [t.frames for t in first_three] == [[1], [9], [5]]
+
+
+def test_tasks_built_a_few_at_a_time_are_the_tasks_of_the_whole_job(
+    shipped: JobTypeRegistry,
+) -> None:
+    job_type = shipped_type(shipped, "simple-blender-render")
+    settings = validate(job_type, render_settings(frames="1-23", chunk_size=2))
+    job = {"job_id": "job-1", "job_name": "Shot 10", "priority": 60, "created": CREATED}
+    whole = compile_job(job_type, settings, **job)
+    tasks = plan_tasks(job_type, settings, **job)
+    assert tasks.count == len(whole) == 13
+    # Ranges of 5 cut across the render chunks and end in the video task.
+    steps = [range(start, min(13, start + 5)) for start in range(0, 13, 5)]
+    in_steps = [task for step in steps for task in tasks.build(step)]
+    assert in_steps == whole
+    assert tasks.build(range(12, 13)) == whole[12:]
+    assert list(tasks.dependencies(range(13))) == [
+        (index, dependency) for index, task in enumerate(whole) for dependency in task.depends_on
+    ]
+    assert list(tasks.dependencies(range(0, 12))) == []
 
 
 @pytest.mark.parametrize(

@@ -3,14 +3,19 @@ and never left half-stored."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from manager.config import Settings
-from manager.core import jobs
+from manager.core import compiler, jobs
+from manager.core.errors import BadInput
 from manager.core.farm import Farm, utcnow
+from manager.core.job_types import SettingError, validate_settings
 from manager.core.staged_jobs import (
     ABANDONED_AFTER,
     ONE_GO_TASKS,
@@ -34,12 +39,20 @@ def echo_then_sleeps(count: int) -> jobs.JobSubmission:
     )
 
 
+def noop_frames(count: int, chunk_size: int) -> jobs.JobSubmission:
+    return jobs.JobSubmission(
+        name="frames",
+        type="frames-noop",
+        settings={"frames": f"1-{count}", "chunk_size": chunk_size},
+    )
+
+
 def half_store(farm: Farm, now: datetime) -> str:
     """What a submission stored in steps leaves when its manager stops after the first step."""
     sub = echo_then_sleeps(2 * STEP)
     with farm.db.read() as session:
         compiled = jobs.compile_submission(session, farm.job_types, sub, now)
-    task_ids = jobs.random_uuids(len(compiled.specs))
+    task_ids = jobs.random_uuids(compiled.tasks.count)
     with farm.db.write() as session:
         jobs.add_job(session, compiled, sub, now, JobStatus.UNDER_CONSTRUCTION)
     with farm.db.write() as session:
@@ -166,3 +179,92 @@ def test_a_big_submission_over_http_is_answered_once_whole(
     assert job["status"] == "queued"
     assert stored_rows(manager.farm) == (1, count, 0)
     assert awake_worker.next_task() is not None
+
+
+def stored_tasks(farm: Farm, job_id: str) -> tuple[list[tuple[Any, ...]], list[tuple[int, int]]]:
+    """A job's task rows by their number in the job, and what each waits for, as numbers."""
+    with farm.db.read() as session:
+        tasks = session.execute(
+            select(
+                Task.index_in_job, Task.name, Task.task_type, Task.priority, Task.status,
+                Task.commands, Task.steps_total, Task.frame_count, Task.dispatch_rank,
+                Task.dependency_count, Task.id,
+            ).where(Task.job_id == job_id).order_by(Task.index_in_job)
+        ).all()
+        number = {row.id: row.index_in_job for row in tasks}
+        links = session.execute(
+            select(TaskDependency.task_id, TaskDependency.depends_on_id).where(
+                TaskDependency.task_id.in_(number)
+            )
+        ).all()
+    return (
+        [tuple(row)[:-1] for row in tasks],
+        sorted((number[task], number[dependency]) for task, dependency in links),
+    )
+
+
+@pytest.mark.parametrize(
+    "sub", [echo_then_sleeps(2500), noop_frames(7000, 3)], ids=["dependencies", "chunks"]
+)
+def test_a_job_stored_in_steps_has_the_rows_it_compiles_to(
+    manager: Manager, sub: jobs.JobSubmission
+) -> None:
+    farm = manager.farm
+    now = utcnow()
+    job_id = submit_in_steps(farm.db, farm.job_types, sub, now, utcnow, STEP)
+
+    job_type = farm.job_types.get(sub.type)
+    assert job_type is not None
+    whole = compiler.compile_job(
+        job_type,
+        validate_settings(job_type, sub.settings),
+        job_id=job_id,
+        job_name=sub.name,
+        priority=sub.priority,
+        created=now,
+    )
+    tasks, links = stored_tasks(farm, job_id)
+    assert len(tasks) == len(whole) > 2 * STEP
+    assert tasks == [
+        (
+            index, spec.name, spec.task_type, spec.priority, "queued", spec.commands,
+            spec.steps_total, len(spec.frames), spec.dispatch_rank, len(spec.depends_on),
+        )
+        for index, spec in enumerate(whole)
+    ]
+    assert links == [(index, d) for index, spec in enumerate(whole) for d in spec.depends_on]
+
+    # The same as the rows of the same job stored in one transaction.
+    with farm.db.write() as session:
+        at_once = jobs.submit_job(session, farm.job_types, sub, now).id
+    assert stored_tasks(farm, at_once) == (tasks, links)
+
+
+def test_a_compile_error_in_the_last_task_stores_nothing(
+    manager: Manager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    farm = manager.farm
+    count = 3 * STEP
+    make_context = compiler._chunk_context
+
+    def failing_on_the_last_frame(chunk: list[int]) -> dict[str, Any]:
+        if chunk[-1] == count:
+            raise SettingError("frames", f"frame {count} cannot be rendered")
+        return make_context(chunk)
+
+    monkeypatch.setattr(compiler, "_chunk_context", failing_on_the_last_frame)
+    writes = 0
+    write = farm.db.write
+
+    @contextmanager
+    def counted_write() -> Iterator[Any]:
+        nonlocal writes
+        writes += 1
+        with write() as session:
+            yield session
+
+    monkeypatch.setattr(farm.db, "write", counted_write)
+    with pytest.raises(BadInput, match=f"settings.frames: frame {count} cannot be rendered"):
+        submit_in_steps(farm.db, farm.job_types, noop_frames(count, 1), utcnow(), utcnow, STEP)
+    assert writes == 0
+    assert stored_rows(farm) == (0, 0, 0)
