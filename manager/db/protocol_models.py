@@ -51,6 +51,20 @@ class SheepitUser(Base):
     created: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class SheepitKey(Base):
+    """A key a login answered in ``publickey``, which the client sends in place of the
+    password at later logins; only its sha256 is kept (it is 256 random bits, no password)."""
+
+    __tablename__ = "sheepit_keys"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    login: Mapped[str] = mapped_column(
+        String(200), ForeignKey("sheepit_users.login", ondelete="CASCADE"), index=True
+    )
+    created: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class SheepitSession(Base):
     """One logged-in SheepIt client; the cookie holds the token, this table its sha256."""
 

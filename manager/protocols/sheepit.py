@@ -170,14 +170,16 @@ async def create_session(request: Request, farm: FarmDep, now: NowDep) -> Respon
 
     previous = request.cookies.get(COOKIE)
 
-    def work(session: Session) -> tuple[int, str, str | None]:
+    def work(session: Session) -> _LoggedIn | Response:
         return _login(session, farm, form, previous, address, now)
 
-    code, message, token = await farm.writer.run(work)
-    if token is None:
-        return xml("config", code, message)
-    response = xml_tree(_config_answer(max_period=int(farm.settings.worker_timeout / 2)))
-    response.set_cookie(COOKIE, token, httponly=True, samesite="lax", path="/sheepit")
+    logged_in = await farm.writer.run(work)
+    if isinstance(logged_in, Response):
+        return logged_in
+    answer = _config_answer(max_period=int(farm.settings.worker_timeout / 2))
+    answer.set("publickey", logged_in.key)
+    response = xml_tree(answer)
+    response.set_cookie(COOKIE, logged_in.token, httponly=True, samesite="lax", path="/sheepit")
     return response
 
 
@@ -205,20 +207,38 @@ _WRONG_LOGIN = "authentication failure: unknown login or wrong password"
 
 
 def _password_is_right(farm: Farm, login: str, password: str) -> bool:
+    """Whether ``password`` is the login's password or one of the keys its logins answered
+    (the key first: a sha256, where a wrong password costs the slow hash)."""
     with farm.db.read() as session:
         user = session.get(SheepitUser, login)
-        return user is not None and store.check_password(farm.secrets, user, password)
+        if user is None:
+            return False
+        return store.find_key(session, login, password) is not None or store.check_password(
+            farm.secrets, user, password
+        )
+
+
+@dataclass(frozen=True)
+class _LoggedIn:
+    #: The session's cookie.
+    token: str
+    #: What the client sends in place of the password from now on (``publickey``).
+    key: str
 
 
 def _login(
     session: Session, farm: Farm, form: Form, previous: str | None, address: str, now: datetime
-) -> tuple[int, str, str | None]:
-    login = form.fields["login"]
+) -> _LoggedIn | Response:
+    login, password = form.fields["login"], form.fields["password"]
     user = session.get(SheepitUser, login)
-    if user is None or not store.check_password(farm.secrets, user, form.fields["password"]):
-        return 102, _WRONG_LOGIN, None
+    if user is None:
+        return xml("config", 102, _WRONG_LOGIN)
+    key = store.find_key(session, login, password)
+    if key is None and not store.check_password(farm.secrets, user, password):
+        return xml("config", 102, _WRONG_LOGIN)
     if user.expires_at is not None and user.expires_at <= now:
-        return 103, f"the account of {login!r} expired; ask the farm's admin to renew it", None
+        message = f"the account of {login!r} expired; ask the farm's admin to renew it"
+        return xml("config", 103, message)
     machine = form.get("hostname") or form.fields["cpu_model_name"]
     worker = _client_worker(session, login, machine, previous, form.fields["os"], address, now)
     worker_session.bring_online(
@@ -244,7 +264,11 @@ def _login(
     token = store.open_session(
         session, login, worker.id, form.fields["os"], form.fields["bits"], now
     )
-    return 0, "", token
+    # A login with a key answers that key again, as SheepIt servers do: the client keeps it.
+    if key is not None:
+        key.last_used = now
+        return _LoggedIn(token, password)
+    return _LoggedIn(token, store.issue_key(session, login, now))
 
 
 #: Clients of one login on machines alike (the hostname is optional) before logins fail.

@@ -4,6 +4,7 @@ access token) and a command line for the manager's host::
     python -m manager.protocols.sheepit_admin --data-dir farm-data add alice   # asks a password
     python -m manager.protocols.sheepit_admin --data-dir farm-data revoke alice
     python -m manager.protocols.sheepit_admin --data-dir farm-data grant alice
+    python -m manager.protocols.sheepit_admin --data-dir farm-data password alice  # asks it
     python -m manager.protocols.sheepit_admin --data-dir farm-data list
 """
 
@@ -55,6 +56,9 @@ class UserSummary(BaseModel):
     can_render: bool
     expires_at: datetime | None
     frames_rendered: int
+    #: Keys the user's logins answered that still open a session (a password change revokes
+    #: them all).
+    keys: int
 
 
 class Users(BaseModel):
@@ -65,14 +69,15 @@ class Users(BaseModel):
 def list_users(farm: FarmDep) -> JSONResponse:
     with farm.db.read() as session:
         users = sheepit_queries.users_by_login(session)
-        return JSONResponse({"users": [store.user_summary(u) for u in users]})
+        keys = sheepit_queries.key_counts_by_login(session)
+        return JSONResponse({"users": [store.user_summary(u, keys.get(u.login, 0)) for u in users]})
 
 
 @router.post("/users", status_code=201, response_model=UserSummary, responses=answers(409))
 def add_user(body: UserCreate, farm: FarmDep, now: NowDep) -> JSONResponse:
     with farm.db.write() as session:
         user = store.add_user(session, body.login, body.password, now, body.expires_at)
-        return JSONResponse(store.user_summary(user), status_code=201)
+        return JSONResponse(store.user_summary(user, 0), status_code=201)
 
 
 @router.patch("/users/{login}", response_model=UserSummary, responses=answers(404))
@@ -86,13 +91,14 @@ def change_user(login: str, body: UserChange, farm: FarmDep) -> JSONResponse:
         user = store.change_user(
             session, login, password=body.password, can_render=body.can_render, expires_at=expiry
         )
-        return JSONResponse(store.user_summary(user))
+        keys = len(sheepit_queries.keys_of_login(session, login))
+        return JSONResponse(store.user_summary(user, keys))
 
 
 @router.delete("/users/{login}", status_code=204, responses=answers(404))
 def delete_user(login: str, farm: FarmDep) -> Response:
     with farm.db.write() as session:
-        session.delete(store.get_user(session, login))
+        store.delete_user(session, login)
     return Response(status_code=204)
 
 
@@ -125,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--password-stdin", action="store_true", help="read it from stdin")
     for name, text in (("revoke", "take rendering rights away"), ("grant", "give them back")):
         commands.add_parser(name, help=text).add_argument("login")
+    password = commands.add_parser(
+        "password", help="change a password (read from the terminal); revokes the user's keys"
+    )
+    password.add_argument("login")
+    password.add_argument("--password-stdin", action="store_true", help="read it from stdin")
     commands.add_parser("list", help="list the users")
     args = parser.parse_args(argv)
     try:
@@ -145,22 +156,33 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(farm: Farm, args: argparse.Namespace) -> int:
+    # Read before the write transaction, which would hold the database while someone types.
+    password = _read_password(args) if args.command in ("add", "password") else ""
     with farm.db.write() as session:
         if args.command == "add":
-            if args.password_stdin:
-                password = sys.stdin.readline().rstrip("\n")
-            else:
-                password = getpass.getpass(f"password for {args.login}: ")
             store.add_user(session, args.login, password, utcnow())
             print(f"added {args.login}")
+        elif args.command == "password":
+            store.change_user(session, args.login, password=password)
+            print(f"{args.login}: password changed, keys revoked")
         elif args.command in ("revoke", "grant"):
             store.change_user(session, args.login, can_render=args.command == "grant")
             print(f"{args.login}: rendering {'allowed' if args.command == 'grant' else 'revoked'}")
         else:
+            keys = sheepit_queries.key_counts_by_login(session)
             for user in sheepit_queries.users_by_login(session):
                 rights = "renders" if user.can_render else "revoked"
-                print(f"{user.login}\t{rights}\t{user.frames_rendered} frames")
+                print(
+                    f"{user.login}\t{rights}\t{user.frames_rendered} frames"
+                    f"\t{keys.get(user.login, 0)} keys"
+                )
     return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return getpass.getpass(f"password for {args.login}: ")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """What the SheepIt-style adapter keeps beside the core: users (hashed passwords, rendering
-rights), sessions, the maintenance switch, job archives, renderers and frame checks."""
+rights), the keys their logins answer, sessions, the maintenance switch, job archives,
+renderers and frame checks."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import io
 import logging
 import re
@@ -23,7 +25,7 @@ from manager.core.errors import BadInput, Conflict, NotFound
 from manager.core.farm import Farm
 from manager.core.setting_paths import share_path
 from manager.db.models import Job
-from manager.db.protocol_models import ProtocolFlag, SheepitSession, SheepitUser
+from manager.db.protocol_models import ProtocolFlag, SheepitKey, SheepitSession, SheepitUser
 from manager.db.queries import sheepit as sheepit_queries
 from worker_mode.safe_paths import StorageRoot, UnsafePath
 
@@ -36,6 +38,9 @@ MAX_FRAME_PIXELS = 200_000_000
 #: Black frames after which a session is disabled (answered 203 / 304).
 BROKEN_FRAMES_BEFORE_DISABLE = 3
 MAINTENANCE_FLAG = "sheepit.maintenance"
+#: Keys kept per login, the most recently used: a client that logged in long ago on more
+#: machines than this needs the password again.
+MAX_KEYS_PER_LOGIN = 20
 _LOGIN = re.compile(r"^[A-Za-z0-9_.@+-]{1,200}$")
 
 
@@ -84,6 +89,8 @@ def change_user(
         if len(password) < 8:
             raise BadInput("password: use at least 8 characters")
         user.password_hash = hash_secret(password)
+        # A key stands for the password: whoever had the old one may hold keys of it.
+        revoke_keys(session, login)
     if can_render is not None:
         user.can_render = can_render
     if expires_at is not False:
@@ -91,17 +98,54 @@ def change_user(
     return user
 
 
-def user_summary(user: SheepitUser) -> dict[str, object]:
+def delete_user(session: Session, login: str) -> None:
+    user = get_user(session, login)
+    revoke_keys(session, login)
+    session.delete(user)
+
+
+def user_summary(user: SheepitUser, keys: int) -> dict[str, object]:
     return {
         "login": user.login,
         "can_render": user.can_render,
         "expires_at": user.expires_at.isoformat() if user.expires_at else None,
         "frames_rendered": user.frames_rendered,
+        "keys": keys,
     }
 
 
 def check_password(verifier: SecretVerifier, user: SheepitUser, password: str) -> bool:
     return verifier.verify(f"sheepit:{user.login}", password, user.password_hash)
+
+
+# Keys ----------------------------------------------------------------------------------------
+#
+# SheepIt servers answer a login with a ``publickey`` that clients keep and send in place of
+# the password from then on (so the password itself need not be stored on the machine). Here
+# it opens SheepIt sessions of its login and nothing else.
+
+
+def issue_key(session: Session, login: str, now: datetime) -> str:
+    """A new key for the login; its least recently used keys past MAX_KEYS_PER_LOGIN go."""
+    for old in sheepit_queries.keys_of_login(session, login)[MAX_KEYS_PER_LOGIN - 1 :]:
+        session.delete(old)
+    key = secrets.token_urlsafe(32)
+    session.add(SheepitKey(key_hash=token_hash(key), login=login, created=now, last_used=now))
+    return key
+
+
+def find_key(session: Session, login: str, given: str) -> SheepitKey | None:
+    """The login's key that ``given`` is, if any; every key is compared in constant time."""
+    given_hash = token_hash(given)
+    found = None
+    for key in sheepit_queries.keys_of_login(session, login):
+        if hmac.compare_digest(key.key_hash, given_hash):
+            found = key
+    return found
+
+
+def revoke_keys(session: Session, login: str) -> None:
+    sheepit_queries.delete_keys_of_login(session, login)
 
 
 # Sessions ------------------------------------------------------------------------------------

@@ -372,5 +372,11 @@ def test_revoked_user_can_be_managed_from_the_command_line(farm: Manager) -> Non
     assert main([*args, "revoke", "alice"]) == 0
     users = farm.get("/api/farmhand/sheepit/users").json()["users"]
     assert users == [
-        {"login": "alice", "can_render": False, "expires_at": None, "frames_rendered": 0}
+        {
+            "login": "alice",
+            "can_render": False,
+            "expires_at": None,
+            "frames_rendered": 0,
+            "keys": 0,
+        }
     ]

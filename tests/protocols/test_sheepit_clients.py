@@ -29,18 +29,23 @@ class IncompleteData(Exception):
 
 class PythonClient:
     """Logs in with its machine's facts (no hostname), keeps the server's paths as
-    ``base + path``, and reads ``<job>`` attributes by name."""
+    ``base + path``, reads ``<job>`` attributes by name, and after each login keeps the
+    config's ``publickey`` as its password (none when the answer has none)."""
 
-    def __init__(self, manager: Manager, cpu: str = "AMD Ryzen 9 5900X") -> None:
+    def __init__(
+        self, manager: Manager, cpu: str = "AMD Ryzen 9 5900X", login: str = "alice"
+    ) -> None:
         self.base = manager.url + "/sheepit"
         self.http = requests.Session()
         self.cpu = cpu
+        self.user = login
+        self.password: str | None = PASSWORD
         self.ops: dict[str, str] = {}
         #: The ``<stats>`` of the last job given, which the client shows without checking.
         self.stats: dict[str, str] = {}
 
     def login(self) -> None:
-        params: dict[str, str | int] = {
+        params: dict[str, str | int | None] = {
             "os": "linux",
             "cpu_family": 25,
             "cpu_model": 33,
@@ -50,14 +55,15 @@ class PythonClient:
             "ram_max": 32000000,
             "headless": 0,
             "version": "6.21055.0",
-            "login": "alice",
-            "password": PASSWORD,
+            "login": self.user,
+            "password": self.password,
             "ram": 16000000,
         }
         answer = self.http.get(self.base + "/server/config.php", params=params, timeout=30)
         config = ElementTree.fromstring(answer.content)
         assert config.get("status") == "0", config.get("message")
         self.ops = {r.attrib["type"]: self.base + r.attrib["path"] for r in config.iter("request")}
+        self.password = config.get("publickey")
 
     def get_job(self) -> dict[str, Any] | None:
         answer = self.http.get(self.ops["request-job"], params={"computemethod": 1}, timeout=30)
