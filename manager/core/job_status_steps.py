@@ -1,14 +1,16 @@
 """Status changes of big jobs, moved in steps, so that a worker request never waits behind
-the cancel or requeue of a million tasks.
+the cancel, requeue, pause or resume of a million tasks.
 
 The request's own transaction checks the change and, for a job with more than
-``ONE_GO_TASKS`` tasks to move, only sets the job's requested status (cancel-requested,
-requeueing: the scheduler hands out no task of a job in either) and cancels its active tasks,
+``ONE_GO_TASKS`` tasks to move, only sets the job's new status (cancel-requested, requeueing
+and pause-requested: the scheduler hands out no task of a job in any of them; queued for a
+resume, whose tasks are handed out as they come) and cancels its active tasks on a cancel,
 whose workers learn it from may-i-run. The rest of the tasks then move here, a short write
 transaction at a time with pauses between (``write_steps``), in a thread of their own; the
-last step settles the job's status (canceled; queued or active). What to move follows from
-the job's status alone, so a job left half-way (the manager stopped) is finished by the
-health checks, and a cancel that comes in while a requeue is under way takes over its steps.
+last step settles the job's status (canceled; queued or active; paused once no task is
+active). What to move follows from the job's status and counters alone, so a job left
+half-way (the manager stopped) is finished by the health checks, and a change that comes in
+while another is under way takes over its steps.
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ REQUEUED_FROM = (
     TaskStatus.ACTIVE,
 )
 
+#: What a pause moves to paused (active tasks finish first).
+PAUSED_FROM = (TaskStatus.QUEUED, TaskStatus.SOFT_FAILED)
+
 #: The flag of the job event that asks for the steps once the request's change is committed.
 IN_STEPS = "in_steps"
 
@@ -64,6 +69,11 @@ def _move_of(job: Job) -> _Move | None:
     if job.status == JobStatus.REQUEUEING:
         extra = (TaskStatus.COMPLETED,) if job.requeue_completed else ()
         return _Move(REQUEUED_FROM + extra, TaskStatus.QUEUED, reset_steps=True)
+    if job.status == JobStatus.PAUSE_REQUESTED:
+        return _Move(PAUSED_FROM, TaskStatus.PAUSED, reset_steps=False)
+    if job.status in (JobStatus.QUEUED, JobStatus.ACTIVE):
+        # Only a resume leaves a queued or active job with paused tasks.
+        return _Move((TaskStatus.PAUSED,), TaskStatus.QUEUED, reset_steps=False)
     return None
 
 
@@ -181,6 +191,19 @@ class JobStatusSteps:
             log.warning("job %s: finishing a status change left half-way", job_id)
             move_in_steps(self._db, job_id, self._clock, stop=self._stop)
         return left
+
+    def wait(self, timeout: float) -> bool:
+        """Wait for the changes under way to end; whether they all did within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                threads = list(self._running.values())
+            if not threads:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            for thread in threads:
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop between steps; what is left, the health checks finish after the next start."""

@@ -19,7 +19,7 @@ from manager.core.job_status_steps import CANCELED_FROM, IN_STEPS
 from manager.core.job_types import JobType, JobTypeRegistry, SettingError, validate_settings
 from manager.core.setting_paths import check_path_settings
 from manager.core.statuses import JobStatus, TaskStatus
-from manager.core.task_states import bulk_set_task_status, follow_tasks, lock_job
+from manager.core.task_states import bulk_set_task_status, follow_tasks, lock_job, runnable_count
 from manager.core.waiting import note_jobs_waiting_for_task_types
 from manager.db.models import Job, JobBlock, WorkerTag
 from manager.db.queries import jobs as job_queries
@@ -270,9 +270,9 @@ def get_job(session: Session, job_id: str) -> Job:
 
 
 def set_job_status(session: Session, job_id: str, status: str, reason: str, now: datetime) -> Job:
-    """A user's status request: pause, resume, cancel or requeue. A cancel or requeue of more
-    than ``ONE_GO_TASKS`` tasks leaves the job cancel-requested or requeueing, and its tasks
-    move in steps once the session commits (``job_status_steps``)."""
+    """A user's status request: pause, resume, cancel or requeue. For a change of more than
+    ``ONE_GO_TASKS`` tasks, the job gets its new status here and its tasks move in steps once
+    the session commits (``job_status_steps``)."""
     job = lock_job(session, job_id)
     current = JobStatus(job.status)
     requested = JobStatus(status)
@@ -287,6 +287,8 @@ def set_job_status(session: Session, job_id: str, status: str, reason: str, now:
         if current not in (JobStatus.QUEUED, JobStatus.ACTIVE, JobStatus.PAUSE_REQUESTED):
             raise InvalidTransition(f"status: this job is {current}; it cannot be paused")
         job.status = JobStatus.PAUSE_REQUESTED
+        # ``follow_tasks`` pauses the queued tasks below, or leaves a big job's to the steps.
+        in_steps = runnable_count(job) > write_steps.ONE_GO_TASKS
     elif requested == JobStatus.CANCEL_REQUESTED:
         if current in (JobStatus.COMPLETED, JobStatus.CANCELED, JobStatus.FAILED):
             raise InvalidTransition(f"status: this job is {current}; it cannot be canceled")
@@ -297,7 +299,10 @@ def set_job_status(session: Session, job_id: str, status: str, reason: str, now:
         moving = (TaskStatus.ACTIVE,) if in_steps else (*CANCELED_FROM, TaskStatus.ACTIVE)
         bulk_set_task_status(session, job, moving, TaskStatus.CANCELED, now, note)
     elif requested == JobStatus.QUEUED and current in (JobStatus.PAUSED, JobStatus.PAUSE_REQUESTED):
-        bulk_set_task_status(session, job, (TaskStatus.PAUSED,), TaskStatus.QUEUED, now, note)
+        # A big job is queued at once and its tasks follow in steps, handed out as they come.
+        in_steps = job.tasks_paused > write_steps.ONE_GO_TASKS
+        if not in_steps:
+            bulk_set_task_status(session, job, (TaskStatus.PAUSED,), TaskStatus.QUEUED, now, note)
         job.status = JobStatus.QUEUED
     elif requested in (JobStatus.REQUEUEING, JobStatus.QUEUED):
         if current not in (

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, object_session
 
+from manager.core import write_steps
 from manager.core.errors import NotFound
 from manager.core.statuses import JobStatus, TaskStatus
 from manager.db.models import Job, Task
@@ -92,15 +93,18 @@ def follow_tasks(session: Session, job: Job, now: datetime, failure: str | None 
         else:
             _set_job_status(job, JobStatus.QUEUED, now)
     elif status == JobStatus.PAUSE_REQUESTED:
-        bulk_set_task_status(
-            session,
-            job,
-            (TaskStatus.QUEUED, TaskStatus.SOFT_FAILED),
-            TaskStatus.PAUSED,
-            now,
-            "job paused",
-        )
-        if not job.tasks_active:
+        # A big job's tasks are paused in steps (``job_status_steps``), not by whichever
+        # worker report comes first.
+        if runnable_count(job) <= write_steps.ONE_GO_TASKS:
+            bulk_set_task_status(
+                session,
+                job,
+                (TaskStatus.QUEUED, TaskStatus.SOFT_FAILED),
+                TaskStatus.PAUSED,
+                now,
+                "job paused",
+            )
+        if not (job.tasks_active or runnable_count(job)):
             _set_job_status(job, JobStatus.PAUSED, now, "paused")
     elif status == JobStatus.CANCEL_REQUESTED:
         # A big job's tasks are canceled in steps (``job_status_steps``): until the last

@@ -1,12 +1,12 @@
-"""Big jobs are canceled and requeued in steps: the request is answered at once, no task of
-the job is handed out meanwhile, workers are answered between the steps, and a change left
-half-way is finished by the health checks."""
+"""Big jobs are canceled, requeued, paused and resumed in steps: the request is answered at
+once, no task of a job being canceled, requeued or paused is handed out meanwhile, workers
+are answered between the steps, and a change left half-way is finished by the health
+checks."""
 
 from __future__ import annotations
 
 import json
 import threading
-import time
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -64,13 +64,10 @@ def task_counts(manager: Manager, job_id: str) -> dict[str, int]:
     return counts
 
 
-def wait_for_status(farm: Farm, job_id: str, status: str) -> None:
-    """Wait for the steps' thread, reading the database rather than the API: the thread's
-    look between steps uses the test's HTTP session."""
-    deadline = time.monotonic() + 60
-    while job_row(farm, job_id)["status"] != status:
-        assert time.monotonic() < deadline, f"job {job_id} never became {status}"
-        time.sleep(0.02)
+def steps_done(farm: Farm, job_id: str) -> dict[str, Any]:
+    """Wait for the steps' thread; the job's row once it is done."""
+    assert farm.status_steps.wait(timeout=60), "the steps never ended"
+    return job_row(farm, job_id)
 
 
 def set_status(manager: Manager, job_id: str, status: str) -> None:
@@ -111,7 +108,7 @@ def test_a_big_cancel_answers_at_once_and_workers_are_answered_between_its_steps
 
     between_steps(monkeypatch, look)
     set_status(manager, job_id, "cancel-requested")
-    wait_for_status(manager.farm, job_id, "canceled")
+    assert steps_done(manager.farm, job_id)["status"] == "canceled"
 
     assert len(seen) >= 3, "the cancel went in several steps"
     assert {status for row, _ in seen for status in [row["status"]]} == {"cancel-requested"}
@@ -189,12 +186,12 @@ def test_a_big_requeue_of_a_canceled_job_queues_all_but_the_completed_tasks(
     job_id = big_job(manager)
     completed = complete_some(awake_worker, 3)
     set_status(manager, job_id, "cancel-requested")
-    wait_for_status(manager.farm, job_id, "canceled")
+    assert steps_done(manager.farm, job_id)["status"] == "canceled"
     statuses: list[str] = []
     between_steps(monkeypatch, lambda: statuses.append(job_row(manager.farm, job_id)["status"]))
 
     set_status(manager, job_id, "requeueing")
-    wait_for_status(manager.farm, job_id, "active")  # it has completed tasks
+    assert steps_done(manager.farm, job_id)["status"] == "active"  # it has completed tasks
 
     assert len(statuses) >= 3 and set(statuses) == {"requeueing"}
     assert task_counts(manager, job_id) == {"completed": 3, "queued": TASKS - 3}
@@ -209,7 +206,7 @@ def test_a_requeue_left_half_way_is_finished_by_the_health_checks(
     job_id = big_job(manager)
     complete_some(awake_worker, 2)
     set_status(manager, job_id, "cancel-requested")
-    wait_for_status(manager.farm, job_id, "canceled")
+    assert steps_done(manager.farm, job_id)["status"] == "canceled"
 
     half_way(manager.farm, job_id, "requeueing", monkeypatch)
     row = job_row(manager.farm, job_id)
@@ -254,9 +251,66 @@ def test_a_big_2015_task_is_canceled_in_steps_like_a_v3_job(
     between_steps(monkeypatch, lambda: statuses.append(job_row(manager.farm, job_id)["status"]))
 
     assert manager.api("PATCH", "/tasks/12", json={"status": "canceled"}).status_code == 204
-    wait_for_status(manager.farm, job_id, "canceled")
+    assert steps_done(manager.farm, job_id)["status"] == "canceled"
 
     assert len(statuses) >= 3 and set(statuses) == {"cancel-requested"}
     assert manager.get("/tasks/12").json()["status"] == "canceled"
     assert task_counts(manager, job_id) == {"canceled": TASKS}
     counters_match_tasks(manager, job_id)
+
+
+def test_a_big_pause_hands_out_nothing_and_its_resume_hands_out_tasks_as_they_come(
+    manager: Manager, awake_worker: FakeWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = big_job(manager)
+    running = awake_worker.next_task()
+    assert running is not None
+    other_worker = register_worker(manager)
+    other_worker.wake()
+    seen: list[tuple[str, str | None]] = []
+
+    def look() -> None:
+        task = other_worker.next_task()
+        if task is not None:
+            other_worker.complete(task["uuid"])
+        seen.append((job_row(manager.farm, job_id)["status"], task["job"] if task else None))
+
+    between_steps(monkeypatch, look)
+    set_status(manager, job_id, "paused")
+    row = steps_done(manager.farm, job_id)
+    assert (row["status"], row["tasks_paused"]) == ("pause-requested", TASKS - 1), (
+        "its active task runs on"
+    )
+    assert len(seen) >= 3 and set(seen) == {("pause-requested", None)}
+    awake_worker.complete(running["uuid"])
+    assert job_row(manager.farm, job_id)["status"] == "paused"
+    counters_match_tasks(manager, job_id)
+
+    seen.clear()
+    set_status(manager, job_id, "queued")
+    assert steps_done(manager.farm, job_id)["status"] == "active"
+    assert len(seen) >= 3 and {job for _, job in seen} == {job_id}, "handed out as they come"
+    assert {status for status, _ in seen} == {"active"}
+    completed = 1 + len(seen)
+    assert task_counts(manager, job_id) == {"completed": completed, "queued": TASKS - completed}
+    counters_match_tasks(manager, job_id)
+
+
+def test_a_pause_and_a_resume_left_half_way_are_finished_by_the_health_checks(
+    manager: Manager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = big_job(manager)
+    half_way(manager.farm, job_id, "paused", monkeypatch)
+    row = job_row(manager.farm, job_id)
+    assert (row["status"], row["tasks_paused"]) == ("pause-requested", STEP)
+    run_health_checks(manager.farm)
+    assert task_counts(manager, job_id) == {"paused": TASKS}
+    assert job_row(manager.farm, job_id)["status"] == "paused"
+
+    half_way(manager.farm, job_id, "queued", monkeypatch)
+    row = job_row(manager.farm, job_id)
+    assert (row["status"], row["tasks_queued"]) == ("queued", STEP)
+    run_health_checks(manager.farm)
+    assert task_counts(manager, job_id) == {"queued": TASKS}
+    counters_match_tasks(manager, job_id)
+    assert job_row(manager.farm, job_id)["status"] == "queued"
