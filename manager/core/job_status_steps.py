@@ -181,15 +181,16 @@ class JobStatusSteps:
                 self._again.discard(job_id)
 
     def finish_half_way(self) -> list[str]:
-        """Finish, here and now, the status changes left half-way that no thread is moving
-        (the manager stopped in the middle of one); their job ids."""
+        """Start the steps of the status changes left half-way that no thread is moving (the
+        manager stopped in the middle of one); their job ids. The health round does not wait
+        for them: finishing a million tasks takes a minute."""
         with self._db.read() as session:
             found = job_queries.jobs_changing_status_in_steps(session)
         with self._lock:
             left = [job_id for job_id in found if job_id not in self._running]
         for job_id in left:
             log.warning("job %s: finishing a status change left half-way", job_id)
-            move_in_steps(self._db, job_id, self._clock, stop=self._stop)
+            self.start(job_id)
         return left
 
     def wait(self, timeout: float) -> bool:
