@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
@@ -18,6 +19,9 @@ from manager.db.models import Job, JobBlock, Task, TaskFailure
 from manager.db.queries import tasks as task_queries
 from manager.db.queries.job_counters import JobCounts, change_and_read_job_counts
 from manager.db.queries.tasks import TaskFacts
+
+if TYPE_CHECKING:
+    from manager.core.share_outputs import FramesOnShare
 
 #: Task statuses a worker may report in a task update.
 WORKER_REPORTABLE = {
@@ -39,6 +43,8 @@ def get_task(session: Session, task_id: str) -> Task:
 class TaskUpdateResult:
     job_id: str
     status_changed: bool
+    #: Frames a completed task left on shared storage, to be kept once the report committed.
+    frames_on_share: FramesOnShare | None = None
 
 
 def _job_may_change(counts: JobCounts) -> bool:

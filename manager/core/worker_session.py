@@ -10,6 +10,7 @@ what its reports change is decided here only.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy.orm import Session
 
 from manager.config import Settings
-from manager.core import scheduler, tasks, variables, workers
+from manager.core import scheduler, share_outputs, tasks, variables, workers
 from manager.core.bounds import control_character
 from manager.core.credentials import SecretVerifier
 from manager.core.errors import (
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
     from manager.core.farm import Farm
 
 Answer = TypeVar("Answer")
+
+log = logging.getLogger(__name__)
 
 #: Writing last_seen on every request would cost a row update per poll; this is precise
 #: enough for timeouts measured in tens of seconds.
@@ -329,7 +332,7 @@ def report(
     """A worker's report on its task: progress, completion or failure; ``NotYourTask`` when
     the task is no longer that worker's to run."""
     task = owned_task(session, worker, task_id)
-    return tasks.update_task_from_worker(
+    result = tasks.update_task_from_worker(
         session,
         settings,
         worker,
@@ -340,3 +343,23 @@ def report(
         steps_completed=steps_completed,
         has_log=has_log,
     )
+    if result.status_changed and task_status == TaskStatus.COMPLETED:
+        result.frames_on_share = share_outputs.frames_of_completed_task(session, task_id)
+    return result
+
+
+async def keep_frames_of_report(farm: Farm, result: tasks.TaskUpdateResult) -> None:
+    """After ``report`` committed: keep the frames a completed task left on shared storage.
+
+    Every door calls this once its transaction is over, never inside it: the storage is
+    often a network filesystem, and a slow one must not hold up every worker's request."""
+    expected = result.frames_on_share
+    if expected is None:
+        return
+    try:
+        await share_outputs.keep_frames(farm, expected)
+    except OSError as exc:
+        # The completion stands: a share that fails meanwhile costs the listing, not the task.
+        log.warning(
+            "job %s: frames of task %s not kept: %s", expected.job_id, expected.task_id, exc
+        )

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from manager.core import workers
+from manager.core import share_outputs, workers
 from manager.core.credentials import NO_SECRET
 from manager.core.frames import FrameRangeError, parse_frame_range
 from manager.core.statuses import WorkerStatus
@@ -19,7 +19,7 @@ from manager.db.queries.task_reads import (
 )
 
 #: A task's frame as the protocols write it: one frame, or ``[first, last]`` of a range.
-Frame = int | list[int]
+Frame = share_outputs.Frame
 
 
 def protocol_worker(session: Session, protocol: str, key: str) -> tuple[Worker, int | None] | None:
@@ -73,21 +73,7 @@ def _first_parameters(task: Task) -> dict[str, Any]:
 
 def task_frame(task: Task) -> Frame | None:
     """The frame (or ``[first, last]``) a task renders, read from its first command."""
-    parameters = _first_parameters(task)
-    if isinstance(parameters.get("frame"), int):
-        return int(parameters["frame"])
-    start, end = parameters.get("frame_start"), parameters.get("frame_end")
-    if isinstance(start, int) and isinstance(end, int):
-        return [start, end]
-    args = parameters.get("args")
-    if isinstance(args, list) and "--render-frame" in args:  # blender-render commands
-        index = args.index("--render-frame") + 1
-        try:
-            frames = parse_frame_range(str(args[index]).replace("..", "-"))
-        except (IndexError, FrameRangeError):
-            return None
-        return frames[0] if len(frames) == 1 else [min(frames), max(frames)]
-    return None
+    return share_outputs.task_frame(task.commands)
 
 
 def task_blendfile(task: Task, job: Job) -> str:

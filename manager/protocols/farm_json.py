@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 
-from manager.core import health, share_outputs, tasks, worker_session, workers
+from manager.core import health, tasks, worker_session, workers
 from manager.core.bounds import INT32_MAX, Frame, Name
 from manager.core.errors import BadInput, Conflict, NotFound, Unauthorized
 from manager.core.farm import Farm
@@ -195,8 +195,8 @@ class _Exchange:
     now: datetime
     info: dict[str, Any]
     answers: list[dict[str, Any]] = field(default_factory=list)
-    #: Frames that done tasks left on their share, to be kept once the exchange is committed.
-    frames_on_shares: list[share_outputs.FramesOnShare] = field(default_factory=list)
+    #: Done tasks' reports: the frames they left on their share are kept once committed.
+    reports: list[tasks.TaskUpdateResult] = field(default_factory=list)
 
 
 def node_task_types(provides: list[str]) -> list[str]:
@@ -349,7 +349,7 @@ def _done(ex: _Exchange, index: int, request: Done) -> None:
     if task is None:
         return
     try:
-        worker_session.report(
+        result = worker_session.report(
             ex.session,
             ex.farm.settings,
             ex.worker,
@@ -360,14 +360,7 @@ def _done(ex: _Exchange, index: int, request: Done) -> None:
         )
     except Conflict:
         return  # canceled or taken over meanwhile: the node's work is simply not needed
-    frame = common.task_frame(task)
-    job = ex.session.get(Job, task.job_id)
-    if frame is None or job is None:
-        return
-    first, last = (frame, frame) if isinstance(frame, int) else (frame[0], frame[1])
-    expected = share_outputs.expect_frames(job, task.id, first, last)
-    if expected is not None:
-        ex.frames_on_shares.append(expected)
+    ex.reports.append(result)
 
 
 #: Every door reads its body itself: bad input is a 400 with ``Error``.
@@ -399,8 +392,8 @@ async def _exchange(
 
     done = await farm.writer.run(work)
     # Before the answer, so the frames are listed once the node hears its done went through.
-    for expected in done.frames_on_shares:
-        await share_outputs.keep_frames(farm, expected)
+    for report in done.reports:
+        await worker_session.keep_frames_of_report(farm, report)
     return JSONResponse(done.answers)
 
 

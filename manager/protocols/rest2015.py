@@ -238,9 +238,10 @@ def fetch_task(number: int, farm: FarmDep) -> JSONResponse:
 @router.patch("/tasks/{number}", status_code=204, responses=answers(404, 422))
 async def update_task(number: int, body: TaskPatch, farm: FarmDep, now: NowDep) -> Response:
     if body.worker_id is not None:
-        await farm.writer.run(
+        result = await farm.writer.run(
             lambda session: _update_from_worker(session, farm.settings, number, body, now)
         )
+        await worker_session.keep_frames_of_report(farm, result)
     else:
         await run_in_threadpool(_update_by_user, farm, number, body, now)
     return Response(status_code=204)
@@ -262,7 +263,7 @@ def _update_by_user(farm: Farm, number: int, body: TaskPatch, now: datetime) -> 
 
 def _update_from_worker(
     session: Session, settings: Settings, number: int, body: TaskPatch, now: datetime
-) -> None:
+) -> tasks.TaskUpdateResult:
     job = _job_of(session, number)
     assert body.worker_id is not None
     worker = _worker_by_number(session, body.worker_id)
@@ -278,7 +279,7 @@ def _update_from_worker(
         frame = common.task_frame(tasks.get_task(session, task_id))
         start = frame[0] if isinstance(frame, list) else frame or 0
         steps = body.frame_current - start
-    worker_session.report(
+    return worker_session.report(
         session,
         settings,
         worker,
