@@ -4,6 +4,7 @@ the puller that takes work from the upstream manager. All of them start and stop
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -17,6 +18,9 @@ from manager.core.health import run_health_checks
 from manager.core.staged_jobs import remove_abandoned_jobs
 
 log = logging.getLogger(__name__)
+
+#: How long a stopping manager waits for frames still being read off shared storage.
+SHUTDOWN_COLLECTIONS_S = 30.0
 
 
 class Periodic:
@@ -75,5 +79,7 @@ def lifespan_of(
                 puller.start()
                 running.callback(puller.stop)
             yield
+            # Frames being read off shared storage for tasks already answered complete.
+            await asyncio.to_thread(farm.frame_collections.wait_idle, SHUTDOWN_COLLECTIONS_S)
 
     return lifespan

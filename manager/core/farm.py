@@ -9,6 +9,7 @@ from pathlib import Path
 from manager.config import Settings
 from manager.core.credentials import SecretVerifier
 from manager.core.events import Event, EventBus
+from manager.core.frame_collections import FrameCollections
 from manager.core.job_status_steps import JobStatusSteps
 from manager.core.job_types import JobTypeRegistry
 from manager.core.last_rendered import LastRenderedStore
@@ -47,6 +48,8 @@ class Farm:
         """When this manager started: silence while it was down is nobody's fault."""
         self.slow_tasks_flagged: set[str] = set()
         """Tasks whose slowness the task log already tells (once per task and run)."""
+        self.frame_collections = FrameCollections()
+        """Frames that workers left on shared storage, being kept with their job's outputs."""
         self.status_steps = JobStatusSteps(self.db, utcnow)
         """Moves the tasks of big jobs whose status changed, in steps, whichever door asked."""
         self.events.on("job", self.status_steps.on_job_event)

@@ -348,14 +348,18 @@ def report(
     return result
 
 
-async def keep_frames_of_report(farm: Farm, result: tasks.TaskUpdateResult) -> None:
+def keep_frames_of_report(farm: Farm, result: tasks.TaskUpdateResult) -> None:
     """After ``report`` committed: keep the frames a completed task left on shared storage.
 
-    Every door calls this once its transaction is over, never inside it: the storage is
-    often a network filesystem, and a slow one must not hold up every worker's request."""
+    Every door calls this once its transaction is over, and the frames are read after the
+    worker got its answer: the storage is often a network filesystem and a frame can be big,
+    and neither a slow share nor a big file may keep a worker waiting."""
     expected = result.frames_on_share
-    if expected is None:
-        return
+    if expected is not None:
+        farm.frame_collections.start(_keep_frames(farm, expected))
+
+
+async def _keep_frames(farm: Farm, expected: share_outputs.FramesOnShare) -> None:
     try:
         await share_outputs.keep_frames(farm, expected)
     except OSError as exc:

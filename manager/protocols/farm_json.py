@@ -393,7 +393,7 @@ async def _exchange(
     done = await farm.writer.run(work)
     # Before the answer, so the frames are listed once the node hears its done went through.
     for report in done.reports:
-        await worker_session.keep_frames_of_report(farm, report)
+        worker_session.keep_frames_of_report(farm, report)
     return JSONResponse(done.answers)
 
 

@@ -241,7 +241,7 @@ async def update_task(number: int, body: TaskPatch, farm: FarmDep, now: NowDep) 
         result = await farm.writer.run(
             lambda session: _update_from_worker(session, farm.settings, number, body, now)
         )
-        await worker_session.keep_frames_of_report(farm, result)
+        worker_session.keep_frames_of_report(farm, result)
     else:
         await run_in_threadpool(_update_by_user, farm, number, body, now)
     return Response(status_code=204)

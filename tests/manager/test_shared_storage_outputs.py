@@ -70,16 +70,19 @@ def write_frames_as_blender(task: dict[str, Any]) -> list[str]:
 
 
 def listed(manager: Manager, job_id: str) -> list[dict[str, Any]]:
+    assert manager.farm.frame_collections.wait_idle()
     response = manager.get(f"/api/farmhand/jobs/{job_id}/outputs")
     assert response.status_code == 200, response.text
     return list(response.json()["files"])
 
 
 def job_info(manager: Manager, job_id: str) -> dict[str, Any]:
+    assert manager.farm.frame_collections.wait_idle()
     return dict(manager.get(f"/api/v3/jobs/{job_id}").json())
 
 
 def task_logs(manager: Manager, job_id: str) -> str:
+    assert manager.farm.frame_collections.wait_idle()
     tasks = manager.get(f"/api/v3/jobs/{job_id}/tasks").json()["tasks"]
     return "\n".join(manager.get(f"/api/v3/tasks/{t['id']}/logtail").text for t in tasks)
 

@@ -120,6 +120,7 @@ def test_frames_a_node_renders_onto_its_share_are_listed_and_downloaded(
     node.finish_all()
     assert node.hello()
     assert job_status(manager, job["id"]) == "completed"
+    assert manager.farm.frame_collections.wait_idle()  # read off the share after the answer
 
     listing = manager.get(f"/api/farmhand/jobs/{job['id']}/outputs").json()
     assert [f["name"] for f in listing["files"]] == ["shot_0001.png", "shot_0002.png"]
@@ -137,6 +138,7 @@ def test_a_share_the_manager_has_no_folder_for_is_said_on_the_job(
     assert node.hello()
     node.finish_all()
     assert node.hello()
+    assert manager.farm.frame_collections.wait_idle()
     info = manager.get(f"/api/v3/jobs/{job['id']}").json()
     assert info["status"] == "completed"
     assert "no folder" in info["activity"] and "'projects'" in info["activity"]

@@ -168,7 +168,7 @@ async def task_update(task_id: str, body: schemas.TaskUpdate, request: Request) 
     result = await as_worker(farm, credentials, now, work)
     if body.log:
         await run_in_threadpool(farm.logs.append, result.job_id, task_id, body.log)
-    await worker_session.keep_frames_of_report(farm, result)
+    worker_session.keep_frames_of_report(farm, result)
     return Response(status_code=204)
 
 
