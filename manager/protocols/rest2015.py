@@ -148,7 +148,15 @@ def _job_settings(body: TaskCreate) -> dict[str, Any]:
     fmt = given.get("format", "")
     if not isinstance(fmt, str):
         raise BadInput("settings.format: expected text")
-    return {"blendfile": blendfile, "frames": f"{start}-{end}", "format": fmt}
+    settings = {"blendfile": blendfile, "frames": f"{start}-{end}", "format": fmt}
+    # Where the file's scene writes its frames, when the submitter says: the manager then
+    # keeps them with the job's outputs, as for every worker that does not upload.
+    output = given.get("render_output_path")
+    if output is not None:
+        if not isinstance(output, str):
+            raise BadInput("settings.render_output_path: expected text")
+        settings["render_output_path"] = output
+    return settings
 
 
 def _task_number(session: Session, job_id: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from manager.core.staged_jobs import ONE_GO_TASKS
 from manager.db.protocol_models import Rest2015Task
 from tests.conftest import FakeWorker, Manager
 from tests.protocols.conftest import between_steps, job_status, stored_jobs
+from tests.protocols.test_farm_nodes import png
 
 METRICS = {
     "update_frequent": {
@@ -113,6 +115,40 @@ def test_worker_renders_a_task_to_completion(manager: Manager) -> None:
     assert manager.api(
         "PATCH", f"/workers/{worker['id']}", json={"status": "available"}
     ).json() == {"task_id": None}
+
+
+def test_frames_a_2015_worker_writes_on_shared_storage_are_the_jobs_outputs(
+    manager: Manager, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    manager.settings.shared_storage = str(shared)
+    settings = {
+        "frame_start": 5,
+        "frame_end": 6,
+        "filepath": str(shared / "a.blend"),
+        "render_output_path": str(shared / "renders" / "a_####"),
+    }
+    assert new_task(manager, settings=json.dumps(settings)).status_code == 202
+    worker = register(manager)
+    assert manager.api(
+        "PATCH", f"/workers/{worker['id']}", json={"status": "available"}
+    ).json() == {"task_id": 12}
+    # What the file's scene does when the worker renders it: a frame per image.
+    (shared / "renders").mkdir(parents=True)
+    written = {f"a_{frame:04d}.png": png(frame) for frame in (5, 6)}
+    for name, content in written.items():
+        (shared / "renders" / name).write_bytes(content)
+    done = manager.api(
+        "PATCH",
+        "/tasks/12",
+        json={"worker_id": worker["id"], "status": "completed", "frame_current": 6},
+    )
+    assert done.status_code == 204, done.text
+    assert manager.farm.frame_collections.wait_idle()
+    with manager.farm.db.read() as session:
+        job_id = session.get(Rest2015Task, 12).job_id  # type: ignore[union-attr]
+    listing = manager.get(f"/api/farmhand/jobs/{job_id}/outputs").json()["files"]
+    assert {item["name"]: manager.get(item["url"]).content for item in listing} == written
 
 
 def test_metrics_show_in_the_worker_record(manager: Manager) -> None:
