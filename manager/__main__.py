@@ -14,9 +14,6 @@ import uvicorn
 
 from manager.config import Settings, SettingsError, load_settings
 
-#: How long a thread may run Python before another that waits for the interpreter gets it.
-SWITCH_INTERVAL_S = 0.0005
-
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m manager", description="Farmhand manager")
@@ -91,11 +88,6 @@ def main(argv: list[str] | None = None) -> int:
     # every request in flight waits: it made the slowest claims of a busy farm slower.
     gc.collect()
     gc.freeze()
-    # A thread that computes (compiling a big job, making its rows ready) keeps the
-    # interpreter for the whole switch interval each time a worker request's thread wants it
-    # back after a query, and such a request wants it back dozens of times: at the default
-    # 5 ms, claims waited up to 1.8 s while a million-task job compiled.
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
         uvicorn.run(
             app,

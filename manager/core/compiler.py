@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -40,6 +41,11 @@ from manager.core.job_types import JobType, SettingError
 MAX_TASKS = 1_000_000
 #: Most dependency links one job may have (a video task after 100,000 renders is 100,000).
 MAX_DEPENDENCIES = 10_000_000
+#: Tasks built between two points where the building thread lets the others run. Left alone,
+#: it keeps the interpreter for Python's whole switch interval (5 ms) each time a worker
+#: request's thread wants it back after a query: claims waited up to 1.8 s while a
+#: million-task job compiled.
+YIELD_EVERY = 100
 
 
 @dataclass(slots=True)
@@ -456,6 +462,8 @@ def _build_tasks(planned: _PlannedGroup, local: range) -> list[TaskSpec]:
     task_type, priority = planned.group.task_type, planned.group.priority
     specs = []
     for index in local:
+        if index % YIELD_EVERY == 0:
+            time.sleep(0)
         # Made per task and dropped right after, so it never piles up for a big job.
         frames = chunks[index] if chunks is not None else []
         task = _chunk_context(frames) if chunks is not None \
