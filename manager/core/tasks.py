@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
@@ -19,9 +18,6 @@ from manager.db.models import Job, JobBlock, Task, TaskFailure
 from manager.db.queries import tasks as task_queries
 from manager.db.queries.job_counters import JobCounts, change_and_read_job_counts
 from manager.db.queries.tasks import TaskFacts
-
-if TYPE_CHECKING:
-    from manager.core.share_outputs import FramesOnShare
 
 #: Task statuses a worker may report in a task update.
 WORKER_REPORTABLE = {
@@ -43,8 +39,8 @@ def get_task(session: Session, task_id: str) -> Task:
 class TaskUpdateResult:
     job_id: str
     status_changed: bool
-    #: Frames a completed task left on shared storage, to be kept once the report committed.
-    frames_on_share: FramesOnShare | None = None
+    #: The task, when this report completed it: its frames may wait on shared storage.
+    completed_task_id: str | None = None
 
 
 def _job_may_change(counts: JobCounts) -> bool:

@@ -344,22 +344,28 @@ def report(
         has_log=has_log,
     )
     if result.status_changed and task_status == TaskStatus.COMPLETED:
-        result.frames_on_share = share_outputs.frames_of_completed_task(session, task_id)
+        result.completed_task_id = task_id
     return result
 
 
 def keep_frames_of_report(farm: Farm, result: tasks.TaskUpdateResult) -> None:
     """After ``report`` committed: keep the frames a completed task left on shared storage.
 
-    Every door calls this once its transaction is over, and the frames are read after the
-    worker got its answer: the storage is often a network filesystem and a frame can be big,
-    and neither a slow share nor a big file may keep a worker waiting."""
-    expected = result.frames_on_share
-    if expected is not None:
-        farm.frame_collections.start(_keep_frames(farm, expected))
+    Every door calls this once its transaction is over. Where to look is read and the frames
+    are read after the worker got its answer, off the write path: the storage is often a
+    network filesystem and a frame can be big, and neither may keep a worker waiting."""
+    if result.completed_task_id is not None:
+        farm.frame_collections.start(_keep_frames(farm, result.completed_task_id))
 
 
-async def _keep_frames(farm: Farm, expected: share_outputs.FramesOnShare) -> None:
+async def _keep_frames(farm: Farm, task_id: str) -> None:
+    def where() -> share_outputs.FramesOnShare | None:
+        with farm.db.read() as session:
+            return share_outputs.frames_of_completed_task(session, task_id)
+
+    expected = await asyncio.to_thread(where)
+    if expected is None:
+        return
     try:
         await share_outputs.keep_frames(farm, expected)
     except OSError as exc:
