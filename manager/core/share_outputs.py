@@ -116,6 +116,17 @@ def task_frame(commands: Sequence[Any] | None) -> Frame | None:
     return None
 
 
+def job_leaves_frames(session: Session, job_id: str) -> bool:
+    """Whether tasks of the job can leave frames on shared storage for the manager to keep:
+    the job says where its frames go, and its blend file is not one of the file store's,
+    whose frames Farmhand's worker uploads (see ``frames_of_completed_task``)."""
+    job = session.get(Job, job_id)
+    if job is None or not job.settings.get(OUTPUT_SETTING):
+        return False
+    blendfile = job.settings.get("blendfile")
+    return not (isinstance(blendfile, str) and blendfile.startswith(JOBS_VARIABLE + "/"))
+
+
 def frames_of_completed_task(session: Session, task_id: str) -> FramesOnShare | None:
     """What to look for once a worker's completion of the task is committed; None when the
     worker sent the task's frames itself, or the task names none.

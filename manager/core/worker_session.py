@@ -354,13 +354,17 @@ def keep_frames_of_report(farm: Farm, result: tasks.TaskUpdateResult) -> None:
     Every door calls this once its transaction is over. Where to look is read and the frames
     are read after the worker got its answer, off the write path: the storage is often a
     network filesystem and a frame can be big, and neither may keep a worker waiting."""
-    if result.completed_task_id is not None:
-        farm.frame_collections.start(_keep_frames(farm, result.completed_task_id))
+    task_id, collections = result.completed_task_id, farm.frame_collections
+    if task_id is not None and not collections.job_has_none(result.job_id):
+        collections.start(_keep_frames(farm, result.job_id, task_id))
 
 
-async def _keep_frames(farm: Farm, task_id: str) -> None:
+async def _keep_frames(farm: Farm, job_id: str, task_id: str) -> None:
     def where() -> share_outputs.FramesOnShare | None:
         with farm.db.read() as session:
+            if not share_outputs.job_leaves_frames(session, job_id):
+                farm.frame_collections.note_job_has_none(job_id)
+                return None
             return share_outputs.frames_of_completed_task(session, task_id)
 
     expected = await asyncio.to_thread(where)
