@@ -86,7 +86,7 @@ class Api:
         self.url = url
 
     def submit_render(self, blendfile: str, out_dir: str, frames: str, chunk_size: int,
-                      name: str = "job", **extra: Any) -> str:
+                      name: str = "job", tag: str | None = None, **extra: Any) -> str:
         settings = {
             "frames": frames,
             "chunk_size": chunk_size,
@@ -102,14 +102,23 @@ class Api:
             "persistent_data": True,
             **extra,
         }
-        return self.submit(name, "simple-blender-render", settings)
+        return self.submit(name, "simple-blender-render", settings, tag)
 
-    def submit(self, name: str, job_type: str, settings: dict[str, Any]) -> str:
+    def submit(self, name: str, job_type: str, settings: dict[str, Any],
+               tag: str | None = None) -> str:
+        """The job's id; a job for the workers of ``tag`` is tagged while still paused, so
+        that no other worker takes a task first."""
         body = {"name": name, "type": job_type, "priority": 50, "submitter_platform": "linux",
-                "settings": settings}
+                "settings": settings, **({"initial_status": "paused"} if tag else {})}
         resp = requests.post(f"{self.url}/api/v3/jobs", json=body, timeout=10)
         assert resp.status_code == 200, resp.text
-        return str(resp.json()["id"])
+        job = str(resp.json()["id"])
+        if tag:
+            jobs = f"{self.url}/api/v3/jobs/{job}"
+            requests.post(f"{jobs}/settag", json={"name": tag}, timeout=10).raise_for_status()
+            requests.post(f"{jobs}/setstatus", json={"status": "queued", "reason": "tagged"},
+                          timeout=10).raise_for_status()
+        return job
 
     def job(self, job_id: str) -> dict[str, Any]:
         return requests.get(f"{self.url}/api/v3/jobs/{job_id}", timeout=10).json()

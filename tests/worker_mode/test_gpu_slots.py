@@ -108,9 +108,8 @@ def test_per_gpu_slots_are_workers_of_their_own_each_on_its_gpu(
 
         # A job for the CPU slot renders there, and its log says on what.
         out = tmp_path / "out-cpu"
-        job = manager.api.submit_render(tiny_blend, str(out), "1-2", chunk_size=2, name="cpu")
-        requests.post(f"{manager.url}/api/v3/jobs/{job}/settag", json={"name": "cpu"},
-                      timeout=10).raise_for_status()
+        job = manager.api.submit_render(tiny_blend, str(out), "1-2", chunk_size=2, name="cpu",
+                                        tag="cpu")
         wait_for(lambda: manager.api.job_status(job) == "completed", 90, "the CPU job")
         (render,) = [t for t in manager.api.tasks(job) if t["name"].startswith("render")]
         assert manager.api.task(render["id"])["worker"]["name"] == "box-cpu"
@@ -118,9 +117,7 @@ def test_per_gpu_slots_are_workers_of_their_own_each_on_its_gpu(
 
         # A job that asks for the GPU fails where Cycles cannot use it, saying why.
         job = manager.api.submit_render(tiny_blend, str(tmp_path / "out-gpu"), "1", chunk_size=1,
-                                        name="gpu", render_device="GPU")
-        requests.post(f"{manager.url}/api/v3/jobs/{job}/settag", json={"name": "gpu"},
-                      timeout=10).raise_for_status()
+                                        name="gpu", tag="gpu", render_device="GPU")
         wait_for(lambda: manager.api.job_status(job) == "failed", 90, "the GPU job to fail")
         (render,) = [t for t in manager.api.tasks(job) if t["name"].startswith("render")]
         assert log_says(manager, render["id"],
