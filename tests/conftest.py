@@ -200,6 +200,16 @@ class FakeWorker:
         response = self.update(task_id, taskStatus="completed")
         assert response.status_code == 204, response.text
 
+    def complete_next(self, count: int) -> list[str]:
+        """Take and complete ``count`` tasks one after the other; their ids."""
+        done = []
+        for _ in range(count):
+            task = self.next_task()
+            assert task is not None
+            self.complete(task["uuid"])
+            done.append(task["uuid"])
+        return done
+
     def fail(self, task_id: str, reason: str = "it broke") -> None:
         response = self.update(task_id, taskStatus="failed", activity=reason)
         assert response.status_code == 204, response.text

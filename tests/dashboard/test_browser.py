@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ALL_TASK_TYPES, FakeWorker, Manager, register_worker, submit
+from tests.conftest import ALL_TASK_TYPES, Manager, register_worker, submit
 
 sync_api = pytest.importorskip(
     "playwright.sync_api",
@@ -21,16 +21,6 @@ expect = sync_api.expect
 
 def job_row(page: Any, job_id: str) -> Any:
     return page.locator(f'#jobs-table tr[data-job-id="{job_id}"]')
-
-
-def work_off(worker: FakeWorker, count: int) -> list[str]:
-    done = []
-    for _ in range(count):
-        task = worker.next_task()
-        assert task is not None
-        worker.complete(task["uuid"])
-        done.append(task["uuid"])
-    return done
 
 
 def open_dashboard(page: Any, path: str = "/") -> None:
@@ -54,14 +44,14 @@ def test_submitted_job_appears_and_its_progress_advances_live(
 
     worker = register_worker(manager, "render-01")
     worker.wake()
-    work_off(worker, 2)
+    worker.complete_next(2)
     expect(row.locator(".progress")).to_have_attribute("data-progress", "50")
     expect(row.locator(".col-frames")).to_have_text("4 / 8")
     expect(row.locator(".col-status")).to_have_text("active")
     expect(page.locator('.tile[data-tile="throughput"] .tile-value')).to_have_text("4/h")
     page.screenshot(path=str(artifacts / "jobs.png"), full_page=True)
 
-    work_off(worker, 2)
+    worker.complete_next(2)
     expect(row.locator(".col-status")).to_have_text("completed")
     expect(row.locator(".progress")).to_have_attribute("data-progress", "100")
     assert page.evaluate("window.__sameDocument") is True, "the page reloaded"
@@ -229,7 +219,7 @@ def test_workers_page_shows_workers_and_steers_them(
     assert idle.call("POST", "/sign-on", json=body).status_code == 200
     assert idle.call("POST", "/state-changed", json={"status": "awake"}).status_code == 204
     job = submit(manager, name="for workers", settings={"frames": "1-4", "chunk_size": 1})
-    work_off(busy, 1)
+    busy.complete_next(1)
     assert busy.next_task() is not None
 
     open_dashboard(page, "/#/workers")

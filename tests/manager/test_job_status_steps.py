@@ -172,21 +172,11 @@ def test_a_cancel_left_half_way_is_finished_by_the_health_checks(
     assert job_row(manager.farm, job_id)["status"] == "canceled"
 
 
-def complete_some(worker: FakeWorker, count: int) -> list[str]:
-    done = []
-    for _ in range(count):
-        task = worker.next_task()
-        assert task is not None
-        worker.complete(task["uuid"])
-        done.append(task["uuid"])
-    return done
-
-
 def test_a_big_requeue_of_a_canceled_job_queues_all_but_the_completed_tasks(
     manager: Manager, awake_worker: FakeWorker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     job_id = big_job(manager)
-    completed = complete_some(awake_worker, 3)
+    completed = awake_worker.complete_next(3)
     set_status(manager, job_id, "cancel-requested")
     assert steps_done(manager.farm, job_id)["status"] == "canceled"
     statuses: list[str] = []
@@ -206,7 +196,7 @@ def test_a_requeue_left_half_way_is_finished_by_the_health_checks(
     manager: Manager, awake_worker: FakeWorker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     job_id = big_job(manager)
-    complete_some(awake_worker, 2)
+    awake_worker.complete_next(2)
     set_status(manager, job_id, "cancel-requested")
     assert steps_done(manager.farm, job_id)["status"] == "canceled"
 
