@@ -1,5 +1,6 @@
 """Status changes of big jobs, moved in steps, so that a worker request never waits behind
-the cancel, requeue, pause or resume of a million tasks.
+the cancel, requeue, pause or resume of a million tasks, or the cancel of the rest of a job
+whose task failed for good.
 
 The request's own transaction checks the change and, for a job with more than
 ``ONE_GO_TASKS`` tasks to move, only sets the job's new status (cancel-requested, requeueing
@@ -28,7 +29,7 @@ from manager.core import events
 from manager.core.events import Event
 from manager.core.statuses import JobStatus, TaskStatus
 from manager.core.task_states import follow_tasks
-from manager.core.write_steps import WriteSteps
+from manager.core.write_steps import IN_STEPS, WriteSteps
 from manager.db.models import Job
 from manager.db.queries import jobs as job_queries
 from manager.db.queries import tasks as task_queries
@@ -51,10 +52,6 @@ REQUEUED_FROM = (
 #: What a pause moves to paused (active tasks finish first).
 PAUSED_FROM = (TaskStatus.QUEUED, TaskStatus.SOFT_FAILED)
 
-#: The flag of the job event that asks for the steps once the request's change is committed.
-IN_STEPS = "in_steps"
-
-
 @dataclass(frozen=True)
 class _Move:
     from_statuses: tuple[TaskStatus, ...]
@@ -64,7 +61,8 @@ class _Move:
 
 def _move_of(job: Job) -> _Move | None:
     """What the job's status still asks to move; None for a status that moves nothing."""
-    if job.status == JobStatus.CANCEL_REQUESTED:
+    if job.status in (JobStatus.CANCEL_REQUESTED, JobStatus.FAILED):
+        # A failed job's tasks are canceled like a canceled one's (``follow_tasks``).
         return _Move(CANCELED_FROM, TaskStatus.CANCELED, reset_steps=False)
     if job.status == JobStatus.REQUEUEING:
         extra = (TaskStatus.COMPLETED,) if job.requeue_completed else ()

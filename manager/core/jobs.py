@@ -15,7 +15,7 @@ from manager.core import events, job_status_steps, write_steps
 from manager.core.bounds import check_name
 from manager.core.compiler import CompiledTasks, plan_tasks
 from manager.core.errors import BadInput, InvalidTransition, NotFound, PreconditionFailed
-from manager.core.job_status_steps import CANCELED_FROM, IN_STEPS
+from manager.core.job_status_steps import CANCELED_FROM
 from manager.core.job_types import JobType, JobTypeRegistry, SettingError, validate_settings
 from manager.core.setting_paths import check_path_settings
 from manager.core.statuses import JobStatus, TaskStatus
@@ -332,7 +332,7 @@ def set_job_status(session: Session, job_id: str, status: str, reason: str, now:
     job.updated = now
     follow_tasks(session, job, now)
     if in_steps:
-        events.record(session, "job", id=job.id, refresh_tasks=True, **{IN_STEPS: True})
+        events.record(session, "job", id=job.id, refresh_tasks=True, **{write_steps.IN_STEPS: True})
     else:
         events.record(session, "job", id=job.id, refresh_tasks=True)
     return job

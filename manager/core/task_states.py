@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, object_session
 
-from manager.core import write_steps
+from manager.core import events, write_steps
 from manager.core.errors import NotFound
 from manager.core.statuses import JobStatus, TaskStatus
 from manager.db.models import Job, Task
@@ -71,14 +71,19 @@ def follow_tasks(session: Session, job: Job, now: datetime, failure: str | None 
     if status in (JobStatus.QUEUED, JobStatus.ACTIVE):
         unfinished = runnable_count(job) + job.tasks_active + job.tasks_paused
         if job.tasks_failed:
-            bulk_set_task_status(
-                session,
-                job,
-                (TaskStatus.QUEUED, TaskStatus.SOFT_FAILED, TaskStatus.ACTIVE, TaskStatus.PAUSED),
-                TaskStatus.CANCELED,
-                now,
-                "job failed",
+            # Active tasks are canceled here: their workers learn it from may-i-run. A big
+            # job's other tasks are canceled in steps once this commits (``job_status_steps``):
+            # this runs in a worker's report, and the scheduler hands out no task of a
+            # failed job meanwhile.
+            in_steps = runnable_count(job) + job.tasks_paused > write_steps.ONE_GO_TASKS
+            moving = (
+                (TaskStatus.ACTIVE,)
+                if in_steps
+                else (TaskStatus.QUEUED, TaskStatus.SOFT_FAILED, TaskStatus.ACTIVE, TaskStatus.PAUSED)
             )
+            bulk_set_task_status(session, job, moving, TaskStatus.CANCELED, now, "job failed")
+            if in_steps:
+                events.record(session, "job", id=job.id, **{write_steps.IN_STEPS: True})
             _set_job_status(
                 job, JobStatus.FAILED, now, failure or "a task failed on too many workers"
             )

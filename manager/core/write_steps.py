@@ -11,6 +11,10 @@ from collections.abc import Iterator
 #: write transaction; bigger ones in steps.
 ONE_GO_TASKS = 2_000
 
+#: The flag of a job event that asks for its tasks to move in steps (``job_status_steps``)
+#: once the change that set the job's status has committed.
+IN_STEPS = "in_steps"
+
 #: How long one step may hold the write lock: what a worker request waits, at most, behind a
 #: big write. Steps grow or shrink to it, between these many rows.
 STEP_SECONDS = 0.05

@@ -310,3 +310,70 @@ def test_a_pause_and_a_resume_left_half_way_are_finished_by_the_health_checks(
     assert task_counts(manager, job_id) == {"queued": TASKS}
     counters_match_tasks(manager, job_id)
     assert job_row(manager.farm, job_id)["status"] == "queued"
+
+
+def test_a_big_job_whose_task_fails_for_good_cancels_the_rest_in_steps(
+    manager: Manager, awake_worker: FakeWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The failure comes in a worker's report: that report moves only the active tasks, and
+    the rest of the job is canceled in steps, with workers answered between them."""
+    manager.settings.task_fail_after_softfail_count = 1
+    job_id = big_job(manager, priority=90)
+    other = submit(manager, settings={"frames": "1-50", "chunk_size": 1}, priority=10)
+    other_worker = register_worker(manager)
+    other_worker.wake()
+    failing = awake_worker.next_task()
+    also_running = other_worker.next_task()
+    assert failing is not None and also_running is not None
+    assert failing["job"] == also_running["job"] == job_id
+
+    seen: list[tuple[dict[str, Any], str | None]] = []
+
+    def look() -> None:
+        task = awake_worker.next_task()
+        if task is not None:
+            awake_worker.complete(task["uuid"])
+        seen.append((job_row(manager.farm, job_id), task["job"] if task else None))
+
+    between_steps(monkeypatch, look)
+    steps_at_report: list[int] = []
+    real_start = manager.farm.status_steps.start
+
+    def start(started_job: str) -> None:
+        # What the report itself committed, before any step ran.
+        steps_at_report.append(job_row(manager.farm, started_job)["tasks_canceled"])
+        real_start(started_job)
+
+    monkeypatch.setattr(manager.farm.status_steps, "start", start)
+    awake_worker.fail(failing["uuid"])
+    assert steps_done(manager.farm, job_id)["status"] == "failed"
+
+    assert steps_at_report == [1], "the report canceled only the other worker's active task"
+    assert len(seen) >= 3, "the rest went in several steps"
+    assert {row["status"] for row, _ in seen} == {"failed"}
+    assert {job for _, job in seen} == {other["id"]}, "nothing of the failed job handed out"
+    assert task_counts(manager, job_id) == {"failed": 1, "canceled": TASKS - 1}
+    counters_match_tasks(manager, job_id)
+    may = other_worker.call("GET", f"/task/{also_running['uuid']}/may-i-run").json()
+    assert may["mayKeepRunning"] is False
+
+
+def test_a_failed_job_left_half_way_is_finished_by_the_health_checks(
+    manager: Manager, awake_worker: FakeWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager.settings.task_fail_after_softfail_count = 1
+    job_id = big_job(manager)
+    real_start = manager.farm.status_steps.start
+    monkeypatch.setattr(manager.farm.status_steps, "start", lambda job_id: None)
+    task = awake_worker.next_task()
+    assert task is not None
+    awake_worker.fail(task["uuid"])
+    row = job_row(manager.farm, job_id)
+    assert (row["status"], row["tasks_queued"]) == ("failed", TASKS - 1)
+    assert awake_worker.next_task() is None
+    monkeypatch.setattr(manager.farm.status_steps, "start", real_start)
+
+    run_health_checks(manager.farm)
+    steps_done(manager.farm, job_id)
+    assert task_counts(manager, job_id) == {"failed": 1, "canceled": TASKS - 1}
+    counters_match_tasks(manager, job_id)

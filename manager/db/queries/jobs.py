@@ -32,14 +32,15 @@ def delete_job(session: Session, job: Job) -> None:
 
 
 def jobs_changing_status_in_steps(session: Session) -> list[str]:
-    """Jobs whose status change is still moving tasks: canceling with tasks not canceled yet,
-    requeueing, pausing with runnable tasks, or queued again with paused ones."""
+    """Jobs whose status change is still moving tasks: canceling or failed with tasks not
+    canceled yet, requeueing, pausing with runnable tasks, or queued again with paused ones."""
     runnable = Job.tasks_queued + Job.tasks_soft_failed
+    canceling = [JobStatus.CANCEL_REQUESTED, JobStatus.FAILED]
     return list(
         session.scalars(
             select(Job.id).where(
                 or_(
-                    and_(Job.status == JobStatus.CANCEL_REQUESTED, runnable + Job.tasks_paused > 0),
+                    and_(Job.status.in_(canceling), runnable + Job.tasks_paused > 0),
                     Job.status == JobStatus.REQUEUEING,
                     and_(Job.status == JobStatus.PAUSE_REQUESTED, runnable > 0),
                     and_(
