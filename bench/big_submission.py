@@ -1,5 +1,5 @@
-"""Do workers wait while a big job goes in, or is canceled? Worker requests during a
-1,000,000-task submission and its cancel.
+"""Do workers wait while a big job goes in, is canceled or deleted? Worker requests during a
+1,000,000-task submission, its cancel and its deletion.
 
 Starts the manager on SQLite (a temporary data dir) with a job for the workers to work off,
 then runs ``--workers`` simulated workers (claim a task, complete it, again; as in
@@ -11,8 +11,8 @@ its peak while it ran (the process's high-water mark, reset just before; Linux o
 target: p99 during the submission under 1 s (a worker gives up on a request after 30 s).
 Then the same workers run while the big job is canceled, until it shows canceled: their
 claim latency, when the cancel request was answered and when the job was canceled (the
-longest claim is about the longest the write lock was held). One run, ratios and rates; the
-machine is shared and noisy.
+longest claim is about the longest the write lock was held); then the same while it is
+deleted, until it is gone. One run, ratios and rates; the machine is shared and noisy.
 
     .venv/bin/python bench/big_submission.py [--tasks 1000000] [--workers 20] [--seconds 15]
 """
@@ -25,6 +25,7 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -82,34 +83,45 @@ def job_status(url: str, job_id: str) -> str:
     return str(requests.get(f"{url}/api/v3/jobs/{job_id}", timeout=60).json()["status"])
 
 
-def cancel_while_workers_run(
-    url: str, auths: list[tuple[str, str]], job_id: str
+def job_gone(url: str, job_id: str) -> bool:
+    return requests.get(f"{url}/api/v3/jobs/{job_id}", timeout=60).status_code == 404
+
+
+def delete(url: str, job_id: str) -> None:
+    requests.delete(f"{url}/api/v3/jobs/{job_id}", timeout=600).raise_for_status()
+
+
+def change_while_workers_run(
+    url: str,
+    auths: list[tuple[str, str]],
+    change: Callable[[], None],
+    done_yet: Callable[[], bool],
 ) -> tuple[dict[str, float], float, float]:
-    """Cancel the job while the workers run, until it shows canceled; the workers' summary,
-    and when the cancel was answered and when the job was canceled (seconds)."""
+    """Make the change (a cancel, a delete) while the workers run, until ``done_yet``; the
+    workers' summary, and when the change was answered and when it was done (seconds)."""
     done = threading.Event()
     times: list[float] = []
 
-    def cancel_and_wait() -> None:
+    def change_and_wait() -> None:
         try:
             time.sleep(1)  # the workers are under way first
             started = time.perf_counter()
-            cancel(url, job_id)
+            change()
             times.append(time.perf_counter() - started)
-            while job_status(url, job_id) != "canceled":
+            while not done_yet():
                 time.sleep(0.1)
             times.append(time.perf_counter() - started)
-            # The claims that waited behind the cancel are answered and counted too.
+            # The claims that waited behind the change are answered and counted too.
             time.sleep(2)
         finally:
             done.set()
 
-    thread = threading.Thread(target=cancel_and_wait)
+    thread = threading.Thread(target=change_and_wait)
     thread.start()
     samples, ran = workers_until(url, auths, done)
     thread.join()
     if len(times) < 2:
-        raise SystemExit("the cancel failed")
+        raise SystemExit("the change failed")
     return summary(samples, ran), times[0], times[1]
 
 
@@ -176,12 +188,27 @@ def main() -> None:
                 f"p99 during the submission {'<' if during['p99_ms'] < 1000 else '>='} 1 s"
             )
             if took:
-                canceling, answered, canceled = cancel_while_workers_run(url, auths, took[0][0])
+                big_id = took[0][0]
+                canceling, answered, canceled = change_while_workers_run(
+                    url,
+                    auths,
+                    lambda: cancel(url, big_id),
+                    lambda: job_status(url, big_id) == "canceled",
+                )
                 show("during its cancel:", canceling)
                 print(
                     f"  the cancel was answered after {answered:.2f} s, "
                     f"the job showed canceled after {canceled:.1f} s; the longest claim "
                     f"waited {canceling['max_ms']:.0f} ms"
+                )
+                deleting, answered, gone = change_while_workers_run(
+                    url, auths, lambda: delete(url, big_id), lambda: job_gone(url, big_id)
+                )
+                show("during its deletion:", deleting)
+                print(
+                    f"  the delete was answered after {answered:.2f} s, "
+                    f"the job was gone after {gone:.1f} s; the longest claim "
+                    f"waited {deleting['max_ms']:.0f} ms"
                 )
             cancel(url, fuel)
         finally:

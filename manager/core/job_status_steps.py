@@ -1,6 +1,7 @@
 """Status changes of big jobs, moved in steps, so that a worker request never waits behind
-the cancel, requeue, pause or resume of a million tasks, or the cancel of the rest of a job
-whose task failed for good.
+the cancel, requeue, pause or resume of a million tasks, the cancel of the rest of a job
+whose task failed for good, or the deletion of such a job (its tasks go a step at a time,
+the job last).
 
 The request's own transaction checks the change and, for a job with more than
 ``ONE_GO_TASKS`` tasks to move, only sets the job's new status (cancel-requested, requeueing
@@ -51,6 +52,7 @@ REQUEUED_FROM = (
 
 #: What a pause moves to paused (active tasks finish first).
 PAUSED_FROM = (TaskStatus.QUEUED, TaskStatus.SOFT_FAILED)
+
 
 @dataclass(frozen=True)
 class _Move:
@@ -107,11 +109,25 @@ def move_in_steps(
     return False
 
 
+def record_deleted(session: Session, job_id: str) -> None:
+    """The job is gone: the farm's hook removes its files (logs, thumbnails, outputs) once
+    this commits, and live views drop it."""
+    events.record(session, "job", id=job_id, was_deleted=True)
+
+
 def _one_step(session: Session, job_id: str, size: int, now: datetime) -> bool:
-    """Move up to ``size`` tasks; True once nothing is left, with the job's status settled."""
+    """Move (or delete) up to ``size`` tasks; True once nothing is left, with the job's
+    status settled (or the job deleted)."""
     job = job_queries.job_for_change(session, job_id)
     if job is None:
         return True  # deleted meanwhile
+    if job.delete_requested_at is not None:
+        if job_queries.delete_some_tasks(session, job_id, size):
+            return False
+        job_queries.delete_job(session, job)
+        record_deleted(session, job_id)
+        log.info("job %s: deleted in steps", job_id)
+        return True
     move = _move_of(job)
     if move is None:
         return True  # its status changed meanwhile, and the request that changed it moved

@@ -19,7 +19,13 @@ from manager.core.job_status_steps import CANCELED_FROM
 from manager.core.job_types import JobType, JobTypeRegistry, SettingError, validate_settings
 from manager.core.setting_paths import check_path_settings
 from manager.core.statuses import JobStatus, TaskStatus
-from manager.core.task_states import bulk_set_task_status, follow_tasks, lock_job, runnable_count
+from manager.core.task_states import (
+    bulk_set_task_status,
+    follow_tasks,
+    lock_job,
+    lock_job_for_user,
+    runnable_count,
+)
 from manager.core.waiting import note_jobs_waiting_for_task_types
 from manager.db.models import Job, JobBlock, WorkerTag
 from manager.db.queries import jobs as job_queries
@@ -273,7 +279,7 @@ def set_job_status(session: Session, job_id: str, status: str, reason: str, now:
     """A user's status request: pause, resume, cancel or requeue. For a change of more than
     ``ONE_GO_TASKS`` tasks, the job gets its new status here and its tasks move in steps once
     the session commits (``job_status_steps``)."""
-    job = lock_job(session, job_id)
+    job = lock_job_for_user(session, job_id)
     current = JobStatus(job.status)
     requested = JobStatus(status)
     if requested == JobStatus.PAUSED:
@@ -348,7 +354,7 @@ def _requeue(session: Session, job: Job, *, everything: bool, now: datetime, not
 def set_job_priority(session: Session, job_id: str, priority: int, now: datetime) -> Job:
     if not 0 <= priority <= 100:
         raise BadInput(f"priority: {priority} is outside 0..100")
-    job = lock_job(session, job_id)
+    job = lock_job_for_user(session, job_id)
     job.priority = priority
     job.updated = now
     events.record(session, "job", id=job.id)
@@ -360,7 +366,7 @@ def set_job_tag(
 ) -> Job:
     if tag_id and tag_name:
         raise BadInput("give either the tag's id or its name, not both")
-    job = lock_job(session, job_id)
+    job = lock_job_for_user(session, job_id)
     if tag_id:
         if session.get(WorkerTag, tag_id) is None:
             raise BadInput(f"id: no worker tag {tag_id!r}")
@@ -377,11 +383,24 @@ def set_job_tag(
     return job
 
 
-def delete_job(session: Session, job_id: str) -> None:
+def delete_job(session: Session, job_id: str, now: datetime) -> None:
+    """Delete the job with its tasks; a job of more than ``ONE_GO_TASKS`` tasks only gets
+    its ``delete_requested_at`` here, and its active tasks are canceled (their workers
+    learn it from may-i-run); its tasks then go in steps (``job_status_steps``), and the
+    job last."""
     job = lock_job(session, job_id)
+    if job.tasks_total > write_steps.ONE_GO_TASKS:
+        if job.delete_requested_at is None:
+            job.delete_requested_at = now
+            bulk_set_task_status(
+                session, job, (TaskStatus.ACTIVE,), TaskStatus.CANCELED, now, "job deleted"
+            )
+            job.activity = "being deleted"
+            job.updated = now
+        events.record(session, "job", id=job_id, **{write_steps.IN_STEPS: True})
+        return
     job_queries.delete_job(session, job)
-    # The farm's hook removes the job's files (logs, thumbnails, outputs) once this commits.
-    events.record(session, "job", id=job_id, was_deleted=True)
+    job_status_steps.record_deleted(session, job_id)
 
 
 def jobs_updated_before(session: Session, last_updated_max: datetime) -> list[str]:
@@ -398,6 +417,6 @@ def fetch_blocklist(session: Session, job_id: str) -> list[JobBlock]:
 
 
 def remove_from_blocklist(session: Session, job_id: str, entries: list[tuple[str, str]]) -> None:
-    lock_job(session, job_id)
+    lock_job_for_user(session, job_id)
     job_queries.unblock(session, job_id, entries)
     events.record(session, "job", id=job_id)

@@ -24,6 +24,7 @@ from manager.core.job_types import JobTypeRegistry
 from manager.core.statuses import JobStatus
 from manager.core.waiting import note_jobs_waiting_for_task_types
 from manager.core.write_steps import FIRST_STEP, ONE_GO_TASKS, WriteSteps
+from manager.db.queries import jobs as job_queries
 from manager.db.queries import submitted_tasks, unfinished_jobs
 from manager.db.session import Database
 
@@ -118,6 +119,6 @@ def _delete_in_steps(db: Database, job_id: str, step: int) -> None:
         with db.write() as session:
             if not unfinished_jobs.is_under_construction(session, job_id):
                 return
-            if not unfinished_jobs.delete_some_tasks(session, job_id, step):
+            if not job_queries.delete_some_tasks(session, job_id, step):
                 unfinished_jobs.delete_unfinished_job(session, job_id)
                 return

@@ -13,12 +13,14 @@ from datetime import datetime
 from sqlalchemy.orm import Session, object_session
 
 from manager.core import events, write_steps
-from manager.core.errors import NotFound
+from manager.core.errors import Conflict, NotFound
 from manager.core.statuses import JobStatus, TaskStatus
 from manager.db.models import Job, Task
 from manager.db.queries.job_counters import change_job_counts
 from manager.db.queries.jobs import job_for_change
 from manager.db.queries.tasks import move_tasks_of_job
+
+_UNFINISHED = (TaskStatus.QUEUED, TaskStatus.SOFT_FAILED, TaskStatus.ACTIVE, TaskStatus.PAUSED)
 
 
 def lock_job(session: Session, job_id: str) -> Job:
@@ -27,6 +29,19 @@ def lock_job(session: Session, job_id: str) -> Job:
     if job is None:
         raise NotFound("job", job_id)
     return job
+
+
+def lock_job_for_user(session: Session, job_id: str) -> Job:
+    """``lock_job`` for a user's change of the job or its tasks, which a job being deleted
+    (in steps) refuses."""
+    job = lock_job(session, job_id)
+    refuse_job_being_deleted(job)
+    return job
+
+
+def refuse_job_being_deleted(job: Job) -> None:
+    if job.delete_requested_at is not None:
+        raise Conflict(f"job {job.id} is being deleted")
 
 
 def set_task_status(
@@ -76,11 +91,7 @@ def follow_tasks(session: Session, job: Job, now: datetime, failure: str | None 
             # this runs in a worker's report, and the scheduler hands out no task of a
             # failed job meanwhile.
             in_steps = runnable_count(job) + job.tasks_paused > write_steps.ONE_GO_TASKS
-            moving = (
-                (TaskStatus.ACTIVE,)
-                if in_steps
-                else (TaskStatus.QUEUED, TaskStatus.SOFT_FAILED, TaskStatus.ACTIVE, TaskStatus.PAUSED)
-            )
+            moving = (TaskStatus.ACTIVE,) if in_steps else _UNFINISHED
             bulk_set_task_status(session, job, moving, TaskStatus.CANCELED, now, "job failed")
             if in_steps:
                 events.record(session, "job", id=job.id, **{write_steps.IN_STEPS: True})

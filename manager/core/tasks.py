@@ -11,7 +11,7 @@ from manager.config import Settings
 from manager.core import events
 from manager.core.errors import BadInput, InvalidTransition, NotFound
 from manager.core.statuses import FINAL_TASK_STATUSES, JobStatus, TaskStatus
-from manager.core.task_states import follow_tasks, lock_job, set_task_status
+from manager.core.task_states import follow_tasks, lock_job, lock_job_for_user, set_task_status
 from manager.core.waiting import NO_WORKER_LEFT, tasks_no_worker_can_run
 from manager.core.worker_facts import AnyWorker
 from manager.db.models import Job, JobBlock, Task, TaskFailure
@@ -122,6 +122,8 @@ def update_task_from_worker(
         activity=activity,
         touched=now if progressed else None,
     )
+    if status_changed:
+        task_queries.credit_worker(session, worker.id, task_id)
     if counts is not None and _job_may_change(counts):
         follow_tasks(session, lock_job(session, facts.job_id), now)
     events.record(session, "task", id=task_id, job_id=facts.job_id, worker_id=worker.id)
@@ -207,7 +209,7 @@ def set_task_status_by_user(
 ) -> str:
     """A user's request to requeue or cancel one task; returns the job id."""
     task = get_task(session, task_id)
-    job = lock_job(session, task.job_id)
+    job = lock_job_for_user(session, task.job_id)
     new = TaskStatus(status)
     current = TaskStatus(task.status)
     if new == TaskStatus.QUEUED:

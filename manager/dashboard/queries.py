@@ -290,7 +290,6 @@ def list_workers(session: Session, ids: list[str]) -> dict[str, Any]:
     rows = reads.workers_by_name(session, ids)
     worker_ids = [w.id for w in rows]
     current = reads.current_tasks_of_workers(session, worker_ids)
-    output = reads.output_of_workers(session, worker_ids)
     job_names = reads.job_names(session, {t.job_id for t in current.values()})
     schedules = reads.sleep_schedules_of_workers(session, worker_ids)
     out = []
@@ -299,7 +298,6 @@ def list_workers(session: Session, ids: list[str]) -> dict[str, Any]:
         row = serialize.worker(worker, task)
         if task is not None:
             row["task"]["job_name"] = job_names.get(task.job_id, "")
-        tasks_done, frames_done = output.get(worker.id, (0, 0))
         schedule = schedules.get(worker.id)
         row.update(
             {
@@ -308,8 +306,8 @@ def list_workers(session: Session, ids: list[str]) -> dict[str, Any]:
                     str((worker.extra or {}).get("protocol", "")), "Flamenco API"
                 ),
                 "metrics": worker_metrics(worker.extra or {}),
-                "tasks_completed": tasks_done,
-                "frames_rendered": frames_done,
+                "tasks_completed": worker.tasks_completed,
+                "frames_rendered": worker.frames_rendered,
                 "sleep_schedule": serialize.sleep_schedule(schedule) if schedule else None,
             }
         )

@@ -116,6 +116,10 @@ class Worker(Base):
     #: the manager's ``worker_timeout``. Set by doors whose clients are told how often to talk
     #: (a /farm node's heartbeat).
     silent_after_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: Tasks this worker completed and the frames they rendered, counted as it reports them
+    #: (``db/queries/tasks.credit_worker``): its history, kept when jobs are requeued or deleted.
+    tasks_completed: Mapped[int] = mapped_column(Integer, default=0)
+    frames_rendered: Mapped[int] = mapped_column(Integer, default=0)
 
     tags: Mapped[list[WorkerTag]] = relationship(
         secondary=worker_tag_membership, back_populates="workers"
@@ -150,6 +154,9 @@ class Job(Base):
     #: While the job is requeueing in steps (``core/job_status_steps``): whether its completed
     #: tasks go back to the queue too, as for a requeue of a completed job.
     requeue_completed: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: When a user deleted the job, while its tasks are deleted in steps (a big job,
+    #: ``core/job_status_steps``); the scheduler hands out none of its tasks meanwhile.
+    delete_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Per-status task counters, kept in step with every task status change so that job
     # status and progress never need a scan over a 100,000-task job.
     tasks_total: Mapped[int] = mapped_column(Integer, default=0)

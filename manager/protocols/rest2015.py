@@ -300,10 +300,10 @@ def _update_from_worker(
 
 
 @router.delete("/tasks/{number}", status_code=202, response_class=Response, responses=answers(404))
-def delete_task(number: int, farm: FarmDep) -> Response:
+def delete_task(number: int, farm: FarmDep, now: NowDep) -> Response:
     with farm.db.write() as session:
         job_id = _job_of(session, number).id
-        jobs.delete_job(session, job_id)
+        jobs.delete_job(session, job_id, now)
     return Response(status_code=202)
 
 

@@ -312,3 +312,25 @@ def test_access_token_guards_the_dashboard_api(token_settings: Settings, manager
 
     browser.delete(manager.url + "/api/farmhand/session", timeout=10)
     assert browser.get(manager.url + "/api/farmhand/jobs", timeout=10).status_code == 401
+
+
+def test_what_a_worker_did_stays_counted_when_its_job_is_requeued_or_deleted(
+    manager: Manager,
+) -> None:
+    job = submit(manager, name="history", settings={"frames": "1-2", "chunk_size": 2})
+    worker = register_worker(manager, "render-01")
+    worker.wake()
+    task = worker.next_task()
+    assert task is not None
+    worker.complete(task["uuid"])
+
+    def counted() -> tuple[int, int]:
+        listed = {w["id"]: w for w in manager.get("/api/farmhand/workers").json()["workers"]}
+        return listed[worker.id]["tasks_completed"], listed[worker.id]["frames_rendered"]
+
+    assert counted() == (1, 2)
+    requeue = {"status": "requeueing", "reason": "again"}
+    assert manager.post(f"/api/v3/jobs/{job['id']}/setstatus", json=requeue).status_code == 204
+    assert counted() == (1, 2)
+    assert manager.api("DELETE", f"/api/v3/jobs/{job['id']}").status_code == 204
+    assert counted() == (1, 2)

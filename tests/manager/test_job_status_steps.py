@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -377,3 +378,119 @@ def test_a_failed_job_left_half_way_is_finished_by_the_health_checks(
     steps_done(manager.farm, job_id)
     assert task_counts(manager, job_id) == {"failed": 1, "canceled": TASKS - 1}
     counters_match_tasks(manager, job_id)
+
+
+def test_a_big_job_is_deleted_in_steps_and_its_files_go_with_it(
+    manager: Manager, awake_worker: FakeWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = big_job(manager, priority=90)
+    other = submit(manager, settings={"frames": "1-50", "chunk_size": 1}, priority=10)
+    running = awake_worker.next_task()
+    assert running is not None and running["job"] == job_id
+    awake_worker.complete(running["uuid"])
+    running = awake_worker.next_task()
+    assert running is not None and running["job"] == job_id
+    manager.farm.logs.append(job_id, running["uuid"], "rendering")
+    log_dir = manager.farm.logs.root / job_id
+    assert log_dir.exists()
+
+    other_worker = register_worker(manager)
+    other_worker.wake()
+    seen: list[tuple[int, str | None]] = []
+    may_run: list[bool] = []
+
+    def look() -> None:
+        task = other_worker.next_task()
+        if task is not None:
+            other_worker.complete(task["uuid"])
+        left = sum(task_counts(manager, job_id).values())
+        seen.append((left, task["job"] if task else None))
+        answer = awake_worker.call("GET", f"/task/{running['uuid']}/may-i-run")
+        # Canceled, or already deleted: either way its worker stops.
+        may_run.append(answer.status_code == 404 or answer.json()["mayKeepRunning"] is False)
+
+    between_steps(monkeypatch, look)
+    deleted = threading.Event()
+    manager.farm.events.on("job", lambda e: e.get("was_deleted") and deleted.set())
+    started = time.monotonic()
+    assert manager.api("DELETE", f"/api/v3/jobs/{job_id}").status_code == 204
+    answered_in = time.monotonic() - started
+    assert manager.farm.status_steps.wait(timeout=60), "the steps never ended"
+
+    assert manager.get(f"/api/v3/jobs/{job_id}").status_code == 404
+    assert deleted.is_set() and not log_dir.exists()
+    assert len(seen) >= 3, "the tasks went in several steps"
+    left = [count for count, _ in seen]
+    assert left == sorted(left, reverse=True) and 0 < left[0] < TASKS
+    assert {job for _, job in seen} == {other["id"]}, "nothing of the deleted job handed out"
+    assert all(may_run), "its worker learns it at once"
+    assert awake_worker.call("GET", f"/task/{running['uuid']}/may-i-run").status_code == 404
+    assert answered_in < 60  # a guard against a hang, not a timing
+
+
+def test_a_job_being_deleted_refuses_changes_and_shows_when_it_was_asked(
+    manager: Manager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = big_job(manager)
+    real_start = manager.farm.status_steps.start
+    monkeypatch.setattr(manager.farm.status_steps, "start", lambda job_id: None)
+    assert manager.api("DELETE", f"/api/v3/jobs/{job_id}").status_code == 204
+    job = manager.get(f"/api/v3/jobs/{job_id}").json()
+    assert job["delete_requested_at"] and job["activity"] == "being deleted"
+    for status in ("paused", "canceled"):
+        refused = manager.post(
+            f"/api/v3/jobs/{job_id}/setstatus", json={"status": status, "reason": ""}
+        )
+        assert refused.status_code == 409 and "being deleted" in refused.json()["message"]
+    refused = manager.post(f"/api/v3/jobs/{job_id}/setpriority", json={"priority": 3})
+    assert refused.status_code == 409
+    again = manager.api("DELETE", f"/api/v3/jobs/{job_id}")
+    assert again.status_code == 204, "asking again is fine"
+
+    # The manager stopped here: the health checks finish the deletion.
+    monkeypatch.setattr(manager.farm.status_steps, "start", real_start)
+    run_health_checks(manager.farm)
+    assert manager.farm.status_steps.wait(timeout=60), "the steps never ended"
+    assert manager.get(f"/api/v3/jobs/{job_id}").status_code == 404
+
+
+def test_missing_frames_of_a_big_failed_job_are_requeued_in_steps_failed_task_first(
+    manager: Manager, awake_worker: FakeWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager.settings.task_fail_after_softfail_count = 1
+    job_id = big_job(manager)
+    done = awake_worker.next_task()
+    assert done is not None
+    awake_worker.complete(done["uuid"])
+    failing = awake_worker.next_task()
+    assert failing is not None
+    awake_worker.fail(failing["uuid"])
+    assert steps_done(manager.farm, job_id)["status"] == "failed"
+
+    seen: list[tuple[dict[str, Any], str | None]] = []
+
+    def look() -> None:
+        # Between two steps the job is queued or active, never failed again, and its
+        # requeued tasks are handed out as they come.
+        task = awake_worker.next_task()
+        if task is not None:
+            awake_worker.complete(task["uuid"])
+        seen.append((job_row(manager.farm, job_id), task["job"] if task else None))
+
+    between_steps(monkeypatch, look)
+    answer = manager.post(f"/api/farmhand/jobs/{job_id}/requeue-missing", json=None)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+
+    assert len(seen) >= 3, "the tasks went back in several steps"
+    assert {row["status"] for row, _ in seen} <= {"queued", "active"}
+    assert seen[0][0]["tasks_failed"] == 0, "the failed task went back in the first step"
+    assert {job for _, job in seen} == {job_id}
+    requeued = {task["name"]: task["reason"] for task in body["requeued"]}
+    assert len(requeued) == TASKS - 1 and requeued[failing["name"]] == "was failed"
+    assert done["name"] not in requeued
+    completed_between = len(seen)
+    counts = task_counts(manager, job_id)
+    assert counts == {"completed": 1 + completed_between, "queued": TASKS - 1 - completed_between}
+    counters_match_tasks(manager, job_id)
+    assert manager.get(f"/api/v3/jobs/{job_id}").json()["status"] == "active"

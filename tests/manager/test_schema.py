@@ -91,3 +91,35 @@ def test_upgrading_a_farm_keeps_its_jobs_and_tasks(
         assert (jobs, tasks) == (["job"], ["task"])
     finally:
         db.dispose()
+
+
+_WORKER = """INSERT INTO workers (id, name, secret_hash, platform, software, address,
+    supported_task_types, status, lazy_status_request, can_restart, created, updated, extra)
+    VALUES ('worker', 'render-01', '', 'linux', '', '', '[]', 'awake', FALSE, FALSE, :now,
+    :now, '{}')"""
+
+
+def test_upgrading_a_farm_counts_what_each_worker_did_before(backend: str, tmp_path: Path) -> None:
+    """The worker list shows counters since 0012; a farm's workers keep what they did."""
+    db = Database(database_url(backend, tmp_path))
+    try:
+        config = alembic_config(db.write_engine)
+        command.upgrade(config, "0011")
+        now = {"now": datetime(2026, 1, 1, tzinfo=UTC)}
+        with db.write_engine.begin() as connection:
+            for insert in (_JOB, _TASK, _WORKER):
+                statement = text(insert).bindparams(bindparam("now", type_=UTCDateTime))
+                connection.execute(statement, now)
+            connection.execute(
+                text(
+                    "UPDATE tasks SET status = 'completed', worker_id = 'worker', frame_count = 3"
+                )
+            )
+        command.upgrade(config, "head")
+        with db.write_engine.connect() as connection:
+            counted = connection.execute(
+                text("SELECT tasks_completed, frames_rendered FROM workers")
+            ).all()
+        assert [tuple(row) for row in counted] == [(1, 3)]
+    finally:
+        db.dispose()

@@ -110,10 +110,7 @@ def requeue_missing(
     with farm.db.read() as session:
         jobs.get_job(session, job_id)  # before the outputs folder is named after the id
     stored = [f.name for f in output_store(farm.settings).list_files(job_id)]
-    with farm.db.write() as session:
-        done = missing_frames.requeue_missing(
-            session, job_id, stored, now, body.reason if body else ""
-        )
+    done = missing_frames.requeue_missing(farm.db, job_id, stored, now, body.reason if body else "")
     return MissingFramesRequeuePublic(
         job_id=done.job_id,
         job_status=done.job_status,

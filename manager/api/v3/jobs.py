@@ -108,7 +108,7 @@ async def fetch_jobs(
 
 
 @router.delete("/jobs/mass-delete", status_code=204, responses=answers(416))
-def delete_job_mass(body: schemas.JobMassDeletionSelection, farm: FarmDep) -> Response:
+def delete_job_mass(body: schemas.JobMassDeletionSelection, farm: FarmDep, now: NowDep) -> Response:
     if body.last_updated_max is None:
         return JSONResponse(
             {"code": 400, "message": "last_updated_max: this field is required"}, 400
@@ -120,7 +120,7 @@ def delete_job_mass(body: schemas.JobMassDeletionSelection, farm: FarmDep) -> Re
         if not ids:
             return JSONResponse({"code": 416, "message": "no jobs match"}, status_code=416)
         for job_id in ids:
-            jobs.delete_job(session, job_id)
+            jobs.delete_job(session, job_id, now)
     return Response(status_code=204)
 
 
@@ -141,9 +141,9 @@ def fetch_job(job_id: str, farm: FarmDep) -> JSONResponse:
 
 
 @router.delete("/jobs/{job_id}", status_code=204, responses=answers(404))
-def delete_job(job_id: str, farm: FarmDep) -> Response:
+def delete_job(job_id: str, farm: FarmDep, now: NowDep) -> Response:
     with farm.db.write() as session:
-        jobs.delete_job(session, job_id)
+        jobs.delete_job(session, job_id, now)
     return Response(status_code=204)
 
 

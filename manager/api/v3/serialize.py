@@ -30,6 +30,8 @@ def job(row: Job) -> dict[str, Any]:
         "steps_completed": row.tasks_completed,
         "steps_total": row.tasks_total,
     }
+    if row.delete_requested_at is not None:
+        out["delete_requested_at"] = iso(row.delete_requested_at)
     if row.shaman_checkout_id:
         out["storage"] = {"shaman_checkout_id": row.shaman_checkout_id}
     if row.worker_tag_id:

@@ -32,6 +32,7 @@ _CANDIDATE_JOBS = Prepared(
         f"""
     SELECT jobs.id FROM jobs
     WHERE jobs.status IN ({sql_literals(*SCHEDULABLE_JOB_STATUSES)})
+      AND jobs.delete_requested_at IS NULL
       AND jobs.tasks_queued + jobs.tasks_soft_failed > 0
       AND (jobs.worker_tag_id IS NULL OR jobs.worker_tag_id IN (
            SELECT m.tag_id FROM worker_tag_membership m WHERE m.worker_id = :worker_id))
@@ -74,7 +75,9 @@ _CLAIM = Prepared(
     ).bindparams(bindparam("now", type_=UTCDateTime))
 )
 
-_LOCK_JOB = Prepared(text("SELECT status FROM jobs WHERE id = :job_id FOR UPDATE"))
+_LOCK_JOB = Prepared(
+    text("SELECT status FROM jobs WHERE id = :job_id AND delete_requested_at IS NULL FOR UPDATE")
+)
 
 
 def current_task_id(session: Session, worker_id: str) -> str | None:
@@ -98,7 +101,8 @@ def candidate_jobs(
 
 
 def lock_schedulable_job(session: Session, job_id: str) -> bool:
-    """Lock the job's row (PostgreSQL only); whether it still hands out tasks."""
+    """Lock the job's row (PostgreSQL only); whether it still hands out tasks (a job being
+    deleted hands out none)."""
     return _LOCK_JOB.scalar(session, job_id=job_id) in SCHEDULABLE_JOB_STATUSES
 
 

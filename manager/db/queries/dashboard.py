@@ -147,18 +147,6 @@ def current_tasks_of_workers(session: Session, worker_ids: Sequence[str]) -> dic
     return current
 
 
-def output_of_workers(session: Session, worker_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
-    """Tasks completed and frames rendered per worker."""
-    if not worker_ids:
-        return {}
-    rows = session.execute(
-        select(Task.worker_id, func.count(), func.sum(Task.frame_count))
-        .where(Task.worker_id.in_(worker_ids), Task.status == TaskStatus.COMPLETED)
-        .group_by(Task.worker_id)
-    )
-    return {str(worker_id): (int(n), int(frames or 0)) for worker_id, n, frames in rows}
-
-
 def job_names(session: Session, job_ids: Sequence[str] | set[str]) -> dict[str, str]:
     if not job_ids:
         return {}

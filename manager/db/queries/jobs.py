@@ -31,15 +31,34 @@ def delete_job(session: Session, job: Job) -> None:
     session.delete(job)
 
 
+def delete_some_tasks(session: Session, job_id: str, count: int) -> int:
+    """Delete up to ``count`` of the job's tasks with what refers to them (what they wait
+    for and what waits for them, their failures); how many went."""
+    ids = list(session.scalars(select(Task.id).where(Task.job_id == job_id).limit(count)))
+    if ids:
+        session.execute(
+            delete(TaskDependency).where(
+                or_(TaskDependency.task_id.in_(ids), TaskDependency.depends_on_id.in_(ids))
+            )
+        )
+        session.execute(delete(TaskFailure).where(TaskFailure.task_id.in_(ids)))
+        session.execute(
+            delete(Task).where(Task.id.in_(ids)).execution_options(synchronize_session=False)
+        )
+    return len(ids)
+
+
 def jobs_changing_status_in_steps(session: Session) -> list[str]:
-    """Jobs whose status change is still moving tasks: canceling or failed with tasks not
-    canceled yet, requeueing, pausing with runnable tasks, or queued again with paused ones."""
+    """Jobs whose status change is still moving tasks: being deleted, canceling or failed
+    with tasks not canceled yet, requeueing, pausing with runnable tasks, or queued again with
+    paused ones."""
     runnable = Job.tasks_queued + Job.tasks_soft_failed
     canceling = [JobStatus.CANCEL_REQUESTED, JobStatus.FAILED]
     return list(
         session.scalars(
             select(Job.id).where(
                 or_(
+                    Job.delete_requested_at.is_not(None),
                     and_(Job.status.in_(canceling), runnable + Job.tasks_paused > 0),
                     Job.status == JobStatus.REQUEUEING,
                     and_(Job.status == JobStatus.PAUSE_REQUESTED, runnable > 0),

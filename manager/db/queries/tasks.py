@@ -3,16 +3,18 @@ the bulk changes of a job's tasks, which keep the session's loaded copies in ste
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Integer, Table, Text, bindparam, case, delete, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from manager.core.errors import NotFound
 from manager.core.statuses import TaskStatus
-from manager.db.models import Job, JobBlock, Task, TaskDependency, TaskFailure
+from manager.db.models import Job, JobBlock, Task, TaskDependency, TaskFailure, Worker
 from manager.db.prepared import Prepared
 from manager.db.session import expire_loaded
 
@@ -145,6 +147,28 @@ def store_report(
     expire_loaded(session, Task, task_id)
 
 
+_WORKERS = cast(Table, Worker.__table__)
+
+_CREDIT_WORKER = Prepared(
+    update(_WORKERS)
+    .where(_WORKERS.c.id == bindparam("worker_id"))
+    .values(
+        tasks_completed=_WORKERS.c.tasks_completed + 1,
+        frames_rendered=_WORKERS.c.frames_rendered
+        + select(_TASKS.c.frame_count).where(_TASKS.c.id == bindparam("task_id")).scalar_subquery(),
+    )
+)
+
+
+def credit_worker(session: Session, worker_id: str, task_id: str) -> None:
+    """Count the task, just completed, and its frames to the worker that rendered them: what
+    a worker did is kept on its row, so listing workers never counts a farm's history."""
+    _CREDIT_WORKER.execute(session, worker_id=worker_id, task_id=task_id)
+    loaded = session.identity_map.get(identity_key(Worker, worker_id))
+    if loaded is not None:
+        session.expire(loaded, ["tasks_completed", "frames_rendered"])
+
+
 def active_tasks_of_worker(session: Session, worker_id: str) -> list[Task]:
     return list(
         session.scalars(
@@ -245,31 +269,42 @@ _BATCH = 500
 
 
 def requeue_tasks(
-    session: Session, task_ids: list[str], status: TaskStatus, now: datetime, activity: str
-) -> None:
-    """Queue (or pause) these tasks again with their steps reset, and forget who failed
-    them. The job's counters are the caller's to rebuild."""
+    session: Session,
+    task_ids: list[str],
+    seen: TaskStatus,
+    status: TaskStatus,
+    now: datetime,
+    activity: str,
+) -> int:
+    """Queue (or pause) these tasks again with their steps reset, those still in status
+    ``seen`` (what was decided on), and forget who failed them; how many moved. The job's
+    counters are the caller's to change."""
+    moved = 0
     for start in range(0, len(task_ids), _BATCH):
         batch = task_ids[start : start + _BATCH]
-        session.execute(
+        result = session.execute(
             update(Task)
-            .where(Task.id.in_(batch))
+            .where(Task.id.in_(batch), Task.status == seen)
             .values(status=status, activity=activity, updated=now, steps_completed=0)
             .execution_options(synchronize_session=False)
         )
+        moved += result.rowcount  # type: ignore[attr-defined]
         session.execute(delete(TaskFailure).where(TaskFailure.task_id.in_(batch)))
     session.expire_all()
+    return moved
 
 
-def tasks_of_job_in_order(session: Session, job_id: str) -> list[tuple[str, str, str, Any]]:
-    """Id, name, status and commands of each of the job's tasks, in the job's order."""
+def tasks_of_job_in_order(session: Session, job_id: str) -> Iterator[tuple[str, str, str, Any]]:
+    """Id, name, status and commands of each of the job's tasks, in the job's order, read a
+    batch at a time (a job may have a million)."""
     session.flush()
     rows = session.execute(
         select(Task.id, Task.name, Task.status, Task.commands)
         .where(Task.job_id == job_id)
         .order_by(Task.index_in_job)
-    ).all()
-    return [(task_id, name, status, commands) for task_id, name, status, commands in rows]
+        .execution_options(yield_per=2_000)
+    )
+    yield from ((row.id, row.name, row.status, row.commands) for row in rows)
 
 
 def dependencies_of_job(session: Session, job_id: str) -> list[tuple[str, str]]:

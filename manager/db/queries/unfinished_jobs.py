@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from manager.core.statuses import JobStatus
-from manager.db.models import Job, Task, TaskDependency
+from manager.db.models import Job
 
 
 def touch_job(session: Session, job_id: str, now: datetime) -> None:
@@ -40,21 +40,6 @@ def abandoned_job_ids(session: Session, untouched_since: datetime) -> list[str]:
             )
         )
     )
-
-
-def delete_some_tasks(session: Session, job_id: str, count: int) -> int:
-    """Delete up to ``count`` of the job's tasks with what they wait for; how many went."""
-    ids = list(session.scalars(select(Task.id).where(Task.job_id == job_id).limit(count)))
-    if ids:
-        session.execute(
-            delete(TaskDependency).where(
-                or_(TaskDependency.task_id.in_(ids), TaskDependency.depends_on_id.in_(ids))
-            )
-        )
-        session.execute(
-            delete(Task).where(Task.id.in_(ids)).execution_options(synchronize_session=False)
-        )
-    return len(ids)
 
 
 def delete_unfinished_job(session: Session, job_id: str) -> None:
