@@ -1,5 +1,6 @@
-"""What every door accepts as a number or a name: whole numbers that fit the columns they go
-into on SQLite and PostgreSQL alike, finite floats, and names without control characters.
+"""What every door accepts as a number, a name or a time: whole numbers that fit the columns
+they go into on SQLite and PostgreSQL alike, finite floats, names without control characters,
+and times with their time zone that fit a column in UTC.
 
 PostgreSQL refuses what SQLite stores silently (a NUL in text, 2**31 in an INTEGER column),
 so a value that passes here is one that both databases keep.
@@ -9,9 +10,10 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, AwareDatetime, Field
 
 from manager.core.errors import BadInput
 
@@ -99,6 +101,21 @@ def check_name(value: str, field: str) -> str:
         raise BadInput(f"{field}: {exc}") from None
 
 
+#: A worker runs a handful of task types; each name fits ``tasks.task_type``.
+MAX_TASK_TYPES, MAX_TASK_TYPE_CHARS = 200, 100
+
+
+def check_task_types(values: list[str], field: str) -> list[str]:
+    """The task types a worker says it runs, each once, in the order given."""
+    if len(values) > MAX_TASK_TYPES:
+        raise BadInput(f"{field}: {len(values)} task types; a worker may name {MAX_TASK_TYPES}")
+    for value in values:
+        if len(value) > MAX_TASK_TYPE_CHARS:
+            raise BadInput(f"{field}: a task type is at most {MAX_TASK_TYPE_CHARS} characters")
+        check_name(value, field)
+    return list(dict.fromkeys(values))
+
+
 def _plain_name(value: str) -> str:
     bad = control_character(value)
     if bad is not None:
@@ -108,3 +125,16 @@ def _plain_name(value: str) -> str:
 
 #: A name in a request body, refused by validation with the field's name in the message.
 Name = Annotated[str, AfterValidator(_plain_name)]
+
+
+def _in_utc(value: datetime) -> datetime:
+    # 9999-12-31T23:59-23:59 is a valid time that no database column can hold: in UTC it
+    # falls in year 10000.
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("this time falls outside the years 1 to 9999 in UTC") from None
+
+
+#: A point in time in a request body, with its time zone, that a database column can hold.
+Instant = Annotated[AwareDatetime, AfterValidator(_in_utc)]

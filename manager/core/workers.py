@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from client.blend_header import version_number
 from manager.core import events
-from manager.core.bounds import check_name
+from manager.core.bounds import check_name, check_task_types
 from manager.core.credentials import hash_secret
 from manager.core.errors import BadInput, Conflict, NotFound
 from manager.core.statuses import WorkerStatus
@@ -63,7 +63,7 @@ def register_worker(
         name=name.strip(),
         secret_hash=secret_hash,
         platform=platform,
-        supported_task_types=list(dict.fromkeys(supported_task_types)),
+        supported_task_types=check_task_types(supported_task_types, "supported_task_types"),
         address=address,
         status=WorkerStatus.STARTING,
         created=now,
@@ -115,7 +115,7 @@ def sign_on(
     # A worker that signs on again after a crash gets its old tasks requeued, not lost.
     requeue_tasks_of_worker(session, worker.id, now, f"worker {worker.name} signed on again")
     worker.name = name.strip()
-    worker.supported_task_types = list(dict.fromkeys(supported_task_types))
+    worker.supported_task_types = check_task_types(supported_task_types, "supported_task_types")
     worker.software = software
     worker.can_restart = can_restart
     worker.address = address
@@ -251,6 +251,8 @@ def update_reported_facts(
     runs, its readings); given ``None`` a fact stays as it is. The dashboard hears of it
     only when something changed: most check-ins repeat what the last one said."""
     changed = False
+    if supported_task_types is not None:
+        supported_task_types = check_task_types(supported_task_types, "supported_task_types")
     for key, value in (
         ("software", software),
         ("address", address),

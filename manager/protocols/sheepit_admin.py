@@ -18,8 +18,9 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from manager.core.bounds import Instant
 from manager.core.errors import FarmError
 from manager.core.farm import Farm, utcnow
 from manager.db.queries import sheepit as sheepit_queries
@@ -37,13 +38,13 @@ class _Body(BaseModel):
 class UserCreate(_Body):
     login: str = Field(min_length=1, max_length=200)
     password: str = Field(min_length=8, max_length=1000)
-    expires_at: AwareDatetime | None = None
+    expires_at: Instant | None = None
 
 
 class UserChange(_Body):
     password: str | None = Field(None, min_length=8, max_length=1000)
     can_render: bool | None = None
-    expires_at: AwareDatetime | None = None
+    expires_at: Instant | None = None
     clear_expiry: bool = False
 
 

@@ -205,3 +205,48 @@ def test_a_content_range_of_thousands_of_digits_is_refused(manager: Manager) -> 
         auth=(worker.id, worker.secret),
     )
     assert_refused(response, "Content-Range")
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"])
+def test_a_time_that_leaves_the_years_a_column_holds_in_utc_is_refused(
+    manager: Manager, when: str
+) -> None:
+    submit(manager)
+    mass_delete = manager.api("DELETE", "/api/v3/jobs/mass-delete", json={"last_updated_max": when})
+    assert_refused(mass_delete, "last_updated_max", "UTC")
+    assert not no_jobs(manager)
+    user = {"login": "alice", "password": "a long password", "expires_at": when}
+    assert_refused(manager.post("/api/farmhand/sheepit/users", json=user), "expires_at")
+    del user["expires_at"]
+    assert manager.post("/api/farmhand/sheepit/users", json=user).status_code == 201
+    change = manager.api("PATCH", "/api/farmhand/sheepit/users/alice", json={"expires_at": when})
+    assert_refused(change, "expires_at")
+
+
+@pytest.mark.parametrize("path", ["/" + "a" * 300, "/" + "a/" * 3000])
+def test_a_shared_storage_path_no_folder_can_have_is_not_usable(
+    manager: Manager, path: str
+) -> None:
+    answer = manager.post("/api/v3/configuration/check/shared-storage", json={"path": path})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["is_usable"] is False
+
+
+def test_a_worker_naming_thousands_of_task_types_is_refused(manager: Manager) -> None:
+    body = {
+        "name": "greedy",
+        "secret": "a long enough secret",
+        "platform": "linux",
+        "supported_task_types": [f"type-{n}" for n in range(100_000)],
+    }
+    assert_refused(
+        manager.post("/api/v3/worker/register-worker", json=body), "supported_task_types"
+    )
+    body["supported_task_types"] = ["x" * 5000]
+    assert_refused(
+        manager.post("/api/v3/worker/register-worker", json=body), "supported_task_types"
+    )
+    worker = register_worker(manager)
+    sign_on = {"name": worker.name, "supported_task_types": ["t"] * 100_000 + ["u"] * 1}
+    answer = worker.call("POST", "/sign-on", json={**sign_on, "software_version": "1"})
+    assert_refused(answer, "supported_task_types")

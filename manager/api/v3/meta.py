@@ -83,10 +83,13 @@ def check_shared_storage_path(body: schemas.PathCheckInput) -> JSONResponse:
         return result(False, "An empty path is not usable as shared storage.")
     if not path.is_absolute():
         return result(False, "Use an absolute path, so every machine means the same folder.")
-    if not path.exists():
-        return result(False, "The path does not exist on the manager.")
-    if not path.is_dir():
-        return result(False, "The path is not a folder.")
+    try:
+        if not path.exists():
+            return result(False, "The path does not exist on the manager.")
+        if not path.is_dir():
+            return result(False, "The path is not a folder.")
+    except OSError as exc:  # a name too long, a NUL: no folder can have it
+        return result(False, f"The manager cannot look at this path: {exc.strerror or exc}.")
     if not os.access(path, os.W_OK | os.X_OK):
         return result(False, "The manager cannot write to this folder.")
     return result(True, "The folder exists and the manager can write to it.")

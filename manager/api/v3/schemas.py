@@ -5,12 +5,11 @@ Extra properties are accepted (the spec's objects allow them, and Flamenco clien
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from manager.core.bounds import NonNegativeInt32
+from manager.core.bounds import Instant, NonNegativeInt32
 
 WorkerStatusName = Literal["starting", "awake", "asleep", "error", "testing", "offline", "restart"]
 TaskStatusName = Literal[
@@ -106,7 +105,7 @@ class TaskStatusChange(Body):
 
 class JobMassDeletionSelection(Body):
     # Timestamps arrive as JSON strings; lax mode lets pydantic parse them.
-    last_updated_max: datetime | None = Field(default=None, strict=False)
+    last_updated_max: Instant | None = Field(default=None, strict=False)
 
 
 class JobBlocklistEntry(Body):
