@@ -7,9 +7,10 @@ with ``--readers`` clients listing jobs and pages of tasks (dashboard and v3) as
 are answered and ``--streams`` dashboard event streams (one of which never reads what it is
 sent). Prints per round: claims per second without and with the readers and their ratio, the
 claim p99 of both, the listings' p99 and the manager's memory (RSS) after the round. With
-``--soak SECONDS``, the rounds with readers go on back to back for that long (the memory must
-level off); the target is dispatch with readers at 80% or more of dispatch without them.
-One run, ratios and rates; the machine is shared and noisy.
+``--soak SECONDS``, the rounds with readers go on back to back for that long, with a round
+without them every fifth (the memory must level off); the target is dispatch with readers at
+80% or more of dispatch without them. One run, ratios and rates; the machine is shared and
+noisy.
 
     .venv/bin/python bench/mixed_load.py [--workers 20] [--readers 40] [--streams 10]
                                          [--seconds 20] [--rounds 3] [--soak 600]
@@ -32,6 +33,10 @@ import requests
 from dispatch import cancel, free_port, register, start_manager, submit, worker_loop
 
 LISTED_TASKS = 100_000
+#: Tasks for the workers to work off, in one job; a soak submits another when half is done.
+FUEL_TASKS = 300_000
+#: In a soak, the rounds without readers that the ratios compare with: one in this many.
+SOAK_ALONE_EVERY = 5
 
 
 async def get(
@@ -135,6 +140,11 @@ def workers_process(url: str, auths: list[tuple[str, str]], seconds: float, resu
     results.put(samples)
 
 
+def tasks_left(url: str, job_id: str) -> int:
+    job = requests.get(f"{url}/api/v3/jobs/{job_id}", timeout=60).json()
+    return int(job["steps_total"]) - int(job["steps_completed"])
+
+
 def p99(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[max(0, int(len(ordered) * 0.99) - 1)] if ordered else float("nan")
@@ -214,7 +224,7 @@ def main() -> None:
                 },
                 timeout=600,
             ).json()["id"]
-            fuel, _ = submit(url, "1-300000", "fuel")
+            fuel, _ = submit(url, f"1-{FUEL_TASKS}", "fuel")
             print(
                 f"{args.workers} workers; {args.readers} listing clients and {args.streams} "
                 f"event streams (one never reads); listings of a {LISTED_TASKS:,}-task job"
@@ -226,8 +236,12 @@ def main() -> None:
             ratios: list[float] = []
             while True:
                 round_no += 1
-                soaking = args.soak and alone is not None
-                if not soaking:
+                if tasks_left(url, fuel) < FUEL_TASKS // 2:
+                    # A long soak works off more than one job's worth; the old one runs out.
+                    fuel, _ = submit(url, f"1-{FUEL_TASKS}", "fuel")
+                # A soak measures the workers alone again every few rounds: claims slow down
+                # a little as the job they work off fills with completed tasks.
+                if alone is None or not args.soak or round_no % SOAK_ALONE_EVERY == 1:
                     alone = run_phase(url, auths, args.seconds, 0, 0, listed)
                 assert alone is not None
                 mixed = run_phase(url, auths, args.seconds, args.readers, args.streams, listed)

@@ -24,7 +24,7 @@ from manager.core.errors import InvalidTransition
 from manager.core.frames import format_frames
 from manager.core.jobs import get_job
 from manager.core.statuses import JobStatus, TaskStatus
-from manager.core.task_states import follow_tasks, lock_job_for_user, refuse_job_being_deleted
+from manager.core.task_states import follow_tasks, lock_job, refuse_job_being_deleted
 from manager.core.write_steps import WriteSteps
 from manager.db.models import Job
 from manager.db.queries import tasks as task_queries
@@ -179,9 +179,13 @@ def requeue_missing(
         chunk = ordered[done : done + size]
         with db.write() as session:
             started = time.perf_counter()
-            job = lock_job_for_user(session, job_id)
-            if JobStatus(job.status) not in REQUEUEABLE_JOB_STATUSES and done:
+            job = lock_job(session, job_id)
+            changed = (
+                job.delete_requested_at is not None or job.status not in REQUEUEABLE_JOB_STATUSES
+            )
+            if done and changed:
                 break  # canceled or deleted meanwhile: the rest stays as it is
+            refuse_job_being_deleted(job)
             _check_requeueable(job)
             _requeue_some(session, job, {i: plan.chosen[i][0] for i in chunk}, now, note)
             done += len(chunk)

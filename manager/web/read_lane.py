@@ -26,8 +26,10 @@ T = TypeVar("T")
 
 #: Threads for reads at once; more only take the GIL from the workers' requests.
 READ_THREADS = 2
-#: The share of the time reads may take while workers are being answered.
-BUSY_READ_SHARE = 0.1
+#: The share of the time reads may take while workers are being answered. Each read also
+#: costs the event loop its request and the other threads their turns at the GIL: at a tenth,
+#: 40 clients listing flat out took a quarter of the dispatch rate (``bench/mixed_load.py``).
+BUSY_READ_SHARE = 0.05
 #: Workers count as being answered if the batch writer did a batch this recently.
 BUSY_WITHIN_SECONDS = 1.0
 
