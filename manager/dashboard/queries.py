@@ -83,13 +83,15 @@ def _job_order(order_by: str) -> tuple[str, bool]:
 
 class _FramesCache:
     """Frames per job, summed again only when the job's task counters moved, and for a big
-    job at most every ``BIG_JOB_FRAMES_SECONDS``: that sum reads every task of the job, and
-    forty dashboards refreshing a 300,000-task job read it forty times a second."""
+    job at most every ``BIG_JOB_FRAMES_SECONDS``, or every ``COST_FACTOR`` times as long as
+    its last sum took when that is longer: the sum reads every task of the job, and forty
+    dashboards refreshing a 300,000-task job read it forty times a second."""
 
     def __init__(self, size: int = 1000) -> None:
         self._lock = threading.Lock()
         self._size = size
-        self._entries: OrderedDict[str, tuple[tuple[int, ...], float, tuple[int, int]]] = (
+        # Job id -> (its counters, when summed, how long that took, (frames done, total)).
+        self._entries: OrderedDict[str, tuple[tuple[int, ...], float, float, tuple[int, int]]] = (
             OrderedDict()
         )
 
@@ -104,17 +106,22 @@ class _FramesCache:
                 entry = self._entries.get(job.id)
                 if entry is not None and (
                     entry[0] == _counters(job)
-                    or (job.tasks_total > BIG_JOB_TASKS and now - entry[1] < BIG_JOB_FRAMES_SECONDS)
+                    or (
+                        job.tasks_total > BIG_JOB_TASKS
+                        and now - entry[1] < max(BIG_JOB_FRAMES_SECONDS, entry[2] * COST_FACTOR)
+                    )
                 ):
-                    out[job.id] = entry[2]
+                    out[job.id] = entry[3]
                 else:
                     stale.append(job)
+        started = time.perf_counter()
         fresh = reads.frames_of_jobs(session, [job.id for job in stale])
+        took = time.perf_counter() - started
         with self._lock:
             for job in stale:
                 value = fresh.get(job.id, (0, 0))
                 out[job.id] = value
-                self._entries[job.id] = (_counters(job), now, value)
+                self._entries[job.id] = (_counters(job), now, took, value)
                 self._entries.move_to_end(job.id)
             while len(self._entries) > self._size:
                 self._entries.popitem(last=False)
@@ -137,6 +144,10 @@ def _counters(job: Job) -> tuple[int, ...]:
 #: Jobs of more tasks than this have their frames summed at most every so many seconds.
 BIG_JOB_TASKS = 10_000
 BIG_JOB_FRAMES_SECONDS = 5.0
+#: A sum over many tasks is kept at least this many times as long as it took: the reads of a
+#: busy farm are held to a small share of the time (``web/read_lane``), and a sum over a
+#: million queued tasks every few seconds would take all of it from the listings.
+COST_FACTOR = 50
 _FRAMES = _FramesCache()
 
 

@@ -193,23 +193,31 @@ class _SummaryCache:
         self._changes = self._subscription.enter_context(bus.subscribe())
         self._value: dict[str, Any] | None = None
         self._at = 0.0
+        self._took = 0.0
         self._changed = False
 
     def get(self, farm: Farm, now: datetime) -> dict[str, Any]:
         with self._lock:
             age = time.monotonic() - self._at
             self._changed = bool(drain(self._changes)) or self._changed
-            fresh_enough = self._value is not None and age <= SUMMARY_MAX_AGE_SECONDS
-            if not fresh_enough or (self._changed and age >= SUMMARY_MIN_AGE_SECONDS):
+            # It sums over the queued and the recently completed tasks: with a million of them
+            # it is kept longer, for as long as ``COST_FACTOR`` times what it took.
+            min_age = max(SUMMARY_MIN_AGE_SECONDS, self._took * queries.COST_FACTOR)
+            max_age = max(SUMMARY_MAX_AGE_SECONDS, min_age)
+            fresh_enough = self._value is not None and age <= max_age
+            if not fresh_enough or (self._changed and age >= min_age):
+                started = time.perf_counter()
                 with farm.db.read() as session:
                     self._value = queries.farm_summary(session, now)
+                self._took = time.perf_counter() - started
                 self._at, self._changed, age = time.monotonic(), False, 0.0
+                min_age = max(SUMMARY_MIN_AGE_SECONDS, self._took * queries.COST_FACTOR)
             assert self._value is not None
             if not self._changed:
                 return self._value
             # The last change of a burst may be the last change for a while: the page is
             # told when to ask again instead of showing this summary until the next one.
-            return {**self._value, "refresh_in": round(SUMMARY_MIN_AGE_SECONDS - age, 3)}
+            return {**self._value, "refresh_in": round(min_age - age, 3)}
 
 
 @api.get("/summary", response_model=answers.FarmSummary)

@@ -334,3 +334,36 @@ def test_what_a_worker_did_stays_counted_when_its_job_is_requeued_or_deleted(
     assert counted() == (1, 2)
     assert manager.api("DELETE", f"/api/v3/jobs/{job['id']}").status_code == 204
     assert counted() == (1, 2)
+
+
+def test_sums_over_many_tasks_are_kept_as_long_as_their_cost_says(
+    manager: Manager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The summary and a big job's frames read every queued task: how long they are kept
+    grows with what they cost (``COST_FACTOR`` times it), never below the usual ages."""
+    from manager.dashboard import routes
+
+    monkeypatch.setattr(routes, "SUMMARY_MIN_AGE_SECONDS", 0.0)
+    monkeypatch.setattr(queries, "BIG_JOB_TASKS", 1)
+    monkeypatch.setattr(queries, "BIG_JOB_FRAMES_SECONDS", 0.0)
+    job = submit(manager, name="sums", settings={"frames": "1-4", "chunk_size": 1})
+
+    def sums() -> tuple[int, int]:
+        queued = manager.get("/api/farmhand/summary").json()["queued_frames"]
+        listed = manager.get("/api/farmhand/jobs").json()["jobs"]
+        done = next(j for j in listed if j["id"] == job["id"])["frames_done"]
+        return int(queued), int(done)
+
+    # Costly: whatever a sum took, it is kept far longer than the test runs.
+    monkeypatch.setattr(queries, "COST_FACTOR", 10**9)
+    assert sums() == (4, 0)
+    worker = register_worker(manager)
+    worker.wake()
+    task = worker.next_task()
+    assert task is not None and task["job"] == job["id"]
+    worker.complete(task["uuid"])
+    assert sums() == (4, 0), "kept"
+
+    # Cheap: summed again after the change.
+    monkeypatch.setattr(queries, "COST_FACTOR", 0)
+    assert sums() == (3, 1)
