@@ -207,6 +207,11 @@ def test_a_content_range_of_thousands_of_digits_is_refused(manager: Manager) -> 
     assert_refused(response, "Content-Range")
 
 
+def test_a_time_without_its_time_zone_is_refused(manager: Manager) -> None:
+    naive = {"last_updated_max": "2030-01-01T00:00:00"}
+    assert_refused(manager.api("DELETE", "/api/v3/jobs/mass-delete", json=naive), "timezone")
+
+
 @pytest.mark.parametrize("when", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"])
 def test_a_time_that_leaves_the_years_a_column_holds_in_utc_is_refused(
     manager: Manager, when: str

@@ -113,8 +113,6 @@ def delete_job_mass(body: schemas.JobMassDeletionSelection, farm: FarmDep, now: 
         return JSONResponse(
             {"code": 400, "message": "last_updated_max: this field is required"}, 400
         )
-    if body.last_updated_max.tzinfo is None:
-        return JSONResponse({"code": 400, "message": "last_updated_max: give a time zone"}, 400)
     with farm.db.write() as session:
         ids = jobs.jobs_updated_before(session, body.last_updated_max)
         if not ids:
