@@ -320,9 +320,7 @@ def test_what_a_worker_did_stays_counted_when_its_job_is_requeued_or_deleted(
     job = submit(manager, name="history", settings={"frames": "1-2", "chunk_size": 2})
     worker = register_worker(manager, "render-01")
     worker.wake()
-    task = worker.next_task()
-    assert task is not None
-    worker.complete(task["uuid"])
+    worker.complete_next(1)
 
     def counted() -> tuple[int, int]:
         listed = {w["id"]: w for w in manager.get("/api/farmhand/workers").json()["workers"]}
@@ -359,9 +357,7 @@ def test_sums_over_many_tasks_are_kept_as_long_as_their_cost_says(
     assert sums() == (4, 0)
     worker = register_worker(manager)
     worker.wake()
-    task = worker.next_task()
-    assert task is not None and task["job"] == job["id"]
-    worker.complete(task["uuid"])
+    worker.complete_next(1)  # a task of the only job
     assert sums() == (4, 0), "kept"
 
     # Cheap: summed again after the change.

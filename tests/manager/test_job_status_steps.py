@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -42,6 +41,26 @@ def small_steps(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def between_steps(monkeypatch: pytest.MonkeyPatch, look: Any) -> None:
     monkeypatch.setattr(write_steps, "time", SimpleNamespace(sleep=lambda _: look()))
+
+
+Seen = list[tuple[dict[str, Any], str | None]]
+
+
+def worker_polls_between_steps(
+    monkeypatch: pytest.MonkeyPatch, manager: Manager, worker: FakeWorker, job_id: str
+) -> Seen:
+    """Between two steps the worker asks for a task and completes what it gets: the job's
+    row at that moment and the job of the task it got, one entry per step."""
+    seen: Seen = []
+
+    def look() -> None:
+        task = worker.next_task()
+        if task is not None:
+            worker.complete(task["uuid"])
+        seen.append((job_row(manager.farm, job_id), task["job"] if task else None))
+
+    between_steps(monkeypatch, look)
+    return seen
 
 
 def big_job(manager: Manager, **overrides: Any) -> str:
@@ -96,18 +115,8 @@ def test_a_big_cancel_answers_at_once_and_workers_are_answered_between_its_steps
 
     other_worker = register_worker(manager)
     other_worker.wake()
-    seen: list[tuple[dict[str, Any], str | None]] = []
-    steps_started = threading.Event()
-
-    def look() -> None:
-        # A worker's poll between two steps: answered, and never with the canceled job.
-        steps_started.set()
-        task = other_worker.next_task()
-        if task is not None:
-            other_worker.complete(task["uuid"])
-        seen.append((job_row(manager.farm, job_id), task["job"] if task else None))
-
-    between_steps(monkeypatch, look)
+    # A worker's poll between two steps: answered, and never with the canceled job.
+    seen = worker_polls_between_steps(monkeypatch, manager, other_worker, job_id)
     set_status(manager, job_id, "cancel-requested")
     assert steps_done(manager.farm, job_id)["status"] == "canceled"
 
@@ -262,21 +271,14 @@ def test_a_big_pause_hands_out_nothing_and_its_resume_hands_out_tasks_as_they_co
     assert running is not None
     other_worker = register_worker(manager)
     other_worker.wake()
-    seen: list[tuple[str, str | None]] = []
-
-    def look() -> None:
-        task = other_worker.next_task()
-        if task is not None:
-            other_worker.complete(task["uuid"])
-        seen.append((job_row(manager.farm, job_id)["status"], task["job"] if task else None))
-
-    between_steps(monkeypatch, look)
+    seen = worker_polls_between_steps(monkeypatch, manager, other_worker, job_id)
     set_status(manager, job_id, "paused")
     row = steps_done(manager.farm, job_id)
     assert (row["status"], row["tasks_paused"]) == ("pause-requested", TASKS - 1), (
         "its active task runs on"
     )
-    assert len(seen) >= 3 and set(seen) == {("pause-requested", None)}
+    assert len(seen) >= 3
+    assert {(row["status"], job) for row, job in seen} == {("pause-requested", None)}
     awake_worker.complete(running["uuid"])
     assert job_row(manager.farm, job_id)["status"] == "paused"
     counters_match_tasks(manager, job_id)
@@ -285,7 +287,7 @@ def test_a_big_pause_hands_out_nothing_and_its_resume_hands_out_tasks_as_they_co
     set_status(manager, job_id, "queued")
     assert steps_done(manager.farm, job_id)["status"] == "active"
     assert len(seen) >= 3 and {job for _, job in seen} == {job_id}, "handed out as they come"
-    assert {status for status, _ in seen} == {"active"}
+    assert {row["status"] for row, _ in seen} == {"active"}
     completed = 1 + len(seen)
     assert task_counts(manager, job_id) == {"completed": completed, "queued": TASKS - completed}
     counters_match_tasks(manager, job_id)
@@ -328,15 +330,7 @@ def test_a_big_job_whose_task_fails_for_good_cancels_the_rest_in_steps(
     assert failing is not None and also_running is not None
     assert failing["job"] == also_running["job"] == job_id
 
-    seen: list[tuple[dict[str, Any], str | None]] = []
-
-    def look() -> None:
-        task = awake_worker.next_task()
-        if task is not None:
-            awake_worker.complete(task["uuid"])
-        seen.append((job_row(manager.farm, job_id), task["job"] if task else None))
-
-    between_steps(monkeypatch, look)
+    seen = worker_polls_between_steps(monkeypatch, manager, awake_worker, job_id)
     steps_at_report: list[int] = []
     real_start = manager.farm.status_steps.start
 
@@ -412,9 +406,7 @@ def test_a_big_job_is_deleted_in_steps_and_its_files_go_with_it(
     between_steps(monkeypatch, look)
     deleted = threading.Event()
     manager.farm.events.on("job", lambda e: e.get("was_deleted") and deleted.set())
-    started = time.monotonic()
     assert manager.api("DELETE", f"/api/v3/jobs/{job_id}").status_code == 204
-    answered_in = time.monotonic() - started
     assert manager.farm.status_steps.wait(timeout=60), "the steps never ended"
 
     assert manager.get(f"/api/v3/jobs/{job_id}").status_code == 404
@@ -425,7 +417,6 @@ def test_a_big_job_is_deleted_in_steps_and_its_files_go_with_it(
     assert {job for _, job in seen} == {other["id"]}, "nothing of the deleted job handed out"
     assert all(may_run), "its worker learns it at once"
     assert awake_worker.call("GET", f"/task/{running['uuid']}/may-i-run").status_code == 404
-    assert answered_in < 60  # a guard against a hang, not a timing
 
 
 def test_a_job_being_deleted_refuses_changes_and_shows_when_it_was_asked(
@@ -467,17 +458,9 @@ def test_missing_frames_of_a_big_failed_job_are_requeued_in_steps_failed_task_fi
     awake_worker.fail(failing["uuid"])
     assert steps_done(manager.farm, job_id)["status"] == "failed"
 
-    seen: list[tuple[dict[str, Any], str | None]] = []
-
-    def look() -> None:
-        # Between two steps the job is queued or active, never failed again, and its
-        # requeued tasks are handed out as they come.
-        task = awake_worker.next_task()
-        if task is not None:
-            awake_worker.complete(task["uuid"])
-        seen.append((job_row(manager.farm, job_id), task["job"] if task else None))
-
-    between_steps(monkeypatch, look)
+    # Between two steps the job is queued or active, never failed again, and its requeued
+    # tasks are handed out as they come.
+    seen = worker_polls_between_steps(monkeypatch, manager, awake_worker, job_id)
     answer = manager.post(f"/api/farmhand/jobs/{job_id}/requeue-missing", json=None)
     assert answer.status_code == 200, answer.text
     body = answer.json()
