@@ -265,14 +265,21 @@ class StudioDay:
         )
         time.sleep(0.5)
         rendering = [farm.workers[name] for name in set(running.values())]
-        abandoned_before = [w.process.output.count("abandoned") for w in rendering]
+
+        def let_go(worker: Any) -> int:
+            # Abandoned mid-frame; or, when the frame ended before the worker heard of the
+            # cancel, told so by the manager as it reported the frame done.
+            output = worker.process.output
+            return output.count("abandoned") + output.count("manager no longer wants it")
+
+        let_go_before = [let_go(w) for w in rendering]
         farm.cli("cancel", cancelled)
         log.info("cancelled to-cancel while %s rendered it", sorted(set(running.values())))
         farm.wait(lambda: farm.job(cancelled)["status"] == "canceled", 60, "to-cancel to end")
-        for worker, before in zip(rendering, abandoned_before, strict=True):
+        for worker, before in zip(rendering, let_go_before, strict=True):
             farm.wait(
-                lambda w=worker, n=before: w.process.output.count("abandoned") > n,
-                30, f"{worker.name} to abandon the cancelled frame",
+                lambda w=worker, n=before: let_go(w) > n,
+                30, f"{worker.name} to let go of the cancelled frame",
             )  # fmt: skip
 
     def expect_no_progress_while_paused(self, job_id: str) -> None:
