@@ -180,6 +180,8 @@ def test_health_check_lets_a_node_stay_silent_for_its_heartbeats_and_a_worker_fo
     manager: Manager,
 ) -> None:
     submit_frames(manager, "1")
+    # The node was last heard at this time or later, however slowly the rest goes.
+    node_seen = utcnow()
     (node_task,) = farm(manager, identity("sleepy"), task_request())
     submit(manager, settings={"frames": "1", "chunk_size": 1})
     worker = register_worker(manager)
@@ -193,7 +195,7 @@ def test_health_check_lets_a_node_stay_silent_for_its_heartbeats_and_a_worker_fo
     def status(path: str) -> str:
         return str(manager.get(path).json()["status"])
 
-    run_health_checks(manager.farm, now=utcnow() + node_deadline - timedelta(seconds=1))
+    run_health_checks(manager.farm, now=node_seen + node_deadline - timedelta(seconds=1))
     assert status(f"/api/v3/tasks/{node_task['uuid']}") == "active"
 
     run_health_checks(manager.farm, now=utcnow() + node_deadline + timedelta(seconds=1))
